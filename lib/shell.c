@@ -1,0 +1,182 @@
+/*
+ * The shell: a line editor on the console and a table of commands.
+ * Commands register themselves with KCMD() in the file that owns them, so
+ * drivers add theirs without touching this file.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kernel/clock.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+#include <kernel/page_alloc.h>
+#include <kernel/registry.h>
+
+#define SHELL_LINE_MAX 256
+#define SHELL_ARGS_MAX 16
+
+static void echo_out(const char *s, size_t n)
+{
+	fwrite(s, 1, n, stdout);
+	fflush(stdout);
+}
+
+/*
+ * Read one line with backspace editing; Ctrl-C drops the line, Ctrl-D on
+ * an empty line ends input. Escape sequences (arrow keys) are swallowed.
+ * Returns: the length, or -1 at end of input.
+ */
+static int shell_readline(char *line, size_t size)
+{
+	size_t n = 0;
+	int esc = 0;
+
+	for (;;) {
+		char c;
+
+		if (read(0, &c, 1) != 1)
+			return -1;
+		if (esc) {
+			/* ESC [ ... final byte in 0x40-0x7e */
+			if (esc == 1 && c == '[') {
+				esc = 2;
+				continue;
+			}
+			if (esc == 2 && (c < 0x40 || c > 0x7e))
+				continue;
+			esc = 0;
+			continue;
+		}
+		switch (c) {
+		case '\r':
+		case '\n':
+			echo_out("\n", 1);
+			line[n] = '\0';
+			return (int)n;
+		case 0x7f:
+		case '\b':
+			if (n > 0) {
+				n--;
+				echo_out("\b \b", 3);
+			}
+			break;
+		case 0x03:
+			echo_out("^C\n", 3);
+			line[0] = '\0';
+			return 0;
+		case 0x04:
+			if (n == 0)
+				return -1;
+			break;
+		case 0x1b:
+			esc = 1;
+			break;
+		default:
+			if ((unsigned char)c >= 0x20 && n + 1 < size) {
+				line[n++] = c;
+				echo_out(&c, 1);
+			}
+		}
+	}
+}
+
+static int split_args(char *line, char **argv, int max)
+{
+	int argc = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (argc == max)
+			return -1;
+		argv[argc++] = tok;
+	}
+	return argc;
+}
+
+/* shell_run_line - run one command line. Returns: the command's status. */
+int shell_run_line(char *line)
+{
+	char *argv[SHELL_ARGS_MAX + 1];
+	int argc = split_args(line, argv, SHELL_ARGS_MAX);
+
+	if (argc < 0) {
+		printf("error: more than %d arguments\n", SHELL_ARGS_MAX);
+		return 1;
+	}
+	if (argc == 0)
+		return 0;
+	argv[argc] = NULL;
+	for_each_kcmd(c)
+		if (strcmp(c->name, argv[0]) == 0)
+			return c->fn(argc, argv);
+	printf("error: unknown command '%s' (try 'help')\n", argv[0]);
+	return 1;
+}
+
+KAPP(shell, "interactive shell on the console (the default)")
+{
+	char line[SHELL_LINE_MAX];
+
+	printf("shell: type 'help' for commands\n");
+	for (;;) {
+		int rc;
+
+		printf("> ");
+		fflush(stdout);
+		if (shell_readline(line, sizeof(line)) < 0)
+			break;
+		rc = shell_run_line(line);
+		if (rc)
+			printf("(exit status %d)\n", rc);
+	}
+	printf("shell: end of input\n");
+	return 0;
+}
+
+KCMD(help, "list commands")
+{
+	for_each_kcmd(c)
+		printf("  %-10s %s\n", c->name, c->help);
+	return 0;
+}
+
+KCMD(echo, "print the arguments")
+{
+	for (int i = 1; i < argc; i++)
+		printf("%s%s", argv[i], i + 1 < argc ? " " : "");
+	printf("\n");
+	return 0;
+}
+
+KCMD(uptime, "time since the first kernel instruction")
+{
+	uint64_t ns = clock_ns();
+
+	printf("up %llu.%03llu s\n", (unsigned long long)(ns / 1000000000),
+	       (unsigned long long)(ns / 1000000 % 1000));
+	return 0;
+}
+
+KCMD(mem, "memory map, free pages and heap")
+{
+	struct heap_stats h;
+
+	for (unsigned i = 0; i < phys_map.nr; i++)
+		printf("  [0x%012llx-0x%012llx] %s\n", (unsigned long long)phys_map.r[i].base,
+		       (unsigned long long)(phys_map.r[i].base + phys_map.r[i].len - 1),
+		       memmap_type_name(phys_map.r[i].type));
+	heap_get_stats(&h);
+	printf("pages: %llu free of %llu (%llu KiB free)\n",
+	       (unsigned long long)kernel_pages.nfree, (unsigned long long)kernel_pages.ntotal,
+	       (unsigned long long)(kernel_pages.nfree * PAGE_SIZE / KiB));
+	printf("heap: 0x%llx-0x%llx (%llu KiB in use)\n", (unsigned long long)h.start,
+	       (unsigned long long)h.brk, (unsigned long long)((h.brk - h.start) / KiB));
+	return 0;
+}
+
+KCMD(poweroff, "shut the machine down")
+{
+	printf("poweroff\n");
+	kernel_exit(EXIT_PASS);
+}
