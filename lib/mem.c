@@ -1,9 +1,12 @@
 /*
  * Memory bring-up: the firmware map is normalised, the kernel image and
- * the legacy first megabyte are kept out, the page allocator gets the
- * rest, and newlib's malloc grows through sbrk() upward from just past the
- * kernel, claiming pages one by one from the same allocator (which hands
- * out pages top-down). Either side running out gives NULL/ENOMEM.
+ * the legacy first megabyte are kept out, and the page allocator gets the
+ * rest. newlib's malloc grows through sbrk() upward from the lowest RAM
+ * range above the kernel, claiming pages one by one from the same
+ * allocator, which hands out pages top-down; either side running out gives
+ * NULL/ENOMEM. RAM is identity-mapped, so when a range is full sbrk moves
+ * on to the next one up: newlib's malloc fences off the old top and
+ * carries on (its "foreign sbrk" case), so the heap spans the PCI hole.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,7 +21,8 @@ struct mem_map phys_map;
 struct page_alloc kernel_pages;
 
 static struct mem_map avail_map;
-static uint64_t heap_start, heap_brk, heap_claimed_end;
+static uint64_t heap_start, heap_brk, heap_claimed_end, heap_claimed_bytes;
+static unsigned heap_range;	/* index in avail_map of the range the break is in */
 
 void mem_init(const struct boot_mem_range *ranges, unsigned n)
 {
@@ -51,7 +55,13 @@ void mem_init(const struct boot_mem_range *ranges, unsigned n)
 		if (avail_map.r[i].type == BOOT_MEM_RAM)
 			page_alloc_add(&kernel_pages, avail_map.r[i].base, avail_map.r[i].len);
 
-	heap_start = heap_brk = heap_claimed_end = bitmap + bitmap_size;
+	heap_range = 0;
+	while (heap_range < avail_map.nr && (avail_map.r[heap_range].type != BOOT_MEM_RAM ||
+					     avail_map.r[heap_range].base < kend))
+		heap_range++;
+	if (heap_range == avail_map.nr)
+		panic("mem: no RAM above the kernel for the heap");
+	heap_start = heap_brk = heap_claimed_end = ALIGN_UP(avail_map.r[heap_range].base, PAGE_SIZE);
 }
 
 void *alloc_pages_below(uint64_t npages, uint64_t limit)
@@ -82,41 +92,83 @@ void free_pages(void *p, uint64_t npages)
 		      (unsigned long long)npages, p);
 }
 
+/* Take the pages of [from, to) for the heap. Returns: 0 or -ENOMEM. */
+static int heap_claim(uint64_t from, uint64_t to)
+{
+	if (to > from && page_claim_pages(&kernel_pages, from, (to - from) / PAGE_SIZE))
+		return -ENOMEM;
+	heap_claimed_bytes += to - from;
+	return 0;
+}
+
+/*
+ * Grow within the current range, or move the break to the first higher RAM
+ * range with room for incr. Returns: the old break (the start of the new
+ * memory), or (void *)-1 with errno ENOMEM.
+ */
+static void *heap_grow(uint64_t incr)
+{
+	const struct boot_mem_range *r = &avail_map.r[heap_range];
+	uint64_t old = heap_brk, new = old + incr;
+
+	if (new >= heap_brk && new <= r->base + r->len &&
+	    heap_claim(heap_claimed_end, ALIGN_UP(new, PAGE_SIZE)) == 0) {
+		heap_claimed_end = MAX(heap_claimed_end, ALIGN_UP(new, PAGE_SIZE));
+		heap_brk = new;
+		return phys_to_virt(old);
+	}
+	for (unsigned i = heap_range + 1; i < avail_map.nr; i++) {
+		uint64_t base = ALIGN_UP(avail_map.r[i].base, PAGE_SIZE);
+		uint64_t end = avail_map.r[i].base + avail_map.r[i].len;
+
+		if (avail_map.r[i].type != BOOT_MEM_RAM || base >= end || end - base < incr)
+			continue;
+		if (heap_claim(base, ALIGN_UP(base + incr, PAGE_SIZE)))
+			continue;
+		heap_range = i;
+		heap_brk = base + incr;
+		heap_claimed_end = ALIGN_UP(heap_brk, PAGE_SIZE);
+		return phys_to_virt(base);
+	}
+	errno = ENOMEM;
+	return (void *)-1;
+}
+
 /* newlib's malloc grows and trims its arena through sbrk(). */
 void *sbrk(ptrdiff_t incr)
 {
-	uint64_t old = heap_brk, new = heap_brk + (uint64_t)incr;
-	uint64_t want_end = ALIGN_UP(new, PAGE_SIZE);
-	uint64_t flags;
+	uint64_t flags, want_end;
+	void *ret;
 
-	if (heap_start == 0 || (incr < 0 && new < heap_start) ||
-	    (incr > 0 && new < old)) {
+	if (heap_start == 0) {
 		errno = ENOMEM;
 		return (void *)-1;
 	}
 	flags = irq_save();
-	if (want_end > heap_claimed_end) {
-		if (page_claim_pages(&kernel_pages, heap_claimed_end,
-				     (want_end - heap_claimed_end) / PAGE_SIZE)) {
-			irq_restore(flags);
-			errno = ENOMEM;
-			return (void *)-1;
+	if (incr >= 0) {
+		ret = heap_grow((uint64_t)incr);
+	} else if ((uint64_t)-incr > heap_brk - avail_map.r[heap_range].base) {
+		errno = ENOMEM;	/* trims never cross back into an older range */
+		ret = (void *)-1;
+	} else {
+		ret = phys_to_virt(heap_brk);
+		heap_brk -= (uint64_t)-incr;
+		want_end = ALIGN_UP(heap_brk, PAGE_SIZE);
+		if (want_end < heap_claimed_end) {
+			if (page_free_pages(&kernel_pages, want_end,
+					    (heap_claimed_end - want_end) / PAGE_SIZE))
+				panic("sbrk: heap pages were not ours");
+			heap_claimed_bytes -= heap_claimed_end - want_end;
+			heap_claimed_end = want_end;
 		}
-		heap_claimed_end = want_end;
-	} else if (want_end < heap_claimed_end) {
-		if (page_free_pages(&kernel_pages, want_end,
-				    (heap_claimed_end - want_end) / PAGE_SIZE))
-			panic("sbrk: heap pages were not ours");
-		heap_claimed_end = want_end;
 	}
-	heap_brk = new;
 	irq_restore(flags);
-	return phys_to_virt(old);
+	return ret;
 }
 
 void heap_get_stats(struct heap_stats *s)
 {
 	s->start = heap_start;
 	s->brk = heap_brk;
-	s->limit_hint = heap_claimed_end + kernel_pages.nfree * PAGE_SIZE;
+	s->claimed = heap_claimed_bytes;
 }

@@ -170,8 +170,9 @@ KCMD(mem, "memory map, free pages and heap")
 	printf("pages: %llu free of %llu (%llu KiB free)\n",
 	       (unsigned long long)kernel_pages.nfree, (unsigned long long)kernel_pages.ntotal,
 	       (unsigned long long)(kernel_pages.nfree * PAGE_SIZE / KiB));
-	printf("heap: 0x%llx-0x%llx (%llu KiB in use)\n", (unsigned long long)h.start,
-	       (unsigned long long)h.brk, (unsigned long long)((h.brk - h.start) / KiB));
+	printf("heap: started at 0x%llx, break 0x%llx, %llu KiB of pages held\n",
+	       (unsigned long long)h.start, (unsigned long long)h.brk,
+	       (unsigned long long)(h.claimed / KiB));
 	return 0;
 }
 

@@ -145,18 +145,33 @@ KTEST(heap_most, "malloc can take most of free RAM, and give it back")
 
 KTEST(pages, "page allocator: aligned runs, zeroed, returned")
 {
-	uint64_t before = kernel_pages.nfree;
-	unsigned char *a = alloc_pages(1), *b = alloc_pages(16), *c;
+	uint64_t before;
+	unsigned char *a, *b, *c;
 	int bad = 0;
+
+	/* stdio's buffer comes from the heap: let it be allocated first. */
+	printf("pages: start\n");
+	before = kernel_pages.nfree;
+	a = alloc_pages(1);
+	b = alloc_pages(16);
 
 	c = (unsigned char *)phys_to_virt(page_alloc_pages(&kernel_pages, 512, 512, 0));
 	if (!a || !b || !c || (virt_to_phys(c) & (2 * MiB - 1))) {
 		printf("pages: allocation failed or misaligned\n");
 		return 1;
 	}
+	/* Top-down: on a guest with RAM above 4 GiB, pages come from there. */
+	printf("pages: first page at 0x%llx, RAM ends at 0x%llx\n",
+	       (unsigned long long)virt_to_phys(a), (unsigned long long)memmap_ram_end(&phys_map));
+	if (memmap_ram_end(&phys_map) > 4 * GiB + 64 * MiB && virt_to_phys(a) < 4 * GiB) {
+		printf("pages: RAM above 4 GiB was not used first\n");
+		bad++;
+	}
 	for (size_t i = 0; i < 16 * PAGE_SIZE; i++)
 		bad += b[i] != 0;
 	memset(a, 1, PAGE_SIZE);
+	for (size_t i = 0; i < PAGE_SIZE; i++)
+		bad += a[i] != 1;
 	memset(c, 2, 512 * PAGE_SIZE);
 	free_pages(a, 1);
 	free_pages(b, 16);
@@ -171,7 +186,8 @@ KTEST(pages, "page allocator: aligned runs, zeroed, returned")
 		bad++;
 	}
 	void *mmio = ioremap(0xfed00000, 4096);	/* HPET/IOAPIC area: not RAM */
-	void *ram = ioremap(virt_to_phys(a), 4096);	/* RAM: must be refused */
+	printf("pages: ioremap of a RAM page must be refused:\n");
+	void *ram = ioremap(virt_to_phys(a), 4096);
 	if (!mmio || ram) {
 		printf("pages: ioremap mmio %p (want non-NULL), ram %p (want NULL)\n", mmio, ram);
 		bad++;
