@@ -4,6 +4,7 @@
  * drivers add theirs without touching this file.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -134,10 +135,26 @@ KAPP(shell, "interactive shell on the console (the default)")
 	return 0;
 }
 
+static int cmd_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct kcmd *const *)a)->name, (*(const struct kcmd *const *)b)->name);
+}
+
 KCMD(help, "list commands")
 {
-	for_each_kcmd(c)
-		printf("  %-10s %s\n", c->name, c->help);
+	size_t n = (size_t)(__kcmd_end - __kcmd_start);
+	const struct kcmd **sorted = malloc(n * sizeof(*sorted));
+
+	if (!sorted) {
+		printf("error: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &__kcmd_start[i];
+	qsort(sorted, n, sizeof(*sorted), cmd_cmp);
+	for (size_t i = 0; i < n; i++)
+		printf("  %-10s %s\n", sorted[i]->name, sorted[i]->help);
+	free(sorted);
 	return 0;
 }
 

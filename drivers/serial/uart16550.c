@@ -23,7 +23,7 @@
 
 #define LCR_8N1 0x03
 #define LCR_DLAB 0x80
-#define FCR_ENABLE_CLEAR 0x07
+#define FCR_FIFO_OFF 0x00
 #define MCR_DTR_RTS_OUT2 0x0b
 #define LSR_DR 0x01	/* data ready */
 #define LSR_THRE 0x20	/* transmit holding register empty */
@@ -41,7 +41,12 @@ bool uart_init(void)
 	outb(COM1 + UART_DLL, 1);	/* 115200 baud */
 	outb(COM1 + UART_DLM, 0);
 	outb(COM1 + UART_LCR, LCR_8N1);
-	outb(COM1 + UART_FCR, FCR_ENABLE_CLEAR);
+	/*
+	 * FIFOs off: with a one-byte receive buffer QEMU holds further input
+	 * until each byte is read, so polling never loses typed bytes to an
+	 * overrun (and toggling the FIFO on would drop what is waiting).
+	 */
+	outb(COM1 + UART_FCR, FCR_FIFO_OFF);
 	outb(COM1 + UART_MCR, MCR_DTR_RTS_OUT2);
 	uart_present = true;
 	return true;

@@ -1,0 +1,135 @@
+"""Boot the kernel under QEMU for a test and collect what it printed.
+
+boot() starts QEMU with the serial port on a pipe, timestamps every line
+the kernel prints (so tests can time the guest from the host), feeds input
+if asked, enforces a timeout, and returns a Run. Run.expect() checks the
+exit code and the expected lines and, on failure, raises with the whole
+serial log (backtraces symbolized) in the message.
+"""
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import qemu  # noqa: E402  (scripts/qemu.py)
+
+BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
+KERNEL = os.path.join(BUILD, "kernel.elf")
+LOGDIR = os.path.join(BUILD, "test-logs")
+ACCEL = os.environ.get("ACCEL", "tcg")
+
+PASS = qemu.EXIT_PASS
+FAIL = qemu.EXIT_FAIL
+
+
+class Run:
+    def __init__(self, name, argv, rc, lines, timed_out, logfile):
+        self.name = name
+        self.argv = argv
+        self.rc = rc
+        self.lines = lines          # [(seconds since QEMU start, text)]
+        self.timed_out = timed_out
+        self.logfile = logfile
+
+    @property
+    def log(self):
+        return "\n".join(t for _, t in self.lines)
+
+    def fail(self, why):
+        log = qemu.symbolize(self.log, KERNEL)
+        raise AssertionError(
+            f"{self.name}: {why}\n"
+            f"qemu: {' '.join(self.argv)}\n"
+            f"exit status: {self.rc}{' (timed out)' if self.timed_out else ''}\n"
+            f"----- serial log ({self.logfile}) -----\n{log}\n----- end of serial log -----")
+
+    def find(self, pattern):
+        """The first line matching the regex, as (time, match) or None."""
+        rx = re.compile(pattern)
+        for t, text in self.lines:
+            m = rx.search(text)
+            if m:
+                return t, m
+        return None
+
+    def expect(self, rc=PASS, lines=(), absent=()):
+        """Assert the exit status and that each regex in lines matches a line,
+        in order; no line may match a regex in absent."""
+        if self.timed_out:
+            self.fail("QEMU did not exit before the timeout")
+        if self.rc != rc:
+            self.fail(f"exit status {self.rc}, expected {rc}")
+        pos = 0
+        for pattern in lines:
+            rx = re.compile(pattern)
+            while pos < len(self.lines) and not rx.search(self.lines[pos][1]):
+                pos += 1
+            if pos == len(self.lines):
+                self.fail(f"no line matching {pattern!r} (in order)")
+            pos += 1
+        for pattern in absent:
+            if self.find(pattern):
+                self.fail(f"unexpected line matching {pattern!r}")
+        return self
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
+         input_delay=0.0, timeout=60):
+    """Boot the kernel, wait for QEMU to exit (or the timeout), return a Run.
+
+    input: bytes written to the serial port after input_delay seconds.
+    """
+    os.makedirs(LOGDIR, exist_ok=True)
+    logfile = os.path.join(LOGDIR, _safe(name) + ".log")
+    argv = qemu.qemu_command(KERNEL, cmdline, machine=machine, accel=ACCEL,
+                             mem=mem, serial="stdio", devices=devices)
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    lines = []
+
+    def reader():
+        buf = b""
+        while True:
+            chunk = proc.stdout.read1(4096)
+            now = time.monotonic() - start
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append((now, line.decode("utf-8", "replace").rstrip("\r")))
+        if buf:
+            lines.append((time.monotonic() - start, buf.decode("utf-8", "replace")))
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    if input is not None:
+        def writer():
+            try:
+                time.sleep(input_delay)
+                proc.stdin.write(input)
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+        threading.Thread(target=writer, daemon=True).start()
+    timed_out = False
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.kill()
+        rc = proc.wait()
+    t.join(5)
+    with open(logfile, "w") as f:
+        for ts, text in lines:
+            f.write(f"[{ts:8.3f}] {text}\n")
+    return Run(name, argv, rc, lines, timed_out, logfile)
