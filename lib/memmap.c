@@ -152,6 +152,8 @@ uint64_t memmap_find_ram(const struct mem_map *m, uint64_t size, uint64_t align,
 		if (r->type != BOOT_MEM_RAM || end <= min)
 			continue;
 		start = r->base > min ? r->base : min;
+		if (start == 0)
+			start = align;	/* 0 means "nothing fits": try the next aligned address */
 		start = (start + align - 1) & ~(align - 1);
 		if (start != 0 && start < end && end - start >= size)
 			return start;

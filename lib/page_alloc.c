@@ -57,11 +57,19 @@ uint64_t page_alloc_add(struct page_alloc *pa, uint64_t base, uint64_t len)
 		first = 1;
 	if (end > pa->npages)
 		end = pa->npages;
-	for (uint64_t i = first; i < end; i++) {
+	for (uint64_t i = first; i < end;) {
+		if (i % 64 == 0 && end - i >= 64) {	/* a whole word at once */
+			for (uint64_t w = pa->bitmap[i / 64]; w; w &= w - 1)
+				added++;
+			pa->bitmap[i / 64] = 0;
+			i += 64;
+			continue;
+		}
 		if (pg_used(pa, i)) {
 			pg_clear(pa, i);
 			added++;
 		}
+		i++;
 	}
 	pa->nfree += added;
 	pa->ntotal += added;
