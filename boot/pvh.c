@@ -32,8 +32,7 @@ void pvh_start(const struct hvm_start_info *si)
 		bi->cmdline[len] = '\0';
 	}
 	if (si->version >= 1 && si->memmap_paddr) {
-		const struct hvm_memmap_table_entry *e =
-			(const void *)(uintptr_t)si->memmap_paddr;
+		const struct hvm_memmap_table_entry *e = (const void *)(uintptr_t)si->memmap_paddr;
 		uint32_t n = si->memmap_entries;
 
 		if (n > BOOT_MEM_MAX) {

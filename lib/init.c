@@ -53,7 +53,7 @@ static void log_clock(void)
 
 static __noreturn void run_test(const char *name)
 {
-	for_each_ktest(t) {
+	for_each_ktest (t) {
 		if (strcmp(t->name, name) != 0)
 			continue;
 		kprintf("test %s: start\n", name);
@@ -67,21 +67,21 @@ static __noreturn void run_test(const char *name)
 		kernel_exit(EXIT_FAIL);
 	}
 	kprintf("error: unknown test '%s'; available tests:\n", name);
-	for_each_ktest(t)
+	for_each_ktest (t)
 		kprintf("  %-16s %s\n", t->name, t->help);
 	kernel_exit(EXIT_FAIL);
 }
 
 static __noreturn void run_app(const char *name)
 {
-	for_each_kapp(a) {
+	for_each_kapp (a) {
 		if (strcmp(a->name, name) != 0)
 			continue;
 		int rc = a->fn();
 		kernel_exit(rc == 0 ? EXIT_PASS : EXIT_FAIL);
 	}
 	kprintf("error: unknown app '%s'; available apps:\n", name);
-	for_each_kapp(a)
+	for_each_kapp (a)
 		kprintf("  %-16s %s\n", a->name, a->help);
 	kernel_exit(EXIT_FAIL);
 }
@@ -114,7 +114,8 @@ void kernel_main(struct boot_info *bi)
 	rc = cmdline_parse(&kernel_cmdline, bi->cmdline);
 	if (rc < 0 || (bi->truncated & BOOT_TRUNC_CMDLINE)) {
 		kprintf("error: cannot parse the command line (%s)\n",
-			rc == -E2BIG || rc >= 0 ? "too long or too many words" : "unterminated quote or empty key");
+			rc == -E2BIG || rc >= 0 ? "too long or too many words"
+						: "unterminated quote or empty key");
 		kernel_exit(EXIT_FAIL);
 	}
 

@@ -22,7 +22,7 @@ struct page_alloc kernel_pages;
 
 static struct mem_map avail_map;
 static uint64_t heap_start, heap_brk, heap_claimed_end, heap_claimed_bytes;
-static unsigned heap_range;	/* index in avail_map of the range the break is in */
+static unsigned heap_range; /* index in avail_map of the range the break is in */
 
 void mem_init(const struct boot_mem_range *ranges, unsigned n)
 {
@@ -61,7 +61,8 @@ void mem_init(const struct boot_mem_range *ranges, unsigned n)
 		heap_range++;
 	if (heap_range == avail_map.nr)
 		panic("mem: no RAM above the kernel for the heap");
-	heap_start = heap_brk = heap_claimed_end = ALIGN_UP(avail_map.r[heap_range].base, PAGE_SIZE);
+	heap_start = heap_brk = heap_claimed_end =
+		ALIGN_UP(avail_map.r[heap_range].base, PAGE_SIZE);
 }
 
 void *alloc_pages_below(uint64_t npages, uint64_t limit)
@@ -88,8 +89,7 @@ void free_pages(void *p, uint64_t npages)
 
 	irq_restore(flags);
 	if (rc)
-		panic("free_pages: bad free of %llu pages at %p",
-		      (unsigned long long)npages, p);
+		panic("free_pages: bad free of %llu pages at %p", (unsigned long long)npages, p);
 }
 
 /* Take the pages of [from, to) for the heap. Returns: 0 or -ENOMEM. */
@@ -111,7 +111,7 @@ static void *heap_grow(uint64_t incr)
 	const struct boot_mem_range *r = &avail_map.r[heap_range];
 	uint64_t old = heap_brk, new = old + incr;
 
-	if (new >= heap_brk && new <= r->base + r->len &&
+	if (new >= heap_brk &&new <= r->base + r->len &&
 	    heap_claim(heap_claimed_end, ALIGN_UP(new, PAGE_SIZE)) == 0) {
 		heap_claimed_end = MAX(heap_claimed_end, ALIGN_UP(new, PAGE_SIZE));
 		heap_brk = new;
@@ -148,7 +148,7 @@ void *sbrk(ptrdiff_t incr)
 	if (incr >= 0) {
 		ret = heap_grow((uint64_t)incr);
 	} else if ((uint64_t)-incr > heap_brk - avail_map.r[heap_range].base) {
-		errno = ENOMEM;	/* trims never cross back into an older range */
+		errno = ENOMEM; /* trims never cross back into an older range */
 		ret = (void *)-1;
 	} else {
 		ret = phys_to_virt(heap_brk);

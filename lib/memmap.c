@@ -74,7 +74,7 @@ static int normalize(struct mem_map *m, const struct boot_mem_range *in, unsigne
 				type = stronger(type, clean_type(r->type));
 		}
 		if (type == 0)
-			continue;	/* a hole */
+			continue; /* a hole */
 		if (out > 0 && m->r[out - 1].type == type &&
 		    m->r[out - 1].base + m->r[out - 1].len == lo) {
 			m->r[out - 1].len += hi - lo;
@@ -153,7 +153,7 @@ uint64_t memmap_find_ram(const struct mem_map *m, uint64_t size, uint64_t align,
 			continue;
 		start = r->base > min ? r->base : min;
 		if (start == 0)
-			start = align;	/* 0 means "nothing fits": try the next aligned address */
+			start = align; /* 0 means "nothing fits": try the next aligned address */
 		start = (start + align - 1) & ~(align - 1);
 		if (start != 0 && start < end && end - start >= size)
 			return start;

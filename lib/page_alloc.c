@@ -9,7 +9,7 @@
 #include <kernel/page_alloc.h>
 
 #define PG_SHIFT 12
-#define PG_SIZE (1ull << PG_SHIFT)
+#define PG_SIZE	 (1ull << PG_SHIFT)
 
 static inline bool pg_used(const struct page_alloc *pa, uint64_t i)
 {
@@ -58,7 +58,7 @@ uint64_t page_alloc_add(struct page_alloc *pa, uint64_t base, uint64_t len)
 	if (end > pa->npages)
 		end = pa->npages;
 	for (uint64_t i = first; i < end;) {
-		if (i % 64 == 0 && end - i >= 64) {	/* a whole word at once */
+		if (i % 64 == 0 && end - i >= 64) { /* a whole word at once */
 			for (uint64_t w = pa->bitmap[i / 64]; w; w &= w - 1)
 				added++;
 			pa->bitmap[i / 64] = 0;
@@ -116,8 +116,8 @@ static bool range_ok(const struct page_alloc *pa, uint64_t phys, uint64_t npages
 {
 	uint64_t first = phys >> PG_SHIFT;
 
-	return (phys & (PG_SIZE - 1)) == 0 && npages != 0 && first != 0 &&
-	       first < pa->npages && npages <= pa->npages - first;
+	return (phys & (PG_SIZE - 1)) == 0 && npages != 0 && first != 0 && first < pa->npages &&
+	       npages <= pa->npages - first;
 }
 
 int page_free_pages(struct page_alloc *pa, uint64_t phys, uint64_t npages)

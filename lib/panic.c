@@ -26,8 +26,7 @@ void panic(const char *fmt, ...)
 	if (n > 0)
 		console_panic_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	console_panic_write("\n", 1);
-	backtrace_from((uint64_t)__builtin_return_address(0),
-		       (uint64_t)__builtin_frame_address(0));
+	backtrace_from((uint64_t)__builtin_return_address(0), (uint64_t)__builtin_frame_address(0));
 	arch_exit(EXIT_FAIL);
 }
 

@@ -70,9 +70,7 @@ static int shell_readline(char *line, size_t size)
 			if (n == 0)
 				return -1;
 			break;
-		case 0x1b:
-			esc = 1;
-			break;
+		case 0x1b: esc = 1; break;
 		default:
 			if ((unsigned char)c >= 0x20 && n + 1 < size) {
 				line[n++] = c;
@@ -108,7 +106,7 @@ int shell_run_line(char *line)
 	if (argc == 0)
 		return 0;
 	argv[argc] = NULL;
-	for_each_kcmd(c)
+	for_each_kcmd (c)
 		if (strcmp(c->name, argv[0]) == 0)
 			return c->fn(argc, argv);
 	printf("error: unknown command '%s' (try 'help')\n", argv[0]);
@@ -137,7 +135,8 @@ KAPP(shell, "interactive shell on the console (the default)")
 
 static int cmd_cmp(const void *a, const void *b)
 {
-	return strcmp((*(const struct kcmd *const *)a)->name, (*(const struct kcmd *const *)b)->name);
+	return strcmp((*(const struct kcmd *const *)a)->name,
+		      (*(const struct kcmd *const *)b)->name);
 }
 
 KCMD(help, "list commands")
@@ -184,8 +183,8 @@ KCMD(mem, "memory map, free pages and heap")
 		       (unsigned long long)(phys_map.r[i].base + phys_map.r[i].len - 1),
 		       memmap_type_name(phys_map.r[i].type));
 	heap_get_stats(&h);
-	printf("pages: %llu free of %llu (%llu KiB free)\n",
-	       (unsigned long long)kernel_pages.nfree, (unsigned long long)kernel_pages.ntotal,
+	printf("pages: %llu free of %llu (%llu KiB free)\n", (unsigned long long)kernel_pages.nfree,
+	       (unsigned long long)kernel_pages.ntotal,
 	       (unsigned long long)(kernel_pages.nfree * PAGE_SIZE / KiB));
 	printf("heap: started at 0x%llx, break 0x%llx, %llu KiB of pages held\n",
 	       (unsigned long long)h.start, (unsigned long long)h.brk,

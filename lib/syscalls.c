@@ -77,7 +77,7 @@ int fstat(int fd, struct stat *st)
 		errno = EBADF;
 		return -1;
 	}
-	*st = (struct stat){ .st_mode = S_IFCHR, .st_blksize = 0 };
+	*st = (struct stat){.st_mode = S_IFCHR, .st_blksize = 0};
 	return 0;
 }
 
@@ -135,7 +135,7 @@ clock_t times(struct tms *t)
 	clock_t ticks = (clock_t)(clock_ns() / (1000000000 / CLOCKS_PER_SEC));
 
 	if (t)
-		*t = (struct tms){ .tms_utime = ticks };
+		*t = (struct tms){.tms_utime = ticks};
 	return ticks;
 }
 
@@ -144,15 +144,9 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 	uint64_t ns = clock_ns();
 
 	switch (id) {
-	case CLOCK_MONOTONIC:
-		ts->tv_sec = (time_t)(ns / 1000000000);
-		break;
-	case CLOCK_REALTIME:
-		ts->tv_sec = clock_info.boot_epoch + (time_t)(ns / 1000000000);
-		break;
-	default:
-		errno = EINVAL;
-		return -1;
+	case CLOCK_MONOTONIC: ts->tv_sec = (time_t)(ns / 1000000000); break;
+	case CLOCK_REALTIME: ts->tv_sec = clock_info.boot_epoch + (time_t)(ns / 1000000000); break;
+	default: errno = EINVAL; return -1;
 	}
 	ts->tv_nsec = (long)(ns % 1000000000);
 	return 0;
@@ -165,7 +159,7 @@ int clock_getres(clockid_t id, struct timespec *res)
 		return -1;
 	}
 	if (res)
-		*res = (struct timespec){ .tv_sec = 0, .tv_nsec = 1 };
+		*res = (struct timespec){.tv_sec = 0, .tv_nsec = 1};
 	return 0;
 }
 
@@ -177,7 +171,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 	}
 	ndelay((uint64_t)req->tv_sec * 1000000000 + (uint64_t)req->tv_nsec);
 	if (rem)
-		*rem = (struct timespec){ 0, 0 };
+		*rem = (struct timespec){0, 0};
 	return 0;
 }
 

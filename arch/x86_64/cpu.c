@@ -52,14 +52,14 @@ void cpu_detect(void)
  */
 void pic_disable(void)
 {
-	outb(0x20, 0x11);	/* ICW1: init, ICW4 follows */
+	outb(0x20, 0x11); /* ICW1: init, ICW4 follows */
 	outb(0xa0, 0x11);
-	outb(0x21, 0x20);	/* ICW2: vector base */
+	outb(0x21, 0x20); /* ICW2: vector base */
 	outb(0xa1, 0x28);
-	outb(0x21, 0x04);	/* ICW3: slave on IRQ2 */
+	outb(0x21, 0x04); /* ICW3: slave on IRQ2 */
 	outb(0xa1, 0x02);
-	outb(0x21, 0x01);	/* ICW4: 8086 mode */
+	outb(0x21, 0x01); /* ICW4: 8086 mode */
 	outb(0xa1, 0x01);
-	outb(0x21, 0xff);	/* mask all */
+	outb(0x21, 0xff); /* mask all */
 	outb(0xa1, 0xff);
 }

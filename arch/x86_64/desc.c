@@ -56,21 +56,20 @@ extern const uint64_t trap_stubs[256];
 void gdt_init(void)
 {
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
-	struct desc_ptr p = { sizeof(gdt) - 1, (uint64_t)gdt };
+	struct desc_ptr p = {sizeof(gdt) - 1, (uint64_t)gdt};
 
 	tss.ist[IST_DF - 1] = (uint64_t)(ist_df + sizeof(ist_df));
 	tss.ist[IST_NMI - 1] = (uint64_t)(ist_nmi + sizeof(ist_nmi));
 	tss.ist[IST_MC - 1] = (uint64_t)(ist_mc + sizeof(ist_mc));
 	tss.ist[IST_IRQ - 1] = (uint64_t)(ist_irq + sizeof(ist_irq));
-	tss.iomap_base = sizeof(tss);	/* no I/O bitmap */
+	tss.iomap_base = sizeof(tss); /* no I/O bitmap */
 
 	gdt[0] = 0;
-	gdt[KERNEL_CS / 8] = 0x00af9a000000ffffull;	/* 64-bit code, DPL 0 */
-	gdt[KERNEL_DS / 8] = 0x00cf92000000ffffull;	/* data, DPL 0 */
+	gdt[KERNEL_CS / 8] = 0x00af9a000000ffffull; /* 64-bit code, DPL 0 */
+	gdt[KERNEL_DS / 8] = 0x00cf92000000ffffull; /* data, DPL 0 */
 	/* 16-byte available 64-bit TSS descriptor (type 9), present. */
-	gdt[KERNEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
-			      (0x89ull << 40) | ((limit >> 16) & 0xf) << 48 |
-			      ((base >> 24) & 0xff) << 56;
+	gdt[KERNEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ull << 40) |
+			      ((limit >> 16) & 0xf) << 48 | ((base >> 24) & 0xff) << 56;
 	gdt[KERNEL_TSS / 8 + 1] = base >> 32;
 
 	__asm__ volatile("lgdt %0\n\t"
@@ -99,7 +98,7 @@ static void idt_set(unsigned vec, uint64_t handler, unsigned ist)
 	g->offset_lo = handler & 0xffff;
 	g->selector = KERNEL_CS;
 	g->ist = ist;
-	g->type_attr = 0x8e;	/* present, DPL 0, 64-bit interrupt gate */
+	g->type_attr = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
 	g->offset_mid = (handler >> 16) & 0xffff;
 	g->offset_hi = handler >> 32;
 	g->reserved = 0;
@@ -107,19 +106,19 @@ static void idt_set(unsigned vec, uint64_t handler, unsigned ist)
 
 void idt_init(void)
 {
-	struct desc_ptr p = { sizeof(idt) - 1, (uint64_t)idt };
+	struct desc_ptr p = {sizeof(idt) - 1, (uint64_t)idt};
 
 	for (unsigned v = 0; v < 256; v++) {
 		unsigned ist = 0;
 
 		if (v == VEC_DF)
-			ist = IST_DF;	/* a kernel stack overflow still gets a dump */
+			ist = IST_DF; /* a kernel stack overflow still gets a dump */
 		else if (v == VEC_NMI)
 			ist = IST_NMI;
 		else if (v == VEC_MC)
 			ist = IST_MC;
 		else if (v >= VEC_FIRST_IRQ)
-			ist = IST_IRQ;	/* never touch the interrupted stack */
+			ist = IST_IRQ; /* never touch the interrupted stack */
 		idt_set(v, trap_stubs[v], ist);
 	}
 	__asm__ volatile("lidt %0" : : "m"(p));
@@ -134,10 +133,10 @@ int stack_addr_ok(uint64_t a, uint64_t len)
 		const void *lo;
 		size_t size;
 	} stacks[] = {
-		{ ist_df, sizeof(ist_df) },
-		{ ist_nmi, sizeof(ist_nmi) },
-		{ ist_mc, sizeof(ist_mc) },
-		{ ist_irq, sizeof(ist_irq) },
+		{ist_df, sizeof(ist_df)},
+		{ist_nmi, sizeof(ist_nmi)},
+		{ist_mc, sizeof(ist_mc)},
+		{ist_irq, sizeof(ist_irq)},
 	};
 	uint64_t blo = (uint64_t)boot_stack_guard + PAGE_SIZE, bhi = (uint64_t)boot_stack_top;
 

@@ -15,14 +15,14 @@
 #include <kernel/mm.h>
 #include <kernel/page_alloc.h>
 
-#define PTE_NX (1ull << 63)
-#define PTE_ADDR 0x000ffffffffff000ull
+#define PTE_NX	  (1ull << 63)
+#define PTE_ADDR  0x000ffffffffff000ull
 #define PTE_CACHE (PTE_PWT | PTE_PCD)
-#define LARGE 0x200000ull
+#define LARGE	  0x200000ull
 
 static uint64_t *pml4;
 static uint64_t nx_bit;
-static bool tables_live;	/* our tables are in CR3: invalidate on change */
+static bool tables_live; /* our tables are in CR3: invalidate on change */
 extern char boot_stack_guard[];
 
 static uint64_t *new_table(void)
@@ -30,7 +30,7 @@ static uint64_t *new_table(void)
 	/* Until our tables are live only the boot map's first 4 GiB is reachable. */
 	uint64_t *t = tables_live ? alloc_pages(1) : alloc_pages_below(1, 4 * GiB);
 
-	return t;	/* alloc_pages zeroes */
+	return t; /* alloc_pages zeroes */
 }
 
 static unsigned idx(uint64_t va, int level)
@@ -85,7 +85,8 @@ static int map_range(uint64_t va, uint64_t pa, uint64_t len, uint64_t attr, bool
 
 		if (allow_large && IS_ALIGNED(va, LARGE) && IS_ALIGNED(pa, LARGE) &&
 		    end - va >= LARGE && (!(*pde & PTE_P) || (*pde & PTE_PS))) {
-			if (check_cache && (*pde & PTE_P) && (*pde & PTE_CACHE) != (attr & PTE_CACHE))
+			if (check_cache && (*pde & PTE_P) &&
+			    (*pde & PTE_CACHE) != (attr & PTE_CACHE))
 				return -EBUSY;
 			*pde = pa | attr | PTE_PS;
 			if (tables_live)
@@ -153,7 +154,7 @@ void paging_init(const struct mem_map *fw)
 
 		if (r->type != BOOT_MEM_RAM && r->type != BOOT_MEM_ACPI && r->type != BOOT_MEM_NVS)
 			continue;
-		lo = ALIGN_UP(MAX(lo, PAGE_SIZE), PAGE_SIZE);	/* page 0 stays unmapped */
+		lo = ALIGN_UP(MAX(lo, PAGE_SIZE), PAGE_SIZE); /* page 0 stays unmapped */
 		hi = ALIGN_DOWN(hi, PAGE_SIZE);
 		if (lo < hi)
 			map_or_panic(lo, hi - lo, PTE_W | PTE_NX, true);
@@ -167,7 +168,7 @@ void paging_init(const struct mem_map *fw)
 	unmap_page((uint64_t)boot_stack_guard);
 
 	write_cr3(virt_to_phys(pml4));
-	write_cr0(read_cr0() | CR0_WP);	/* read-only pages bind the kernel too */
+	write_cr0(read_cr0() | CR0_WP); /* read-only pages bind the kernel too */
 	tables_live = true;
 }
 

@@ -14,7 +14,7 @@
 
 static uint8_t cmos_read(uint8_t reg)
 {
-	outb(CMOS_ADDR, reg | 0x80);	/* keep NMIs disabled */
+	outb(CMOS_ADDR, reg | 0x80); /* keep NMIs disabled */
 	return inb(CMOS_DATA);
 }
 
@@ -27,7 +27,7 @@ int64_t rtc_read_epoch(void)
 {
 	uint8_t t[7], again[7];
 	uint8_t b;
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int binary;
 	unsigned spin = 0;
 
@@ -48,19 +48,19 @@ int64_t rtc_read_epoch(void)
 	} while (__builtin_memcmp(t, again, sizeof(t)) && spin++ < 1000000);
 
 	if (t[4] == 0xff)
-		return 0;	/* no RTC */
+		return 0; /* no RTC */
 	b = cmos_read(0x0b);
 	binary = b & 0x04;
 	tm.tm_sec = bcd(t[0], binary);
 	tm.tm_min = bcd(t[1], binary);
 	tm.tm_hour = bcd(t[2] & 0x7f, binary);
 	if (!(b & 0x02) && (t[2] & 0x80))
-		tm.tm_hour = (tm.tm_hour % 12) + 12;	/* 12-hour mode, PM */
+		tm.tm_hour = (tm.tm_hour % 12) + 12; /* 12-hour mode, PM */
 	tm.tm_mday = bcd(t[3], binary);
 	tm.tm_mon = bcd(t[4], binary) - 1;
 	unsigned century = bcd(t[6], binary);
 	if (century < 19 || century > 99)
 		century = 20;
 	tm.tm_year = (int)(century * 100 + bcd(t[5], binary)) - 1900;
-	return (int64_t)mktime(&tm);	/* newlib: UTC when TZ is unset */
+	return (int64_t)mktime(&tm); /* newlib: UTC when TZ is unset */
 }

@@ -22,15 +22,38 @@ static struct {
 static volatile int fatal_depth;
 
 static const char *const exc_names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-	"#BR bound range", "#UD invalid opcode", "#NM device not available",
-	"#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
-	"#NP segment not present", "#SS stack fault", "#GP general protection",
-	"#PF page fault", "reserved 15", "#MF x87 error", "#AC alignment check",
-	"#MC machine check", "#XM SIMD exception", "#VE virtualization",
-	"#CP control protection", "reserved 22", "reserved 23", "reserved 24",
-	"reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-	"#VC VMM communication", "#SX security", "reserved 31",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound range",
+	"#UD invalid opcode",
+	"#NM device not available",
+	"#DF double fault",
+	"coprocessor segment overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved 15",
+	"#MF x87 error",
+	"#AC alignment check",
+	"#MC machine check",
+	"#XM SIMD exception",
+	"#VE virtualization",
+	"#CP control protection",
+	"reserved 22",
+	"reserved 23",
+	"reserved 24",
+	"reserved 25",
+	"reserved 26",
+	"reserved 27",
+	"#HV hypervisor injection",
+	"#VC VMM communication",
+	"#SX security",
+	"reserved 31",
 };
 
 int trap_set_handler(unsigned vector, trap_handler_t fn, void *arg)
@@ -68,7 +91,7 @@ void backtrace_from(uint64_t rip, uint64_t rbp)
 		if (fp[1] == 0)
 			break;
 		fatal_printf("  #%-2d 0x%016llx\n", depth, (unsigned long long)fp[1]);
-		if (fp[0] <= rbp)	/* frames must move up the stack */
+		if (fp[0] <= rbp) /* frames must move up the stack */
 			break;
 		rbp = fp[0];
 	}
@@ -83,14 +106,13 @@ void trap_dump(const struct trap_frame *f)
 	fatal_printf("  RIP 0x%016llx  CS  0x%04llx  RFLAGS 0x%016llx\n",
 		     (unsigned long long)f->rip, (unsigned long long)f->cs,
 		     (unsigned long long)f->rflags);
-	fatal_printf("  RSP 0x%016llx  SS  0x%04llx  CR2 0x%016llx\n",
-		     (unsigned long long)f->rsp, (unsigned long long)f->ss,
-		     (unsigned long long)read_cr2());
+	fatal_printf("  RSP 0x%016llx  SS  0x%04llx  CR2 0x%016llx\n", (unsigned long long)f->rsp,
+		     (unsigned long long)f->ss, (unsigned long long)read_cr2());
 	fatal_printf("  CR0 0x%016llx  CR3 0x%016llx  CR4 0x%016llx\n",
 		     (unsigned long long)read_cr0(), (unsigned long long)read_cr3(),
 		     (unsigned long long)read_cr4());
-#define R(a, b, c) \
-	fatal_printf("  %-3s 0x%016llx  %-3s 0x%016llx  %-3s 0x%016llx\n", #a, \
+#define R(a, b, c)                                                               \
+	fatal_printf("  %-3s 0x%016llx  %-3s 0x%016llx  %-3s 0x%016llx\n", #a,   \
 		     (unsigned long long)f->a, #b, (unsigned long long)f->b, #c, \
 		     (unsigned long long)f->c)
 	R(rax, rbx, rcx);
@@ -102,10 +124,10 @@ void trap_dump(const struct trap_frame *f)
 	if (f->vector == VEC_PF)
 		fatal_printf("  page fault: %s %s%s%s\n",
 			     f->error & 1 ? "protection violation" : "not present",
-			     f->error & 16 ? "instruction fetch" :
-			     f->error & 2 ? "write" : "read",
-			     f->error & 4 ? " user" : "",
-			     f->error & 8 ? " reserved-bit" : "");
+			     f->error & 16  ? "instruction fetch"
+			     : f->error & 2 ? "write"
+					    : "read",
+			     f->error & 4 ? " user" : "", f->error & 8 ? " reserved-bit" : "");
 	backtrace_from(f->rip, f->rbp);
 }
 

@@ -11,7 +11,7 @@
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 
-#define PIT_HZ 1193182ull
+#define PIT_HZ	1193182ull
 #define PIT_CH0 0x40
 #define PIT_CMD 0x43
 /*
@@ -21,7 +21,7 @@
 #define PIT_CALIBRATE_TICKS (PIT_HZ / 100)
 
 struct clock_info clock_info;
-static uint64_t ns_mult;	/* ns = delta * ns_mult >> 32 */
+static uint64_t ns_mult; /* ns = delta * ns_mult >> 32 */
 
 uint64_t tsc_to_ns(uint64_t delta)
 {
@@ -50,7 +50,7 @@ static uint16_t pit_read(void)
 {
 	uint8_t lo, hi;
 
-	outb(PIT_CMD, 0x00);	/* latch channel 0 */
+	outb(PIT_CMD, 0x00); /* latch channel 0 */
 	lo = inb(PIT_CH0);
 	hi = inb(PIT_CH0);
 	return (uint16_t)(hi << 8 | lo);
@@ -63,9 +63,9 @@ static uint64_t pit_calibrate(void)
 	uint16_t prev, cur;
 	unsigned stuck = 0;
 
-	outb(PIT_CMD, 0x34);	/* channel 0, lo/hi, mode 2 (rate generator) */
+	outb(PIT_CMD, 0x34); /* channel 0, lo/hi, mode 2 (rate generator) */
 	outb(PIT_CH0, 0);
-	outb(PIT_CH0, 0);	/* reload 65536 */
+	outb(PIT_CH0, 0); /* reload 65536 */
 
 	prev = pit_read();
 	t0 = rdtsc();

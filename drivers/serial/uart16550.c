@@ -10,23 +10,23 @@
 #define COM1 0x3f8
 
 /* Register offsets (PC16550D data sheet, table 2). */
-#define UART_RBR 0	/* receive buffer (read, DLAB=0) */
-#define UART_THR 0	/* transmit holding (write, DLAB=0) */
-#define UART_DLL 0	/* divisor latch low (DLAB=1) */
+#define UART_RBR 0 /* receive buffer (read, DLAB=0) */
+#define UART_THR 0 /* transmit holding (write, DLAB=0) */
+#define UART_DLL 0 /* divisor latch low (DLAB=1) */
 #define UART_IER 1
-#define UART_DLM 1	/* divisor latch high (DLAB=1) */
+#define UART_DLM 1 /* divisor latch high (DLAB=1) */
 #define UART_FCR 2
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
 #define UART_SCR 7
 
-#define LCR_8N1 0x03
-#define LCR_DLAB 0x80
-#define FCR_FIFO_OFF 0x00
+#define LCR_8N1		 0x03
+#define LCR_DLAB	 0x80
+#define FCR_FIFO_OFF	 0x00
 #define MCR_DTR_RTS_OUT2 0x0b
-#define LSR_DR 0x01	/* data ready */
-#define LSR_THRE 0x20	/* transmit holding register empty */
+#define LSR_DR		 0x01 /* data ready */
+#define LSR_THRE	 0x20 /* transmit holding register empty */
 
 static bool uart_present;
 
@@ -38,7 +38,7 @@ bool uart_init(void)
 		return false;
 	outb(COM1 + UART_IER, 0);
 	outb(COM1 + UART_LCR, LCR_DLAB);
-	outb(COM1 + UART_DLL, 1);	/* 115200 baud */
+	outb(COM1 + UART_DLL, 1); /* 115200 baud */
 	outb(COM1 + UART_DLM, 0);
 	outb(COM1 + UART_LCR, LCR_8N1);
 	/*

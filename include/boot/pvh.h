@@ -32,7 +32,7 @@ _Static_assert(offsetof(struct hvm_start_info, memmap_entries) == 48, "entries")
 struct hvm_memmap_table_entry {
 	uint64_t addr;
 	uint64_t size;
-	uint32_t type;		/* E820 type */
+	uint32_t type; /* E820 type */
 	uint32_t reserved;
 };
 _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry");

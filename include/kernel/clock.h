@@ -10,8 +10,8 @@
 
 struct clock_info {
 	uint64_t tsc_hz;
-	const char *source;	/* how tsc_hz was found */
-	int64_t boot_epoch;	/* wall-clock seconds at boot (RTC), 0 if none */
+	const char *source; /* how tsc_hz was found */
+	int64_t boot_epoch; /* wall-clock seconds at boot (RTC), 0 if none */
 };
 extern struct clock_info clock_info;
 

@@ -10,12 +10,12 @@
 #include <stddef.h>
 
 #define CMDLINE_MAX_ARGS 64
-#define CMDLINE_BUF 1024
+#define CMDLINE_BUF	 1024
 
 struct cmdline {
 	unsigned nr;
 	const char *key[CMDLINE_MAX_ARGS];
-	const char *value[CMDLINE_MAX_ARGS];	/* "" for a bare flag */
+	const char *value[CMDLINE_MAX_ARGS]; /* "" for a bare flag */
 	char buf[CMDLINE_BUF];
 };
 

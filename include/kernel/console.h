@@ -12,7 +12,7 @@
 struct console {
 	const char *name;
 	void (*write)(struct console *c, const char *buf, size_t len);
-	int (*read_byte)(struct console *c);	/* -1 when no byte is waiting */
+	int (*read_byte)(struct console *c); /* -1 when no byte is waiting */
 	bool enabled;
 	struct console *next;
 };

@@ -13,7 +13,7 @@
 
 struct mem_map {
 	unsigned nr;
-	unsigned dropped;	/* input entries ignored (empty or wrapping) */
+	unsigned dropped; /* input entries ignored (empty or wrapping) */
 	struct boot_mem_range r[MEMMAP_MAX];
 };
 

@@ -42,9 +42,9 @@ void mem_init(const struct boot_mem_range *ranges, unsigned n);
 
 /* Heap statistics for the shell and tests. */
 struct heap_stats {
-	uint64_t start;		/* where the heap began */
-	uint64_t brk;		/* the current break */
-	uint64_t claimed;	/* bytes of pages the heap holds */
+	uint64_t start;	  /* where the heap began */
+	uint64_t brk;	  /* the current break */
+	uint64_t claimed; /* bytes of pages the heap holds */
 };
 void heap_get_stats(struct heap_stats *s);
 

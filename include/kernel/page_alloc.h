@@ -12,9 +12,9 @@
 
 struct page_alloc {
 	uint64_t *bitmap;
-	uint64_t npages;	/* pages covered, from physical 0 */
+	uint64_t npages; /* pages covered, from physical 0 */
 	uint64_t nfree;
-	uint64_t ntotal;	/* pages ever handed to page_alloc_add */
+	uint64_t ntotal; /* pages ever handed to page_alloc_add */
 };
 
 /* Bytes of bitmap needed to cover physical memory up to max_addr. */
@@ -54,8 +54,8 @@ int page_claim_pages(struct page_alloc *pa, uint64_t phys, uint64_t npages);
 
 /* The kernel's allocator (lib/mem.c) and its convenience wrappers. */
 extern struct page_alloc kernel_pages;
-void *alloc_pages(uint64_t npages);		/* zeroed; NULL when out of memory */
+void *alloc_pages(uint64_t npages); /* zeroed; NULL when out of memory */
 void *alloc_pages_below(uint64_t npages, uint64_t limit);
-void free_pages(void *p, uint64_t npages);	/* panics on a bad free */
+void free_pages(void *p, uint64_t npages); /* panics on a bad free */
 
 #endif

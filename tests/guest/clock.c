@@ -36,14 +36,14 @@ KTEST(clock, "monotonic clock, clock_gettime, gettimeofday, time")
 		prev = t;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &m0);
-	nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+	nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &m1);
 	clock_gettime(CLOCK_REALTIME, &rt);
 	gettimeofday(&tv, NULL);
 	int64_t d = (m1.tv_sec - m0.tv_sec) * 1000000000ll + (m1.tv_nsec - m0.tv_nsec);
 	printf("clock: nanosleep(5 ms) took %lld us\n", (long long)(d / 1000));
-	printf("clock: time() %lld, CLOCK_REALTIME %lld, gettimeofday %lld\n",
-	       (long long)now, (long long)rt.tv_sec, (long long)tv.tv_sec);
+	printf("clock: time() %lld, CLOCK_REALTIME %lld, gettimeofday %lld\n", (long long)now,
+	       (long long)rt.tv_sec, (long long)tv.tv_sec);
 	if (d < 5000000)
 		bad++;
 	if (now < 1600000000 || rt.tv_sec < now || tv.tv_sec < now || tv.tv_sec > now + 60)

@@ -29,7 +29,7 @@ KTEST(null, "read through a NULL pointer: #PF at 0")
 {
 	volatile int *p = NULL;
 
-	__asm__ volatile("" : "+r"(p));	/* hide the NULL from the optimiser */
+	__asm__ volatile("" : "+r"(p)); /* hide the NULL from the optimiser */
 	printf("read %d\n", *p);
 	return 1;
 }
@@ -41,7 +41,7 @@ KTEST(nx, "jump into heap memory: #PF on instruction fetch (NX)")
 
 	if (!code)
 		return 1;
-	code[0] = 0xc3;	/* ret */
+	code[0] = 0xc3; /* ret */
 	fn = (void (*)(void))(uintptr_t)code;
 	fn();
 	return 1;

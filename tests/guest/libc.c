@@ -74,8 +74,9 @@ static int roundtrip(double d)
 
 KTEST(strtod, "strtod(printf(\"%.17g\", x)) == x for 5000 doubles")
 {
-	static const double special[] = { 0.0, -0.0, 0.1, 1.0 / 3, 1e308, DBL_MAX, DBL_MIN,
-					  5e-324, 123456789.125, -2.5e-300, 9007199254740993.0 };
+	static const double special[] = {
+		0.0,	-0.0,	       0.1,	  1.0 / 3,	     1e308, DBL_MAX, DBL_MIN,
+		5e-324, 123456789.125, -2.5e-300, 9007199254740993.0};
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	int bad = 0, n = 0;
 

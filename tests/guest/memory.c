@@ -90,7 +90,7 @@ KTEST(malloc, "malloc/realloc/calloc/free of many sizes, contents kept")
 	free(aligned);
 
 	errno = 0;
-	void *huge = malloc((size_t)1 << 46);	/* 64 TiB: must fail cleanly */
+	void *huge = malloc((size_t)1 << 46); /* 64 TiB: must fail cleanly */
 	if (huge || errno != ENOMEM) {
 		printf("malloc: 64 TiB gave %p, errno %d\n", huge, errno);
 		bad++;
@@ -112,7 +112,7 @@ KTEST(heap_most, "malloc can take most of free RAM, and give it back")
 
 		if (!p)
 			break;
-		memset(p, 0xa5, 64);	/* touch it */
+		memset(p, 0xa5, 64); /* touch it */
 		if (n == cap) {
 			void **nl = realloc(list, (cap ? cap * 2 : 64) * sizeof(*list));
 			if (!nl) {
@@ -185,7 +185,7 @@ KTEST(pages, "page allocator: aligned runs, zeroed, returned")
 		printf("pages: double free not caught\n");
 		bad++;
 	}
-	void *mmio = ioremap(0xfed00000, 4096);	/* HPET/IOAPIC area: not RAM */
+	void *mmio = ioremap(0xfed00000, 4096); /* HPET/IOAPIC area: not RAM */
 	printf("pages: ioremap of a RAM page must be refused:\n");
 	void *ram = ioremap(virt_to_phys(a), 4096);
 	if (!mmio || ram) {

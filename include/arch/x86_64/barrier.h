@@ -8,11 +8,11 @@
 #define ARCH_X86_64_BARRIER_H
 
 #define barrier() __asm__ volatile("" ::: "memory")
-#define mb() __asm__ volatile("mfence" ::: "memory")
-#define rmb() __asm__ volatile("lfence" ::: "memory")
-#define wmb() __asm__ volatile("sfence" ::: "memory")
+#define mb()	  __asm__ volatile("mfence" ::: "memory")
+#define rmb()	  __asm__ volatile("lfence" ::: "memory")
+#define wmb()	  __asm__ volatile("sfence" ::: "memory")
 
-#define virt_mb() __asm__ volatile("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
+#define virt_mb()  __asm__ volatile("lock; addl $0,-4(%%rsp)" ::: "memory", "cc")
 #define virt_rmb() barrier()
 #define virt_wmb() barrier()
 

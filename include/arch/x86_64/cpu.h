@@ -67,15 +67,15 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
-#define DEFINE_CR_ACCESS(n)                                              \
-	static inline uint64_t read_cr##n(void)                          \
-	{                                                                \
-		uint64_t v;                                              \
-		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));        \
-		return v;                                                \
-	}                                                                \
-	static inline void write_cr##n(uint64_t v)                       \
-	{                                                                \
+#define DEFINE_CR_ACCESS(n)                                                \
+	static inline uint64_t read_cr##n(void)                            \
+	{                                                                  \
+		uint64_t v;                                                \
+		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));          \
+		return v;                                                  \
+	}                                                                  \
+	static inline void write_cr##n(uint64_t v)                         \
+	{                                                                  \
 		__asm__ volatile("mov %0, %%cr" #n : : "r"(v) : "memory"); \
 	}
 DEFINE_CR_ACCESS(0)
@@ -127,8 +127,7 @@ struct cpu_features {
 	char vendor[13];
 	char brand[49];
 	uint32_t max_leaf, max_ext_leaf, max_hv_leaf;
-	unsigned nx : 1, pdpe1gb : 1, invariant_tsc : 1, hypervisor : 1,
-		x2apic : 1, sse2 : 1;
+	unsigned nx : 1, pdpe1gb : 1, invariant_tsc : 1, hypervisor : 1, x2apic : 1, sse2 : 1;
 };
 extern struct cpu_features cpu_features;
 void cpu_detect(void);

@@ -9,17 +9,17 @@ struct trap_frame {
 	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
 	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
 	uint64_t vector, error;
-	uint64_t rip, cs, rflags, rsp, ss;	/* pushed by the CPU */
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
 };
 _Static_assert(sizeof(struct trap_frame) == 22 * 8, "trap frame layout");
 
-#define VEC_DE 0
-#define VEC_NMI 2
-#define VEC_UD 6
-#define VEC_DF 8
-#define VEC_GP 13
-#define VEC_PF 14
-#define VEC_MC 18
+#define VEC_DE	      0
+#define VEC_NMI	      2
+#define VEC_UD	      6
+#define VEC_DF	      8
+#define VEC_GP	      13
+#define VEC_PF	      14
+#define VEC_MC	      18
 #define VEC_FIRST_IRQ 32
 
 typedef void (*trap_handler_t)(struct trap_frame *f, void *arg);
