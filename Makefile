@@ -63,7 +63,8 @@ KERNEL_SRCS := \
 	tests/guest/exceptions.c \
 	tests/guest/libc.c \
 	tests/guest/memory.c \
-	tests/guest/clock.c
+	tests/guest/clock.c \
+	tests/guest/interrupts.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -105,21 +106,29 @@ $(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(DEPS)/.ok
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $(call host_test_srcs,$*) -lcmocka
 
-run: $(BUILD)/kernel.elf deps
+# Sequential sub-makes: deps first, so -j never runs scripts/deps.sh twice.
+run:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive
 
-debug: $(BUILD)/kernel.elf deps
+debug:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive --gdb
 
-test: deps
-	$(MAKE) -j2 $(BUILD)/kernel.elf $(HOST_BINS)
+test:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS)
 
 bench: bench-boot
-bench-boot: $(BUILD)/kernel.elf deps
+bench-boot:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 	$(PYTHON) bench/boot.py --build $(BUILD)
 
 format:

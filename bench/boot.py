@@ -39,7 +39,8 @@ def main():
         for _ in range(a.runs):
             argv = qemu.qemu_command(kernel, "test=boot", machine=machine, accel=accel)
             t0 = time.monotonic()
-            p = subprocess.run(argv, capture_output=True, text=True, check=False)
+            p = subprocess.run(argv, capture_output=True, text=True, check=False,
+                               stdin=subprocess.DEVNULL)
             walls.append(time.monotonic() - t0)
             m = re.search(r"^boot: ready in (\d+) us", p.stdout, re.M)
             if p.returncode != qemu.EXIT_PASS or not m:

@@ -127,6 +127,11 @@ fetch_lwip() {
 	printf '%s' "$ver" >"$deps/lwip/.stamp"
 }
 
+# One run at a time (parallel makes, two terminals).
+if command -v flock >/dev/null; then
+	exec 9>"$deps/.lock"
+	flock 9
+fi
 install_pkgs
 build_newlib
 fetch_lwip

@@ -44,7 +44,8 @@ def test_exception_report(boot, test, header, extra):
     run.expect(FAIL, [header] + REPORT[2:], absent=[r"^TEST PASS"])
 
 
-@pytest.mark.parametrize("test", ["printf", "strtod", "malloc", "pages", "heap_most", "clock"])
+@pytest.mark.parametrize("test", ["printf", "strtod", "malloc", "pages", "heap_most", "clock",
+                                  "irq_state"])
 def test_in_guest(boot, test):
     boot(cmdline=f"test={test}").expect(PASS, [rf"^TEST PASS: {test}$"], absent=[r"MISMATCH"])
 
