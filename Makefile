@@ -75,7 +75,7 @@ HOST_TESTS := memmap page_alloc cmdline
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
 host_test_srcs = tests/host/test_$(1).c lib/$(1).c
 
-.PHONY: all deps run debug test test-host test-qemu bench bench-boot clean distclean format
+.PHONY: all deps kernel run debug test test-host test-qemu bench bench-boot clean distclean format
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -106,16 +106,17 @@ $(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(DEPS)/.ok
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $(call host_test_srcs,$*) -lcmocka
 
-# Sequential sub-makes: deps first, so -j never runs scripts/deps.sh twice.
-run:
+# deps (packages re-checked) then the kernel, as sequential sub-makes so
+# that -j never runs scripts/deps.sh twice at once.
+kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+
+run: kernel
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive
 
-debug:
-	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive --gdb
@@ -125,10 +126,16 @@ test:
 	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS)
 
+# One tier only.
+test-host:
+	$(Q)$(MAKE) --no-print-directory -j2 $(HOST_BINS)
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --tiers host
+
+test-qemu: kernel
+	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu
+
 bench: bench-boot
-bench-boot:
-	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
+bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
 
 format:
