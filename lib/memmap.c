@@ -49,9 +49,9 @@ static int normalize(struct mem_map *m, const struct boot_mem_range *in, unsigne
 	uint64_t bounds[2 * (MEMMAP_MAX + 1)];
 	unsigned nb = 0, out = 0;
 
+	m->nr = 0;
 	if (n > MEMMAP_MAX + 1)
 		return -E2BIG;
-	m->nr = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (in[i].len == 0 || in[i].base + in[i].len < in[i].base)
 			continue;

@@ -51,7 +51,7 @@ uint64_t page_alloc_add(struct page_alloc *pa, uint64_t base, uint64_t len)
 
 	if (base + len < base)
 		len = UINT64_MAX - base;
-	first = (base + PG_SIZE - 1) >> PG_SHIFT;
+	first = (base >> PG_SHIFT) + ((base & (PG_SIZE - 1)) != 0); /* no overflow near 2^64 */
 	end = (base + len) >> PG_SHIFT;
 	if (first == 0)
 		first = 1;
