@@ -68,12 +68,18 @@ KERNEL_SRCS := \
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
+# The virtqueue core: portable, built unchanged into the kernel, the host
+# tests, the fuzzers and the ring benchmark.
+VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
+	drivers/virtio/virtqueue_packed.c
+
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
 HOST_TESTS := memmap page_alloc cmdline
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
-host_test_srcs = tests/host/test_$(1).c lib/$(1).c
+# Sources of host test NAME: HOST_SRCS_NAME if set, else its test file plus lib/NAME.c.
+host_test_srcs = $(or $(HOST_SRCS_$(1)),tests/host/test_$(1).c lib/$(1).c)
 
 .PHONY: all deps kernel run debug test test-host test-qemu bench bench-boot clean distclean format
 all: $(BUILD)/kernel.elf
