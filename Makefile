@@ -38,6 +38,11 @@ KERNEL_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=4096 -z noexecstack
 	--build-id=none -T linker.ld
 KERNEL_LIBS := --start-group $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a --end-group
 
+# The virtqueue core: portable, built unchanged into the kernel, the host
+# tests, the fuzzers and the ring benchmark.
+VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
+	drivers/virtio/virtqueue_packed.c
+
 KERNEL_SRCS := \
 	boot/pvh.S \
 	boot/pvh.c \
@@ -51,6 +56,8 @@ KERNEL_SRCS := \
 	arch/x86_64/rtc.c \
 	arch/x86_64/power.c \
 	drivers/serial/uart16550.c \
+	drivers/virtio/virtio_dma.c \
+	$(VQ_SRCS) \
 	lib/init.c \
 	lib/console.c \
 	lib/panic.c \
@@ -67,11 +74,6 @@ KERNEL_SRCS := \
 	tests/guest/interrupts.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
-
-# The virtqueue core: portable, built unchanged into the kernel, the host
-# tests, the fuzzers and the ring benchmark.
-VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
-	drivers/virtio/virtqueue_packed.c
 
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \

@@ -8,7 +8,7 @@ int sg_count(const struct sg_ring *r)
 
 	for (; r; r = r->next) {
 		if (r->num > r->max || ++rings > SG_CHAIN_MAX_ENTRIES)
-			return -EINVAL;	/* corrupt ring, or a cycle of empty rings */
+			return -EINVAL; /* corrupt ring, or a cycle of empty rings */
 		n += r->num;
 		if (n > SG_CHAIN_MAX_ENTRIES)
 			return -EINVAL;

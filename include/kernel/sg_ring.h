@@ -26,9 +26,9 @@ struct sg_entry {
 };
 
 struct sg_ring {
-	struct sg_ring *next;	/* next ring of the chain; NULL ends it */
-	unsigned int num;	/* entries in use */
-	unsigned int max;	/* capacity of sg[] */
+	struct sg_ring *next; /* next ring of the chain; NULL ends it */
+	unsigned int num;     /* entries in use */
+	unsigned int max;     /* capacity of sg[] */
 	struct sg_entry *sg;
 };
 
@@ -39,9 +39,9 @@ struct sg_ring {
  * DECLARE_SG - an empty ring with room for n entries, on the stack or
  * static; `name` is a struct sg_ring pointer (an array of one).
  */
-#define DECLARE_SG(name, n)                                                                   \
-	struct sg_entry name##_sg_entries[n];                                                 \
-	struct sg_ring name[1] = { { .next = NULL, .num = 0, .max = (n), .sg = name##_sg_entries } }
+#define DECLARE_SG(name, n)                   \
+	struct sg_entry name##_sg_entries[n]; \
+	struct sg_ring name[1] = {{.next = NULL, .num = 0, .max = (n), .sg = name##_sg_entries}}
 
 static inline void sg_init(struct sg_ring *r, struct sg_entry *entries, unsigned int max)
 {

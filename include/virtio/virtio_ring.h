@@ -12,8 +12,8 @@
 #include <virtio/virtio_types.h>
 
 /* 2.7.5 The Virtqueue Descriptor Table: descriptor flags (split and packed) */
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_NEXT     1
+#define VRING_DESC_F_WRITE    2
 #define VRING_DESC_F_INDIRECT 4
 
 /* 2.7.5 */
@@ -33,7 +33,7 @@ _Static_assert(offsetof(struct vring_desc, next) == 14, "2.7.5");
 struct vring_avail {
 	le16 flags;
 	le16 idx;
-	le16 ring[];	/* queue size entries, then le16 used_event (EVENT_IDX) */
+	le16 ring[]; /* queue size entries, then le16 used_event (EVENT_IDX) */
 };
 _Static_assert(sizeof(struct vring_avail) == 4, "2.7.6: flags, idx, then ring");
 _Static_assert(offsetof(struct vring_avail, ring) == 4, "2.7.6");
@@ -41,23 +41,23 @@ _Static_assert(offsetof(struct vring_avail, ring) == 4, "2.7.6");
 /* 2.7.8 The Virtqueue Used Ring */
 #define VRING_USED_F_NO_NOTIFY 1
 struct vring_used_elem {
-	le32 id;	/* head of the used descriptor chain */
-	le32 len;	/* bytes written into the device-writable part */
+	le32 id;  /* head of the used descriptor chain */
+	le32 len; /* bytes written into the device-writable part */
 };
 _Static_assert(sizeof(struct vring_used_elem) == 8, "2.7.8: used element is 8 bytes");
 
 struct vring_used {
 	le16 flags;
 	le16 idx;
-	struct vring_used_elem ring[];	/* queue size entries, then le16 avail_event */
+	struct vring_used_elem ring[]; /* queue size entries, then le16 avail_event */
 };
 _Static_assert(sizeof(struct vring_used) == 4, "2.7.8");
 _Static_assert(offsetof(struct vring_used, ring) == 4, "2.7.8");
 
 /* 2.7 table "Virtqueue Part Alignment": descriptor 16, available 2, used 4. */
-#define VRING_DESC_ALIGN 16
+#define VRING_DESC_ALIGN  16
 #define VRING_AVAIL_ALIGN 2
-#define VRING_USED_ALIGN 4
+#define VRING_USED_ALIGN  4
 /* 4.1.5.1.3 (legacy interfaces): the used ring starts on a 4096-byte boundary. */
 #define VRING_LEGACY_ALIGN 4096
 
@@ -98,14 +98,14 @@ static inline int vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_
 }
 
 /* 2.8.1 Driver and Device Ring Wrap Counters; 2.8.2 flags in packed descriptors */
-#define VRING_PACKED_DESC_F_AVAIL 7	/* bit numbers */
-#define VRING_PACKED_DESC_F_USED 15
+#define VRING_PACKED_DESC_F_AVAIL 7 /* bit numbers */
+#define VRING_PACKED_DESC_F_USED  15
 
 /* 2.8.13 Packed Virtqueue Descriptor */
 struct vring_packed_desc {
 	le64 addr;
 	le32 len;
-	le16 id;	/* buffer id */
+	le16 id; /* buffer id */
 	le16 flags;
 };
 _Static_assert(sizeof(struct vring_packed_desc) == 16, "2.8.13: descriptor is 16 bytes");
@@ -114,19 +114,19 @@ _Static_assert(offsetof(struct vring_packed_desc, id) == 12, "2.8.13");
 _Static_assert(offsetof(struct vring_packed_desc, flags) == 14, "2.8.13");
 
 /* 2.8.14 Event Suppression Structure Format */
-#define VRING_PACKED_EVENT_FLAG_ENABLE 0
+#define VRING_PACKED_EVENT_FLAG_ENABLE	0
 #define VRING_PACKED_EVENT_FLAG_DISABLE 1
-#define VRING_PACKED_EVENT_FLAG_DESC 2
-#define VRING_PACKED_EVENT_F_WRAP_CTR 15	/* bit in off_wrap */
+#define VRING_PACKED_EVENT_FLAG_DESC	2
+#define VRING_PACKED_EVENT_F_WRAP_CTR	15 /* bit in off_wrap */
 struct vring_packed_desc_event {
-	le16 off_wrap;	/* descriptor ring offset (bits 0-14), wrap counter (bit 15) */
-	le16 flags;	/* VRING_PACKED_EVENT_FLAG_* in bits 0-1 */
+	le16 off_wrap; /* descriptor ring offset (bits 0-14), wrap counter (bit 15) */
+	le16 flags;    /* VRING_PACKED_EVENT_FLAG_* in bits 0-1 */
 };
 _Static_assert(sizeof(struct vring_packed_desc_event) == 4, "2.8.14: 4 bytes");
 _Static_assert(offsetof(struct vring_packed_desc_event, flags) == 2, "2.8.14");
 
 /* 2.8.10.1 Structure Size and Alignment: ring 16, event structures 4. */
-#define VRING_PACKED_DESC_ALIGN 16
+#define VRING_PACKED_DESC_ALIGN	 16
 #define VRING_PACKED_EVENT_ALIGN 4
 /* 2.8: the packed queue size is at most 2^15. */
 #define VRING_PACKED_MAX 32768

@@ -48,7 +48,7 @@ struct virtqueue;
 enum vq_layout { VQ_SPLIT, VQ_PACKED };
 
 enum vq_dir {
-	VQ_OUT,	/* the device reads the buffer */
+	VQ_OUT, /* the device reads the buffer */
 	VQ_IN,	/* the device writes the buffer */
 };
 
@@ -58,26 +58,26 @@ typedef void (*vq_recycle_t)(struct virtqueue *vq, void *token);
 
 struct vq_config {
 	const char *name;
-	uint16_t index;		/* queue number (notification data, logs) */
-	uint32_t num;		/* queue size: split a power of two, packed any; <= 32768 */
-	uint64_t features;	/* negotiated feature bits; RING_PACKED picks the layout */
-	uint32_t ring_align;	/* split used-ring alignment: 0 = 4 (modern), 4096 legacy */
-	uint16_t indirect_tables;	/* pool size with INDIRECT_DESC; 0 = num / 2 */
-	uint16_t indirect_max;	/* entries per indirect table; 0 = min(num, 128) */
-	vq_callback_t callback;	/* run by virtqueue_interrupt() when buffers are used */
-	vq_notify_t notify;	/* transport: tell the device there is work */
-	void *priv;		/* the driver's, returned by virtqueue_priv() */
+	uint16_t index;		  /* queue number (notification data, logs) */
+	uint32_t num;		  /* queue size: split a power of two, packed any; <= 32768 */
+	uint64_t features;	  /* negotiated feature bits; RING_PACKED picks the layout */
+	uint32_t ring_align;	  /* split used-ring alignment: 0 = 4 (modern), 4096 legacy */
+	uint16_t indirect_tables; /* pool size with INDIRECT_DESC; 0 = num / 2 */
+	uint16_t indirect_max;	  /* entries per indirect table; 0 = min(num, 128) */
+	vq_callback_t callback;	  /* run by virtqueue_interrupt() when buffers are used */
+	vq_notify_t notify;	  /* transport: tell the device there is work */
+	void *priv;		  /* the driver's, returned by virtqueue_priv() */
 };
 
 /* Counters for the shell's `virtio` command and for tests. */
 struct vq_stats {
-	uint64_t added;		/* buffers made available */
-	uint64_t used;		/* buffers returned by virtqueue_get_buf */
-	uint64_t kicks;		/* notifications sent to the device */
+	uint64_t added; /* buffers made available */
+	uint64_t used;	/* buffers returned by virtqueue_get_buf */
+	uint64_t kicks; /* notifications sent to the device */
 	uint64_t kicks_suppressed;
-	uint64_t interrupts;	/* virtqueue_interrupt calls */
-	uint64_t indirect;	/* buffers that used an indirect table */
-	uint64_t indirect_fallback;	/* wanted indirect, pool empty: went direct */
+	uint64_t interrupts;	    /* virtqueue_interrupt calls */
+	uint64_t indirect;	    /* buffers that used an indirect table */
+	uint64_t indirect_fallback; /* wanted indirect, pool empty: went direct */
 };
 
 /*
@@ -96,18 +96,18 @@ void virtqueue_destroy(struct virtqueue *vq);
 struct vq_buf {
 	struct virtqueue *vq;
 	void *token;
-	uint32_t nents, nsg;	/* announced at start */
-	uint32_t ents, sgs;	/* added so far */
-	uint32_t in_len;	/* device-writable bytes so far */
-	bool seen_in;		/* an IN entry came: no OUT may follow */
+	uint32_t nents, nsg; /* announced at start */
+	uint32_t ents, sgs;  /* added so far */
+	uint32_t in_len;     /* device-writable bytes so far */
+	bool seen_in;	     /* an IN entry came: no OUT may follow */
 	bool indirect;
 	bool active;
-	uint16_t id;		/* split: head descriptor; packed: buffer id */
-	uint16_t pos;		/* next ring slot (direct) or table slot (indirect) */
-	uint16_t prev;		/* last descriptor written, to clear its NEXT flag */
-	uint16_t ndesc;		/* ring descriptors taken */
-	uint16_t table;		/* indirect table index */
-	uint16_t first_flags;	/* packed: flags of the first descriptor, written last */
+	uint16_t id;	      /* split: head descriptor; packed: buffer id */
+	uint16_t pos;	      /* next ring slot (direct) or table slot (indirect) */
+	uint16_t prev;	      /* last descriptor written, to clear its NEXT flag */
+	uint16_t ndesc;	      /* ring descriptors taken */
+	uint16_t table;	      /* indirect table index */
+	uint16_t first_flags; /* packed: flags of the first descriptor, written last */
 };
 
 /*
@@ -129,8 +129,7 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *buf, void *token, u
  * shorter than nents, an OUT entry after an IN entry, a zero-length
  * entry); -EIO (broken).
  */
-int virtqueue_add_sg(struct vq_buf *buf, const struct sg_ring *sg, unsigned nents,
-		     enum vq_dir dir);
+int virtqueue_add_sg(struct vq_buf *buf, const struct sg_ring *sg, unsigned nents, enum vq_dir dir);
 
 /*
  * virtqueue_end_buf - publish the buffer to the device (no notification:
@@ -193,7 +192,7 @@ void virtqueue_disable_cb(struct virtqueue *vq);
  */
 unsigned virtqueue_enable_cb_prepare(struct virtqueue *vq);
 
-/* virtqueue_poll - true if buffers were used after position last (or broken). */
+/* virtqueue_poll - true if buffers were used after position last (false when broken). */
 bool virtqueue_poll(struct virtqueue *vq, unsigned last);
 
 /*
@@ -221,7 +220,8 @@ void *virtqueue_detach_unused_buf(struct virtqueue *vq);
 /*
  * virtqueue_reset - after the device reset the queue (RING_RESET or a
  * device reset): hand every outstanding token to recycle (may be NULL),
- * clear the ring and start over. Returns: 0.
+ * clear the ring and start over; a broken queue becomes usable again.
+ * Returns: 0.
  */
 int virtqueue_reset(struct virtqueue *vq, vq_recycle_t recycle);
 
@@ -234,9 +234,9 @@ int virtqueue_resize(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle);
 
 /* Device addresses of the three ring parts, for the transport. */
 struct vq_ring_addrs {
-	uint64_t desc;		/* descriptor table / packed ring */
-	uint64_t driver;	/* split: available ring; packed: driver event suppression */
-	uint64_t device;	/* split: used ring; packed: device event suppression */
+	uint64_t desc;	 /* descriptor table / packed ring */
+	uint64_t driver; /* split: available ring; packed: driver event suppression */
+	uint64_t device; /* split: used ring; packed: device event suppression */
 };
 void virtqueue_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a);
 
@@ -250,7 +250,7 @@ const struct vq_stats *virtqueue_stats(const struct virtqueue *vq);
 
 /* Broken state: set by the core on a device error, or by the transport. */
 bool virtqueue_is_broken(const struct virtqueue *vq);
-const char *virtqueue_broken_reason(const struct virtqueue *vq);	/* NULL if fine */
+const char *virtqueue_broken_reason(const struct virtqueue *vq); /* NULL if fine */
 void virtqueue_mark_broken(struct virtqueue *vq, const char *reason);
 
 #endif

@@ -1,0 +1,494 @@
+/*
+ * Virtqueue core: queue life cycle, the indirect-table pool, piecewise
+ * buffer construction with rollback, and dispatch to the split or packed
+ * layout (VIRTIO 1.2 sections 2.7, 2.8). Only the layout files touch
+ * descriptors; only this file knows there are two layouts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtio/virtio_dma.h>
+
+#include "virtqueue_internal.h"
+
+void vq_bad_device(struct virtqueue *vq, const char *reason)
+{
+	if (!vq->broken) {
+		vq->broken = true;
+		vq->broken_reason = reason;
+	}
+}
+
+void virtqueue_mark_broken(struct virtqueue *vq, const char *reason)
+{
+	vq_bad_device(vq, reason ? reason : "marked broken by the transport");
+}
+
+bool virtqueue_is_broken(const struct virtqueue *vq)
+{
+	return vq->broken;
+}
+
+const char *virtqueue_broken_reason(const struct virtqueue *vq)
+{
+	return vq->broken ? vq->broken_reason : NULL;
+}
+
+/* Indirect tables. */
+
+static int table_get(struct virtqueue *vq)
+{
+	return vq->indir_nfree ? vq->indir_free[--vq->indir_nfree] : -1;
+}
+
+void vq_table_put(struct virtqueue *vq, uint16_t table)
+{
+	vq->indir_free[vq->indir_nfree++] = table;
+}
+
+static int pool_init(struct virtqueue *vq, const struct vq_config *cfg)
+{
+	if (!vq->indirect)
+		return 0;
+	/* A table never holds more than the queue size (2.7.5.3.1). */
+	vq->indir_max = (uint16_t)MIN_U32(cfg->indirect_max ? cfg->indirect_max : 128, vq->num);
+	vq->indir_tables =
+		cfg->indirect_tables ? cfg->indirect_tables : (uint16_t)MAX_U32(vq->num / 2, 1);
+	if (vq->indir_max < 2) {
+		vq->indirect = false; /* a one-entry table is never worth it */
+		return 0;
+	}
+	vq->indir_mem_size = (size_t)vq->indir_tables * vq->indir_max * 16;
+	vq->indir_mem = virtio_dma_alloc(vq->indir_mem_size, 16);
+	vq->indir_free = malloc(vq->indir_tables * sizeof(*vq->indir_free));
+	if (!vq->indir_mem || !vq->indir_free)
+		return -ENOMEM;
+	for (uint16_t t = 0; t < vq->indir_tables; t++)
+		vq->indir_free[t] = (uint16_t)(vq->indir_tables - 1 - t);
+	vq->indir_nfree = vq->indir_tables;
+	return 0;
+}
+
+/* Per-buffer state (by id) and the descriptor shadow (by slot), then the layout. */
+static int ring_alloc(struct virtqueue *vq)
+{
+	vq->state = calloc(vq->num, sizeof(*vq->state));
+	vq->extra = calloc(vq->num, sizeof(*vq->extra));
+	if (!vq->state || !vq->extra)
+		return -ENOMEM;
+	return VQ_CALL(vq, init, vq);
+}
+
+static void ring_free(struct virtqueue *vq)
+{
+	VQ_CALL(vq, free, vq);
+	free(vq->state);
+	free(vq->extra);
+	vq->state = NULL;
+	vq->extra = NULL;
+}
+
+int virtqueue_create(const struct vq_config *cfg, struct virtqueue **vqp)
+{
+	struct virtqueue *vq;
+	int rc;
+
+	*vqp = NULL;
+	if (!cfg || cfg->num == 0)
+		return -EINVAL;
+	if (cfg->ring_align && (cfg->ring_align & (cfg->ring_align - 1)))
+		return -EINVAL;
+	vq = calloc(1, sizeof(*vq));
+	if (!vq)
+		return -ENOMEM;
+	vq->layout = (cfg->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ? VQ_PACKED : VQ_SPLIT;
+	if (!VQ_CALL(vq, valid_num, cfg->num)) {
+		free(vq);
+		return -EINVAL;
+	}
+	vq->index = cfg->index;
+	vq->num = cfg->num;
+	vq->name = cfg->name ? cfg->name : "vq";
+	vq->callback = cfg->callback;
+	vq->notify = cfg->notify;
+	vq->priv = cfg->priv;
+	vq->ring_align = cfg->ring_align ? cfg->ring_align : VRING_USED_ALIGN;
+	vq->indirect = !!(cfg->features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
+	vq->event_idx = !!(cfg->features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	vq->in_order = !!(cfg->features & VIRTIO_BIT(VIRTIO_F_IN_ORDER));
+
+	rc = pool_init(vq, cfg);
+	if (rc == 0)
+		rc = ring_alloc(vq);
+	if (rc) {
+		virtqueue_destroy(vq);
+		return rc;
+	}
+	*vqp = vq;
+	return 0;
+}
+
+void virtqueue_destroy(struct virtqueue *vq)
+{
+	if (!vq)
+		return;
+	ring_free(vq);
+	if (vq->indir_mem)
+		virtio_dma_free(vq->indir_mem, vq->indir_mem_size);
+	free(vq->indir_free);
+	free(vq);
+}
+
+/* Piecewise addition. */
+
+int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, unsigned nents,
+			unsigned nsg)
+{
+	bool indirect;
+	int rc, table = -1;
+
+	b->active = false;
+	if (vq->broken)
+		return -EIO;
+	if (!token || nents == 0 || nsg == 0 || nsg > nents)
+		return -EINVAL;
+	/* 2.7.5.3.1: no chain, indirect or not, is longer than the queue size. */
+	if (nents > vq->num)
+		return -EINVAL;
+	indirect = vq->indirect && nents > 1 && nents <= vq->indir_max;
+	if (indirect) {
+		table = table_get(vq);
+		if (table < 0) {
+			indirect = false;
+			vq->stats.indirect_fallback++;
+		}
+	}
+
+	*b = (struct vq_buf){
+		.vq = vq,
+		.token = token,
+		.nents = nents,
+		.nsg = nsg,
+		.indirect = indirect,
+		.table = indirect ? (uint16_t)table : VQ_NO_TABLE,
+	};
+	rc = VQ_CALL(vq, start, b);
+	if (rc) {
+		if (indirect)
+			vq_table_put(vq, (uint16_t)table);
+		return rc;
+	}
+	b->active = true;
+	return 0;
+}
+
+void virtqueue_abort_buf(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+
+	if (!b->active)
+		return;
+	VQ_CALL(vq, rollback, b);
+	if (b->indirect)
+		vq_table_put(vq, b->table);
+	b->active = false;
+}
+
+static int add_sg_fail(struct vq_buf *b, int err)
+{
+	virtqueue_abort_buf(b);
+	return err;
+}
+
+int virtqueue_add_sg(struct vq_buf *b, const struct sg_ring *sg, unsigned nents, enum vq_dir dir)
+{
+	struct virtqueue *vq = b->vq;
+	bool write = dir == VQ_IN;
+	unsigned taken = 0, rings = 0;
+
+	if (!b->active)
+		return -EINVAL;
+	if (vq->broken)
+		return add_sg_fail(b, -EIO);
+	if (b->sgs == b->nsg || (dir != VQ_IN && dir != VQ_OUT) || (!write && b->seen_in))
+		return add_sg_fail(b, -EINVAL);
+
+	for (const struct sg_ring *r = sg; r && (nents == 0 || taken < nents); r = r->next) {
+		if (r->num > r->max || ++rings > SG_CHAIN_MAX_ENTRIES)
+			return add_sg_fail(b, -EINVAL);
+		for (unsigned i = 0; i < r->num && (nents == 0 || taken < nents); i++) {
+			const struct sg_entry *e = &r->sg[i];
+
+			if (e->len == 0 || b->ents == b->nents)
+				return add_sg_fail(b, -EINVAL);
+			if (write) {
+				if (b->in_len + (uint64_t)e->len > UINT32_MAX)
+					return add_sg_fail(b, -EINVAL);
+				b->in_len += e->len;
+			}
+			VQ_CALL(vq, add, b, virtio_dma_addr(e->addr, e->len), e->len, write);
+			b->ents++;
+			taken++;
+		}
+	}
+	if (nents && taken < nents)
+		return add_sg_fail(b, -EINVAL); /* the chain ended early */
+	if (write && taken)
+		b->seen_in = true;
+	b->sgs++;
+	return 0;
+}
+
+int virtqueue_end_buf(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+
+	if (!b->active)
+		return -EINVAL;
+	if (vq->broken)
+		return add_sg_fail(b, -EIO);
+	if (b->ents != b->nents || b->sgs != b->nsg)
+		return add_sg_fail(b, -EINVAL);
+	VQ_CALL(vq, publish, b);
+	b->active = false;
+	vq->stats.added++;
+	if (b->indirect)
+		vq->stats.indirect++;
+	/* The avail index is 16 bits: never let the unkicked span reach it. */
+	if (vq->num_added >= 0xffff - vq->num)
+		virtqueue_kick(vq);
+	return 0;
+}
+
+int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const struct sg_ring *in,
+		      void *token)
+{
+	int nout = sg_count(out), nin = sg_count(in), rc;
+	unsigned nsg = (nout > 0) + (nin > 0);
+	struct vq_buf b;
+
+	if (nout < 0 || nin < 0 || nsg == 0)
+		return -EINVAL;
+	rc = virtqueue_start_buf(vq, &b, token, (unsigned)(nout + nin), nsg);
+	if (rc)
+		return rc;
+	if (nout > 0 && (rc = virtqueue_add_sg(&b, out, 0, VQ_OUT)))
+		return rc;
+	if (nin > 0 && (rc = virtqueue_add_sg(&b, in, 0, VQ_IN)))
+		return rc;
+	return virtqueue_end_buf(&b);
+}
+
+int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enum vq_dir dir,
+			     void *token)
+{
+	struct sg_entry e = {addr, len};
+	struct sg_ring r = {.next = NULL, .num = 1, .max = 1, .sg = &e};
+	struct vq_buf b;
+	int rc;
+
+	rc = virtqueue_start_buf(vq, &b, token, 1, 1);
+	if (rc)
+		return rc;
+	rc = virtqueue_add_sg(&b, &r, 1, dir);
+	if (rc)
+		return rc;
+	return virtqueue_end_buf(&b);
+}
+
+/* Notifications. */
+
+bool virtqueue_kick_prepare(struct virtqueue *vq)
+{
+	bool kick;
+
+	if (vq->broken)
+		return false;
+	kick = VQ_CALL(vq, kick_prepare, vq);
+	vq->num_added = 0;
+	if (!kick)
+		vq->stats.kicks_suppressed++;
+	return kick;
+}
+
+void virtqueue_notify(struct virtqueue *vq)
+{
+	if (vq->broken)
+		return;
+	vq->stats.kicks++;
+	if (vq->notify)
+		vq->notify(vq);
+}
+
+bool virtqueue_kick(struct virtqueue *vq)
+{
+	if (!virtqueue_kick_prepare(vq))
+		return false;
+	virtqueue_notify(vq);
+	return true;
+}
+
+uint32_t virtqueue_notification_data(const struct virtqueue *vq)
+{
+	return VQ_CALL(vq, notification_data, vq);
+}
+
+/* Completions and callbacks. */
+
+void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
+{
+	uint32_t dummy;
+	void *token;
+
+	if (vq->broken)
+		return NULL;
+	token = VQ_CALL(vq, get, vq, len ? len : &dummy);
+	if (token)
+		vq->stats.used++;
+	return token;
+}
+
+bool virtqueue_more_used(struct virtqueue *vq)
+{
+	return !vq->broken && VQ_CALL(vq, more_used, vq);
+}
+
+void virtqueue_disable_cb(struct virtqueue *vq)
+{
+	VQ_CALL(vq, disable_cb, vq);
+}
+
+unsigned virtqueue_enable_cb_prepare(struct virtqueue *vq)
+{
+	return VQ_CALL(vq, enable_cb_prepare, vq);
+}
+
+bool virtqueue_poll(struct virtqueue *vq, unsigned last)
+{
+	if (vq->broken)
+		return false;
+	return vq->batch.left > 0 || VQ_CALL(vq, poll, vq, last);
+}
+
+bool virtqueue_enable_cb(struct virtqueue *vq)
+{
+	unsigned last = virtqueue_enable_cb_prepare(vq);
+
+	return !virtqueue_poll(vq, last);
+}
+
+bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
+{
+	if (vq->broken)
+		return true;
+	if (vq->batch.left > 0) {
+		VQ_CALL(vq, enable_cb_delayed, vq);
+		return false;
+	}
+	return VQ_CALL(vq, enable_cb_delayed, vq);
+}
+
+void virtqueue_interrupt(struct virtqueue *vq)
+{
+	vq->stats.interrupts++;
+	if (vq->callback && virtqueue_more_used(vq))
+		vq->callback(vq);
+}
+
+/* Reset, resize, detach. */
+
+void *virtqueue_detach_unused_buf(struct virtqueue *vq)
+{
+	vq->batch.left = 0;
+	return VQ_CALL(vq, detach_unused, vq);
+}
+
+static void recycle_all(struct virtqueue *vq, vq_recycle_t recycle)
+{
+	void *token;
+
+	vq->batch.left = 0;
+	while ((token = VQ_CALL(vq, detach_unused, vq)) != NULL)
+		if (recycle)
+			recycle(vq, token);
+}
+
+int virtqueue_reset(struct virtqueue *vq, vq_recycle_t recycle)
+{
+	recycle_all(vq, recycle);
+	VQ_CALL(vq, reset, vq);
+	vq->num_added = 0;
+	vq->batch = (struct vq_batch){0};
+	vq->broken = false;
+	vq->broken_reason = NULL;
+	return 0;
+}
+
+int virtqueue_resize(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
+{
+	struct virtqueue old;
+	int rc;
+
+	virtqueue_reset(vq, recycle);
+	if (num == vq->num)
+		return 0;
+	if (num == 0 || !VQ_CALL(vq, valid_num, num))
+		return -EINVAL;
+	old = *vq;
+	vq->num = num;
+	vq->num_free = 0;
+	vq->state = NULL;
+	vq->extra = NULL;
+	vq->ring_mem = NULL;
+	rc = ring_alloc(vq);
+	if (rc) {
+		ring_free(vq); /* the partial new ring */
+		*vq = old;
+		return rc;
+	}
+	ring_free(&old);
+	return 0;
+}
+
+/* Accessors. */
+
+void virtqueue_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
+{
+	VQ_CALL(vq, ring_addrs, vq, a);
+}
+
+enum vq_layout virtqueue_layout(const struct virtqueue *vq)
+{
+	return vq->layout;
+}
+
+uint32_t virtqueue_num(const struct virtqueue *vq)
+{
+	return vq->num;
+}
+
+uint32_t virtqueue_num_free(const struct virtqueue *vq)
+{
+	return vq->num_free;
+}
+
+uint16_t virtqueue_index(const struct virtqueue *vq)
+{
+	return vq->index;
+}
+
+void *virtqueue_priv(const struct virtqueue *vq)
+{
+	return vq->priv;
+}
+
+const char *virtqueue_name(const struct virtqueue *vq)
+{
+	return vq->name;
+}
+
+const struct vq_stats *virtqueue_stats(const struct virtqueue *vq)
+{
+	return &vq->stats;
+}

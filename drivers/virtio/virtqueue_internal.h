@@ -1,0 +1,196 @@
+/*
+ * Virtqueue internals shared by the core (virtqueue.c) and the two layout
+ * files (virtqueue_split.c, virtqueue_packed.c). Drivers never include this.
+ *
+ * Each layout provides its operations; the tables are defined here, static
+ * const and fully initialised, so the core's VQ_CALL() switch on the layout
+ * folds every call into a direct one (no indirect branch on the data path).
+ */
+#ifndef DRIVERS_VIRTIO_VIRTQUEUE_INTERNAL_H
+#define DRIVERS_VIRTIO_VIRTQUEUE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <arch/x86_64/barrier.h>
+#include <virtio/virtio_config.h>
+#include <virtio/virtio_ring.h>
+#include <virtio/virtqueue.h>
+
+#define VQ_NO_TABLE 0xffff
+
+/* The driver's record of one outstanding buffer, by head (split) or buffer id (packed). */
+struct vq_desc_state {
+	void *token;	 /* NULL: not outstanding */
+	uint32_t in_len; /* device-writable bytes posted: a used length must not exceed it */
+	uint16_t ndesc;	 /* ring descriptors the buffer holds */
+	uint16_t link;	 /* split: last descriptor of the chain; packed: free-id list link */
+	uint16_t table;	 /* indirect table index, or VQ_NO_TABLE */
+};
+
+/* The driver's copy of a descriptor: staged here, copied to the ring on publish. */
+struct vq_desc_extra {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next; /* split: chain and free-list link */
+};
+
+/* In-order completion of a batch: buffers to hand out before reading the ring again. */
+struct vq_batch {
+	uint16_t left;	   /* buffers of the batch not yet returned */
+	uint16_t last_id;  /* the buffer the device named */
+	uint32_t last_len; /* and the length it wrote into it */
+};
+
+struct vq_split {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint16_t *avail_shadow; /* heads as we published them, by avail index */
+	uint16_t free_head, free_tail;
+	uint16_t avail_idx;   /* our avail->idx */
+	uint16_t avail_flags; /* our avail->flags */
+	uint16_t last_used;   /* next used index to consume */
+};
+
+struct vq_packed {
+	struct vring_packed_desc *desc;
+	struct vring_packed_desc_event *driver; /* we write: when to interrupt us */
+	struct vring_packed_desc_event *device; /* the device writes: when to notify it */
+	uint16_t *order;			/* in-order: buffer ids in publication order */
+	uint16_t order_head, order_tail;
+	uint16_t next_avail;  /* next ring slot to fill */
+	uint16_t avail_wrap;  /* driver ring wrap counter (2.8.1) */
+	uint16_t last_used;   /* ring slot of the next used descriptor */
+	uint16_t used_wrap;   /* device ring wrap counter as we track it */
+	uint16_t free_id;     /* head of the free buffer-id list */
+	uint16_t event_flags; /* our driver->flags */
+};
+
+struct virtqueue {
+	enum vq_layout layout;
+	uint16_t index;
+	uint32_t num;
+	uint32_t num_free;  /* free ring descriptors */
+	uint32_t num_added; /* split: buffers, packed: descriptors, since the last kick */
+	bool indirect, event_idx, in_order, broken;
+	const char *broken_reason;
+	const char *name;
+	vq_callback_t callback;
+	vq_notify_t notify;
+	void *priv;
+	struct vq_stats stats;
+
+	struct vq_desc_state *state; /* num entries */
+	struct vq_desc_extra *extra; /* num entries */
+	struct vq_batch batch;
+
+	/* Indirect tables: one DMA block, a stack of free table numbers. */
+	uint8_t *indir_mem;
+	size_t indir_mem_size;
+	uint16_t indir_tables, indir_max, indir_nfree;
+	uint16_t *indir_free;
+
+	/* Ring memory: one DMA block. */
+	void *ring_mem;
+	size_t ring_mem_size;
+	uint32_t ring_align;
+
+	union {
+		struct vq_split split;
+		struct vq_packed packed;
+	};
+};
+
+static inline uint32_t MIN_U32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Core services for the layouts (virtqueue.c). */
+void vq_bad_device(struct virtqueue *vq, const char *reason);
+void vq_table_put(struct virtqueue *vq, uint16_t table);
+static inline void *vq_table(struct virtqueue *vq, uint16_t table)
+{
+	return vq->indir_mem + (size_t)table * vq->indir_max * 16;
+}
+
+/* Volatile access to memory the device writes concurrently. */
+#define VQ_READ_ONCE(x)	    (*(const volatile __typeof__(x) *)&(x))
+#define VQ_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+
+struct virtqueue_ops {
+	bool (*valid_num)(uint32_t num);
+	int (*init)(struct virtqueue *vq); /* ring memory and layout state for vq->num */
+	void (*free)(struct virtqueue *vq);
+	void (*reset)(struct virtqueue *vq); /* empty ring, nothing outstanding */
+	int (*start)(struct vq_buf *b);
+	void (*add)(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);
+	void (*publish)(struct vq_buf *b);
+	void (*rollback)(struct vq_buf *b);
+	void *(*get)(struct virtqueue *vq, uint32_t *len);
+	bool (*more_used)(struct virtqueue *vq);
+	bool (*kick_prepare)(struct virtqueue *vq);
+	void (*disable_cb)(struct virtqueue *vq);
+	unsigned (*enable_cb_prepare)(struct virtqueue *vq);
+	bool (*enable_cb_delayed)(struct virtqueue *vq);
+	bool (*poll)(struct virtqueue *vq, unsigned last);
+	void *(*detach_unused)(struct virtqueue *vq);
+	uint32_t (*notification_data)(const struct virtqueue *vq);
+	void (*ring_addrs)(const struct virtqueue *vq, struct vq_ring_addrs *a);
+};
+
+#define VQ_DECLARE_LAYOUT(p)                                                     \
+	bool p##_valid_num(uint32_t num);                                        \
+	int p##_init(struct virtqueue *vq);                                      \
+	void p##_free(struct virtqueue *vq);                                     \
+	void p##_reset(struct virtqueue *vq);                                    \
+	int p##_start(struct vq_buf *b);                                         \
+	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write); \
+	void p##_publish(struct vq_buf *b);                                      \
+	void p##_rollback(struct vq_buf *b);                                     \
+	void *p##_get(struct virtqueue *vq, uint32_t *len);                      \
+	bool p##_more_used(struct virtqueue *vq);                                \
+	bool p##_kick_prepare(struct virtqueue *vq);                             \
+	void p##_disable_cb(struct virtqueue *vq);                               \
+	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                    \
+	bool p##_enable_cb_delayed(struct virtqueue *vq);                        \
+	bool p##_poll(struct virtqueue *vq, unsigned last);                      \
+	void *p##_detach_unused(struct virtqueue *vq);                           \
+	uint32_t p##_notification_data(const struct virtqueue *vq);              \
+	void p##_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
+
+#define VQ_LAYOUT_OPS(p)                                                                        \
+	{                                                                                       \
+		.valid_num = p##_valid_num, .init = p##_init, .free = p##_free,                 \
+		.reset = p##_reset, .start = p##_start, .add = p##_add, .publish = p##_publish, \
+		.rollback = p##_rollback, .get = p##_get, .more_used = p##_more_used,           \
+		.kick_prepare = p##_kick_prepare, .disable_cb = p##_disable_cb,                 \
+		.enable_cb_prepare = p##_enable_cb_prepare,                                     \
+		.enable_cb_delayed = p##_enable_cb_delayed, .poll = p##_poll,                   \
+		.detach_unused = p##_detach_unused, .notification_data = p##_notification_data, \
+		.ring_addrs = p##_ring_addrs,                                                   \
+	}
+
+VQ_DECLARE_LAYOUT(vq_split);
+VQ_DECLARE_LAYOUT(vq_packed);
+
+static const struct virtqueue_ops vq_ops[2] = {
+	[VQ_SPLIT] = VQ_LAYOUT_OPS(vq_split),
+	[VQ_PACKED] = VQ_LAYOUT_OPS(vq_packed),
+};
+
+/*
+ * VQ_CALL - call the layout's op. A switch over constant table entries:
+ * each case compiles to a direct call.
+ */
+#define VQ_CALL(vq, op, ...)                                           \
+	((vq)->layout == VQ_PACKED ? vq_ops[VQ_PACKED].op(__VA_ARGS__) \
+				   : vq_ops[VQ_SPLIT].op(__VA_ARGS__))
+
+#endif

@@ -1,0 +1,416 @@
+/*
+ * Packed virtqueue layout (VIRTIO 1.2 section 2.8): one descriptor ring
+ * shared by driver and device, availability and use told apart by the
+ * AVAIL/USED flag bits against each side's wrap counter (2.8.1), plus two
+ * event suppression structures (2.8.10). Descriptors are staged in
+ * vq->extra by ring slot and written on publish, the first descriptor's
+ * flags last, so an abandoned buffer leaves the ring untouched.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtio/virtio_dma.h>
+
+#include "virtqueue_internal.h"
+
+#define F_AVAIL	 (1u << VRING_PACKED_DESC_F_AVAIL)
+#define F_USED	 (1u << VRING_PACKED_DESC_F_USED)
+#define WRAP_BIT (1u << VRING_PACKED_EVENT_F_WRAP_CTR)
+
+/* Flag bits that make a descriptor available in the lap with this wrap counter. */
+static inline uint16_t avail_bits(uint16_t wrap)
+{
+	return wrap ? F_AVAIL : F_USED;
+}
+
+/* A descriptor is used when AVAIL == USED == the device's wrap counter for that lap. */
+static inline bool desc_is_used(uint16_t flags, uint16_t wrap)
+{
+	bool avail = flags & F_AVAIL, used = flags & F_USED;
+
+	return avail == used && used == !!wrap;
+}
+
+bool vq_packed_valid_num(uint32_t num)
+{
+	return num >= 1 && num <= VRING_PACKED_MAX;
+}
+
+static size_t event_offset(const struct virtqueue *vq)
+{
+	return (size_t)vq->num * sizeof(struct vring_packed_desc);
+}
+
+void vq_packed_reset(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+
+	memset(vq->ring_mem, 0, vq->ring_mem_size);
+	memset(vq->state, 0, vq->num * sizeof(*vq->state));
+	memset(vq->extra, 0, vq->num * sizeof(*vq->extra));
+	for (uint32_t i = 0; i < vq->num; i++)
+		vq->state[i].link = (uint16_t)(i + 1); /* free buffer ids, in order */
+	p->free_id = 0;
+	p->next_avail = 0;
+	p->avail_wrap = 1; /* 2.8.1: both wrap counters start at 1 */
+	p->last_used = 0;
+	p->used_wrap = 1;
+	p->order_head = p->order_tail = 0;
+	p->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+	vq->num_free = vq->num;
+}
+
+int vq_packed_init(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+	uint8_t *mem;
+
+	vq->ring_mem_size = event_offset(vq) + 2 * sizeof(struct vring_packed_desc_event);
+	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, VRING_PACKED_DESC_ALIGN);
+	p->order = calloc(vq->num, sizeof(*p->order));
+	if (!mem || !p->order)
+		return -ENOMEM;
+	p->desc = (struct vring_packed_desc *)mem;
+	p->driver = (struct vring_packed_desc_event *)(mem + event_offset(vq));
+	p->device = p->driver + 1;
+	vq_packed_reset(vq);
+	return 0;
+}
+
+void vq_packed_free(struct virtqueue *vq)
+{
+	if (vq->ring_mem)
+		virtio_dma_free(vq->ring_mem, vq->ring_mem_size);
+	free(vq->packed.order);
+	vq->ring_mem = NULL;
+	vq->packed.order = NULL;
+}
+
+int vq_packed_start(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+
+	if (vq->num_free < (b->indirect ? 1u : b->nents))
+		return -ENOSPC;
+	/* Outstanding buffers < num whenever a descriptor is free: an id is free too. */
+	b->id = vq->packed.free_id;
+	b->pos = b->indirect ? 0 : vq->packed.next_avail;
+	b->ndesc = 0;
+	return 0;
+}
+
+void vq_packed_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write)
+{
+	struct virtqueue *vq = b->vq;
+	uint16_t flags = write ? VRING_DESC_F_WRITE : 0;
+
+	if (b->indirect) {
+		/* 2.8.7: table entries are sequential; only the WRITE flag is used. */
+		struct vring_packed_desc *t = vq_table(vq, b->table);
+
+		t[b->pos++] = (struct vring_packed_desc){cpu_to_le64(addr), cpu_to_le32(len), 0,
+							 cpu_to_le16(flags)};
+		return;
+	}
+	vq->extra[b->pos] = (struct vq_desc_extra){.addr = addr, .len = len, .flags = flags};
+	b->pos = (uint16_t)(b->pos + 1u == vq->num ? 0 : b->pos + 1u);
+	b->ndesc++;
+}
+
+void vq_packed_rollback(struct vq_buf *b)
+{
+	/* The id was not taken and the ring was not written: nothing to undo. */
+	(void)b;
+}
+
+void vq_packed_publish(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+	struct vq_packed *p = &vq->packed;
+	uint16_t id = b->id, head = p->next_avail, head_flags = 0, slot = head;
+	uint16_t wrap = p->avail_wrap;
+
+	p->free_id = vq->state[id].link;
+	if (b->indirect) {
+		vq->extra[head] = (struct vq_desc_extra){
+			.addr = virtio_dma_addr(vq_table(vq, b->table), (size_t)b->pos * 16),
+			.len = (uint32_t)b->pos * 16,
+			.flags = VRING_DESC_F_INDIRECT,
+		};
+		b->ndesc = 1;
+	}
+	for (uint16_t n = 0; n < b->ndesc; n++) {
+		const struct vq_desc_extra *e = &vq->extra[slot];
+		struct vring_packed_desc *d = &p->desc[slot];
+		uint16_t flags = e->flags | avail_bits(wrap);
+
+		if (n + 1 < b->ndesc)
+			flags |= VRING_DESC_F_NEXT;
+		d->addr = cpu_to_le64(e->addr);
+		d->len = cpu_to_le32(e->len);
+		d->id = cpu_to_le16(id); /* 2.8.6: the id goes with the chain */
+		if (n == 0)
+			head_flags = flags; /* made available last, below */
+		else
+			VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
+		if (++slot == vq->num) {
+			slot = 0;
+			wrap ^= 1;
+		}
+	}
+	vq->state[id] = (struct vq_desc_state){
+		.token = b->token, .in_len = b->in_len, .ndesc = b->ndesc, .table = b->table};
+	p->next_avail = slot;
+	p->avail_wrap = wrap;
+	vq->num_free -= b->ndesc;
+	vq->num_added += b->ndesc;
+	if (vq->in_order) {
+		p->order[p->order_tail] = id;
+		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
+	}
+	/* Everything else about the chain before the flags that hand it over. */
+	virt_wmb();
+	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(head_flags));
+}
+
+static void *detach(struct virtqueue *vq, uint16_t id)
+{
+	struct vq_packed *p = &vq->packed;
+	struct vq_desc_state *st = &vq->state[id];
+	void *token = st->token;
+
+	vq->num_free += st->ndesc;
+	if (st->table != VQ_NO_TABLE)
+		vq_table_put(vq, st->table);
+	*st = (struct vq_desc_state){.link = p->free_id};
+	p->free_id = id;
+	return token;
+}
+
+static void advance_used(struct virtqueue *vq, uint32_t ndesc)
+{
+	struct vq_packed *p = &vq->packed;
+	uint32_t next = p->last_used + ndesc;
+
+	if (next >= vq->num) {
+		next -= vq->num;
+		p->used_wrap ^= 1;
+	}
+	p->last_used = (uint16_t)next;
+}
+
+static uint16_t pop_order(struct vq_packed *p, uint32_t num)
+{
+	uint16_t id = p->order[p->order_head];
+
+	p->order_head = (uint16_t)(p->order_head + 1u == num ? 0 : p->order_head + 1u);
+	return id;
+}
+
+static void update_used_event(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+
+	if (p->event_flags == VRING_PACKED_EVENT_FLAG_DESC) {
+		VQ_WRITE_ONCE(p->driver->off_wrap,
+			      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));
+		virt_mb();
+	}
+}
+
+/*
+ * IN_ORDER: one used descriptor may stand for a batch ending with the
+ * named buffer; the device skips the whole batch's descriptors (2.8.?).
+ * Returns: buffers in the batch (0 if id is not outstanding), and the
+ * descriptors they hold in *ndesc.
+ */
+static uint16_t batch_size(struct virtqueue *vq, uint16_t id, uint32_t *ndesc)
+{
+	struct vq_packed *p = &vq->packed;
+	uint32_t outstanding = (p->order_tail + vq->num - p->order_head) % vq->num;
+
+	if (outstanding == 0 && vq->num_free < vq->num)
+		outstanding = vq->num; /* head == tail with every id out */
+	*ndesc = 0;
+	for (uint32_t n = 0, i = p->order_head; n < outstanding; n++) {
+		uint16_t cur = p->order[i];
+
+		*ndesc += vq->state[cur].ndesc;
+		if (cur == id)
+			return (uint16_t)(n + 1);
+		i = i + 1 == vq->num ? 0 : i + 1;
+	}
+	return 0;
+}
+
+void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
+{
+	struct vq_packed *p = &vq->packed;
+	const struct vring_packed_desc *d;
+	uint16_t flags, id;
+	uint32_t l;
+
+	if (vq->batch.left > 0) {
+		id = pop_order(p, vq->num);
+		vq->batch.left--;
+		*len = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
+		return detach(vq, id);
+	}
+
+	d = &p->desc[p->last_used];
+	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
+	if (!desc_is_used(flags, p->used_wrap))
+		return NULL;
+	if (vq->num_free == vq->num) {
+		vq_bad_device(vq, "used descriptor while no buffer is outstanding");
+		return NULL;
+	}
+	/* Read id and length only after seeing the flags that cover them. */
+	virt_rmb();
+	id = le16_to_cpu(VQ_READ_ONCE(d->id));
+	l = le32_to_cpu(VQ_READ_ONCE(d->len));
+	if (id >= vq->num || !vq->state[id].token) {
+		vq_bad_device(vq, "used buffer id is not outstanding");
+		return NULL;
+	}
+	if (l > vq->state[id].in_len) {
+		vq_bad_device(vq, "used length larger than the buffer's writable part");
+		return NULL;
+	}
+	if (vq->in_order) {
+		uint32_t ndesc;
+		uint16_t n = batch_size(vq, id, &ndesc);
+
+		if (n == 0) {
+			vq_bad_device(vq, "in-order batch names a buffer out of order");
+			return NULL;
+		}
+		advance_used(vq, ndesc);
+		update_used_event(vq);
+		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
+		return vq_packed_get(vq, len);
+	}
+	advance_used(vq, vq->state[id].ndesc);
+	update_used_event(vq);
+	*len = l;
+	return detach(vq, id);
+}
+
+bool vq_packed_more_used(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+
+	return vq->batch.left > 0 ||
+	       desc_is_used(le16_to_cpu(VQ_READ_ONCE(p->desc[p->last_used].flags)), p->used_wrap);
+}
+
+bool vq_packed_kick_prepare(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t new_idx = p->next_avail, old_idx = (uint16_t)(new_idx - vq->num_added);
+	uint16_t off_wrap, flags, event;
+
+	/* Our descriptor writes must be visible before we read the device's wishes. */
+	virt_mb();
+	off_wrap = le16_to_cpu(VQ_READ_ONCE(p->device->off_wrap));
+	flags = le16_to_cpu(VQ_READ_ONCE(p->device->flags)) & 3;
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	/* 2.8.10: an event in the previous lap counts from there. */
+	event = off_wrap & (uint16_t)~WRAP_BIT;
+	if (!!(off_wrap & WRAP_BIT) != !!p->avail_wrap)
+		event = (uint16_t)(event - vq->num);
+	return vring_need_event(event, new_idx, old_idx);
+}
+
+void vq_packed_disable_cb(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+
+	if (p->event_flags != VRING_PACKED_EVENT_FLAG_DISABLE) {
+		p->event_flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+		VQ_WRITE_ONCE(p->driver->flags, cpu_to_le16(p->event_flags));
+	}
+}
+
+static void enable_flags(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t want =
+		vq->event_idx ? VRING_PACKED_EVENT_FLAG_DESC : VRING_PACKED_EVENT_FLAG_ENABLE;
+
+	if (p->event_flags != want) {
+		p->event_flags = want;
+		VQ_WRITE_ONCE(p->driver->flags, cpu_to_le16(want));
+	}
+}
+
+unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t off_wrap = p->last_used | (p->used_wrap ? WRAP_BIT : 0);
+
+	if (vq->event_idx) {
+		VQ_WRITE_ONCE(p->driver->off_wrap, cpu_to_le16(off_wrap));
+		virt_wmb(); /* the event before the flags that make it count */
+	}
+	enable_flags(vq);
+	return off_wrap;
+}
+
+bool vq_packed_poll(struct virtqueue *vq, unsigned last)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t off = (uint16_t)(last & ~WRAP_BIT), wrap = !!(last & WRAP_BIT);
+
+	virt_mb();
+	if (off >= vq->num)
+		return false;
+	return desc_is_used(le16_to_cpu(VQ_READ_ONCE(p->desc[off].flags)), wrap);
+}
+
+bool vq_packed_enable_cb_delayed(struct virtqueue *vq)
+{
+	struct vq_packed *p = &vq->packed;
+
+	if (vq->event_idx) {
+		uint32_t bufs = (vq->num - vq->num_free) * 3 / 4, idx = p->last_used + bufs;
+		uint16_t wrap = p->used_wrap;
+
+		if (idx >= vq->num) {
+			idx -= vq->num;
+			wrap ^= 1;
+		}
+		VQ_WRITE_ONCE(p->driver->off_wrap,
+			      cpu_to_le16((uint16_t)idx | (wrap ? WRAP_BIT : 0)));
+		virt_wmb();
+	}
+	enable_flags(vq);
+	virt_mb();
+	/*
+	 * Ring slots are not buffer boundaries, so "fewer than bufs used" cannot
+	 * be read off the ring: report any pending used descriptor.
+	 */
+	return !vq_packed_more_used(vq);
+}
+
+void *vq_packed_detach_unused(struct virtqueue *vq)
+{
+	for (uint32_t i = 0; i < vq->num; i++)
+		if (vq->state[i].token)
+			return detach(vq, (uint16_t)i);
+	return NULL;
+}
+
+uint32_t vq_packed_notification_data(const struct virtqueue *vq)
+{
+	return vring_notification_data(vq->index, vq->packed.next_avail, vq->packed.avail_wrap);
+}
+
+void vq_packed_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
+{
+	a->desc = virtio_dma_addr(vq->packed.desc, event_offset(vq));
+	a->driver = virtio_dma_addr(vq->packed.driver, sizeof(*vq->packed.driver));
+	a->device = virtio_dma_addr(vq->packed.device, sizeof(*vq->packed.device));
+}

@@ -1,0 +1,375 @@
+/*
+ * Split virtqueue layout (VIRTIO 1.2 section 2.7): descriptor table,
+ * available ring, used ring. Descriptors are staged in the driver's shadow
+ * (vq->extra) and copied to the table when the buffer is published, so an
+ * abandoned buffer leaves the ring memory untouched. With IN_ORDER the free
+ * list is kept in ring order (freed chains go to its tail), as 2.7.5
+ * requires of the driver.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtio/virtio_dma.h>
+
+#include "virtqueue_internal.h"
+
+static inline uint16_t mask(const struct virtqueue *vq, uint16_t idx)
+{
+	return idx & (uint16_t)(vq->num - 1);
+}
+
+bool vq_split_valid_num(uint32_t num)
+{
+	return num >= 1 && num <= VRING_SPLIT_MAX && !(num & (num - 1));
+}
+
+static size_t used_offset(const struct virtqueue *vq)
+{
+	size_t off = vring_desc_size(vq->num) + vring_avail_size(vq->num);
+
+	return (off + vq->ring_align - 1) & ~((size_t)vq->ring_align - 1);
+}
+
+void vq_split_reset(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+
+	memset(vq->ring_mem, 0, vq->ring_mem_size);
+	memset(vq->state, 0, vq->num * sizeof(*vq->state));
+	for (uint32_t i = 0; i < vq->num; i++)
+		vq->extra[i] = (struct vq_desc_extra){.next = (uint16_t)((i + 1) % vq->num)};
+	s->free_head = 0;
+	s->free_tail = (uint16_t)(vq->num - 1);
+	s->avail_idx = 0;
+	s->avail_flags = 0;
+	s->last_used = 0;
+	vq->num_free = vq->num;
+}
+
+int vq_split_init(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+	size_t align = vq->ring_align > VRING_DESC_ALIGN ? vq->ring_align : VRING_DESC_ALIGN;
+	uint8_t *mem;
+
+	vq->ring_mem_size = used_offset(vq) + vring_used_size(vq->num);
+	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, align);
+	s->avail_shadow = calloc(vq->num, sizeof(*s->avail_shadow));
+	if (!mem || !s->avail_shadow)
+		return -ENOMEM;
+	s->desc = (struct vring_desc *)mem;
+	s->avail = (struct vring_avail *)(mem + vring_desc_size(vq->num));
+	s->used = (struct vring_used *)(mem + used_offset(vq));
+	vq_split_reset(vq);
+	return 0;
+}
+
+void vq_split_free(struct virtqueue *vq)
+{
+	if (vq->ring_mem)
+		virtio_dma_free(vq->ring_mem, vq->ring_mem_size);
+	free(vq->split.avail_shadow);
+	vq->ring_mem = NULL;
+	vq->split.avail_shadow = NULL;
+}
+
+int vq_split_start(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+
+	if (vq->num_free < (b->indirect ? 1u : b->nents))
+		return -ENOSPC;
+	b->id = vq->split.free_head;
+	b->pos = b->indirect ? 0 : b->id;
+	b->ndesc = 0;
+	return 0;
+}
+
+void vq_split_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write)
+{
+	struct virtqueue *vq = b->vq;
+	uint16_t flags = write ? VRING_DESC_F_WRITE : 0;
+
+	if (b->indirect) {
+		struct vring_desc *t = vq_table(vq, b->table);
+
+		t[b->pos] = (struct vring_desc){cpu_to_le64(addr), cpu_to_le32(len),
+						cpu_to_le16(flags), cpu_to_le16(b->pos + 1)};
+		if (b->pos > 0)
+			t[b->pos - 1].flags |= cpu_to_le16(VRING_DESC_F_NEXT);
+		b->pos++;
+		return;
+	}
+	/* Free descriptors are chained by extra[].next: the chain follows the free list. */
+	struct vq_desc_extra *e = &vq->extra[b->pos];
+
+	e->addr = addr;
+	e->len = len;
+	e->flags = flags;
+	if (b->ndesc > 0)
+		vq->extra[b->prev].flags |= VRING_DESC_F_NEXT;
+	b->prev = b->pos;
+	b->pos = e->next;
+	b->ndesc++;
+}
+
+void vq_split_rollback(struct vq_buf *b)
+{
+	/* Nothing left the free list and the ring was not written: nothing to undo. */
+	(void)b;
+}
+
+void vq_split_publish(struct vq_buf *b)
+{
+	struct virtqueue *vq = b->vq;
+	struct vq_split *s = &vq->split;
+	uint16_t head = b->id, last, slot;
+
+	if (b->indirect) {
+		struct vq_desc_extra *e = &vq->extra[head];
+
+		e->addr = virtio_dma_addr(vq_table(vq, b->table), (size_t)b->pos * 16);
+		e->len = (uint32_t)b->pos * 16;
+		e->flags = VRING_DESC_F_INDIRECT;
+		b->ndesc = 1;
+		b->prev = head;
+		b->pos = e->next;
+	}
+	last = b->prev;
+	for (uint16_t i = head, n = 0; n < b->ndesc; i = vq->extra[i].next, n++) {
+		const struct vq_desc_extra *e = &vq->extra[i];
+
+		s->desc[i] = (struct vring_desc){cpu_to_le64(e->addr), cpu_to_le32(e->len),
+						 cpu_to_le16(e->flags), cpu_to_le16(e->next)};
+	}
+	s->free_head = b->pos;
+	vq->num_free -= b->ndesc;
+	vq->state[head] = (struct vq_desc_state){.token = b->token,
+						 .in_len = b->in_len,
+						 .ndesc = b->ndesc,
+						 .link = last,
+						 .table = b->table};
+
+	slot = mask(vq, s->avail_idx);
+	s->avail_shadow[slot] = head;
+	s->avail->ring[slot] = cpu_to_le16(head);
+	/* Descriptors and ring entry before the index that publishes them. */
+	virt_wmb();
+	s->avail_idx++;
+	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
+	vq->num_added++;
+}
+
+/* Return the chain at head to the free list and forget the buffer. */
+static void *detach(struct virtqueue *vq, uint16_t head)
+{
+	struct vq_split *s = &vq->split;
+	struct vq_desc_state *st = &vq->state[head];
+	void *token = st->token;
+	uint16_t last = st->link;
+
+	if (vq->in_order) {
+		/* Keep the free list in ring order: freed chains join at the tail. */
+		if (vq->num_free == 0)
+			s->free_head = head;
+		else
+			vq->extra[s->free_tail].next = head;
+		s->free_tail = last;
+	} else {
+		vq->extra[last].next = s->free_head;
+		s->free_head = head;
+	}
+	vq->num_free += st->ndesc;
+	if (st->table != VQ_NO_TABLE)
+		vq_table_put(vq, st->table);
+	*st = (struct vq_desc_state){0};
+	return token;
+}
+
+static uint16_t used_idx(struct virtqueue *vq)
+{
+	return le16_to_cpu(VQ_READ_ONCE(vq->split.used->idx));
+}
+
+/* After consuming, ask for an interrupt at the next entry (EVENT_IDX, callbacks on). */
+static void update_used_event(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+
+	if (vq->event_idx && !(s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)) {
+		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
+		virt_mb();
+	}
+}
+
+/*
+ * IN_ORDER: the device may write one used entry for a batch, naming the
+ * last buffer, and advance the used index by the batch size (2.7.9).
+ * Returns: the number of buffers in the batch, 0 if id is not outstanding.
+ */
+static uint16_t batch_size(struct virtqueue *vq, uint16_t id)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t outstanding = (uint16_t)(s->avail_idx - s->last_used);
+
+	for (uint16_t n = 0; n < outstanding; n++)
+		if (s->avail_shadow[mask(vq, (uint16_t)(s->last_used + n))] == id)
+			return (uint16_t)(n + 1);
+	return 0;
+}
+
+void *vq_split_get(struct virtqueue *vq, uint32_t *len)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t id;
+	uint32_t l;
+
+	if (vq->batch.left > 0) {
+		/* Earlier buffers of an in-order batch: wholly written. */
+		id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
+		vq->batch.left--;
+		l = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
+		*len = l;
+		return detach(vq, id);
+	}
+
+	uint16_t seen = used_idx(vq), ahead = (uint16_t)(seen - s->last_used);
+
+	if (ahead == 0)
+		return NULL;
+	if (ahead > (uint16_t)(s->avail_idx - s->last_used)) {
+		vq_bad_device(vq, "used index ahead of the buffers made available");
+		return NULL;
+	}
+	/* Read the entry only after seeing the index that covers it. */
+	virt_rmb();
+	const struct vring_used_elem *u = &s->used->ring[mask(vq, s->last_used)];
+	uint32_t raw_id =
+		le32_to_cpu(VQ_READ_ONCE(u->id)); /* read once: the device may change it */
+
+	l = le32_to_cpu(VQ_READ_ONCE(u->len));
+	id = (uint16_t)raw_id;
+	if (raw_id >= vq->num || !vq->state[id].token) {
+		vq_bad_device(vq, "used id is not an outstanding buffer");
+		return NULL;
+	}
+	if (l > vq->state[id].in_len) {
+		vq_bad_device(vq, "used length larger than the buffer's writable part");
+		return NULL;
+	}
+	if (vq->in_order && s->avail_shadow[mask(vq, s->last_used)] != id) {
+		uint16_t n = batch_size(vq, id);
+
+		if (n == 0 || n > ahead) {
+			vq_bad_device(vq, "in-order batch names a buffer out of order");
+			return NULL;
+		}
+		/* Hand out the batch front to back; the named buffer comes last. */
+		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
+		s->last_used += n;
+		update_used_event(vq);
+		return vq_split_get(vq, len);
+	}
+	s->last_used++;
+	update_used_event(vq);
+	*len = l;
+	return detach(vq, id);
+}
+
+bool vq_split_more_used(struct virtqueue *vq)
+{
+	return vq->batch.left > 0 || used_idx(vq) != vq->split.last_used;
+}
+
+bool vq_split_kick_prepare(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t new_idx = s->avail_idx, old_idx = (uint16_t)(new_idx - vq->num_added);
+
+	/* Our index write must be visible before we read the device's wishes. */
+	virt_mb();
+	if (vq->event_idx)
+		return vring_need_event(
+			le16_to_cpu(VQ_READ_ONCE(*vring_avail_event(s->used, vq->num))), new_idx,
+			old_idx);
+	return !(le16_to_cpu(VQ_READ_ONCE(s->used->flags)) & VRING_USED_F_NO_NOTIFY);
+}
+
+void vq_split_disable_cb(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+
+	if (s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)
+		return;
+	s->avail_flags |= VRING_AVAIL_F_NO_INTERRUPT;
+	if (vq->event_idx)
+		/* An index the device cannot reach before we move it again. */
+		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num),
+			      cpu_to_le16((uint16_t)(s->last_used - 1)));
+	else
+		VQ_WRITE_ONCE(s->avail->flags, cpu_to_le16(s->avail_flags));
+}
+
+static void enable_flags(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+
+	if (s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT) {
+		s->avail_flags &= (uint16_t)~VRING_AVAIL_F_NO_INTERRUPT;
+		if (!vq->event_idx)
+			VQ_WRITE_ONCE(s->avail->flags, cpu_to_le16(s->avail_flags));
+	}
+}
+
+unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+
+	enable_flags(vq);
+	if (vq->event_idx)
+		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
+	return s->last_used;
+}
+
+bool vq_split_poll(struct virtqueue *vq, unsigned last)
+{
+	/* The event write above must be visible before we look at the index. */
+	virt_mb();
+	return (uint16_t)last != used_idx(vq);
+}
+
+bool vq_split_enable_cb_delayed(struct virtqueue *vq)
+{
+	struct vq_split *s = &vq->split;
+	/* Without EVENT_IDX there is no "later": any used buffer counts. */
+	uint16_t bufs =
+		vq->event_idx ? (uint16_t)((uint16_t)(s->avail_idx - s->last_used) * 3 / 4) : 0;
+
+	enable_flags(vq);
+	if (vq->event_idx)
+		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num),
+			      cpu_to_le16((uint16_t)(s->last_used + bufs)));
+	virt_mb();
+	return (uint16_t)(used_idx(vq) - s->last_used) <= bufs;
+}
+
+void *vq_split_detach_unused(struct virtqueue *vq)
+{
+	for (uint32_t i = 0; i < vq->num; i++)
+		if (vq->state[i].token)
+			return detach(vq, (uint16_t)i);
+	return NULL;
+}
+
+uint32_t vq_split_notification_data(const struct virtqueue *vq)
+{
+	return vring_notification_data(vq->index, vq->split.avail_idx, 0);
+}
+
+void vq_split_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
+{
+	a->desc = virtio_dma_addr(vq->split.desc, vring_desc_size(vq->num));
+	a->driver = virtio_dma_addr(vq->split.avail, vring_avail_size(vq->num));
+	a->device = virtio_dma_addr(vq->split.used, vring_used_size(vq->num));
+}
