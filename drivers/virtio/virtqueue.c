@@ -153,7 +153,7 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 		return -EIO;
 	if (!token || nents == 0 || nsg == 0 || nsg > nents)
 		return -EINVAL;
-	/* 2.7.5.3.1: no chain, indirect or not, is longer than the queue size. */
+	/* 2.7.5.3.1, 2.8.7: no chain, indirect or not, is longer than the queue size. */
 	if (nents > vq->num)
 		return -EINVAL;
 	indirect = vq->indirect && nents > 1 && nents <= vq->indir_max;

@@ -221,7 +221,8 @@ static void update_used_event(struct virtqueue *vq)
 
 /*
  * IN_ORDER: one used descriptor may stand for a batch ending with the
- * named buffer; the device skips the whole batch's descriptors (2.8.?).
+ * named buffer; the device skips the whole batch's descriptors (2.8 "In-order
+ * use of descriptors"; skipped buffers count as wholly written).
  * Returns: buffers in the batch (0 if id is not outstanding), and the
  * descriptors they hold in *ndesc.
  */

@@ -205,7 +205,8 @@ static void update_used_event(struct virtqueue *vq)
 
 /*
  * IN_ORDER: the device may write one used entry for a batch, naming the
- * last buffer, and advance the used index by the batch size (2.7.9).
+ * last buffer, and advance the used index by the batch size (2.7 "In-order
+ * use of descriptors"; skipped buffers count as wholly written).
  * Returns: the number of buffers in the batch, 0 if id is not outstanding.
  */
 static uint16_t batch_size(struct virtqueue *vq, uint16_t id)
