@@ -5,6 +5,7 @@
 #   make test       every test tier, ends with "N passed, N failed"
 #   make debug      boot halted, waiting for gdb on :1234
 #   make bench      benchmarks (print figures, never pass/fail)
+#   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
 
@@ -63,6 +64,8 @@ KERNEL_SRCS := \
 	lib/panic.c \
 	lib/mem.c \
 	lib/memmap.c \
+	lib/acpi.c \
+	lib/acpi_init.c \
 	lib/page_alloc.c \
 	lib/cmdline.c \
 	lib/syscalls.c \
@@ -78,12 +81,34 @@ KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue
+HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
 # Sources of host test NAME: HOST_SRCS_NAME if set, else its test file plus lib/NAME.c.
 host_test_srcs = $(or $(HOST_SRCS_$(1)),tests/host/test_$(1).c lib/$(1).c)
 
-.PHONY: all deps kernel run debug test test-host test-qemu bench bench-boot clean distclean format
+# Fuzzers (libFuzzer, clang): the ring sources, unchanged, against a device the
+# input drives (tests/fuzz/). Their allocations go through fuzz_host.c, which
+# can make the nth one fail. `make test` runs each FUZZ_TEST_SECONDS on a copy
+# of the seed corpus; `make fuzz` FUZZ_SECONDS. Crashes land in build/fuzz/artifacts/.
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/fuzz \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc -Drealloc=fuzz_realloc
+FUZZ_SRCS := tests/fuzz/fuzz_vq.c tests/fuzz/fuzz_host.c $(VQ_SRCS)
+FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/virtqueue_internal.h \
+	$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_split $(BUILD)/fuzz/fuzz_packed
+FUZZ_SECONDS ?= 300
+FUZZ_TEST_SECONDS ?= 30
+
+# The ring benchmark: the same sources at -O2, no sanitizers, two threads.
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
+BENCH_SRCS := bench/ring/ringbench.c bench/ring/dma_host.c $(VQ_SRCS)
+
+.PHONY: all deps kernel run debug test test-host test-qemu test-fuzz fuzz bench bench-boot \
+	bench-ring clean distclean format
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -109,10 +134,29 @@ $(BUILD)/kernel.elf: $(KERNEL_OBJS) linker.ld
 	@size $@
 
 .SECONDEXPANSION:
-$(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(DEPS)/.ok
+# One compiler run per test binary writes one .d file for all its sources,
+# so headers are listed here too.
+HOST_HDRS := $(wildcard include/*/*.h include/*/*/*.h tests/host/*.h drivers/*/*.h)
+$(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(HOST_HDRS) $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $(call host_test_srcs,$*) -lcmocka
+
+$(BUILD)/fuzz/fuzz_split: $(FUZZ_DEPS) $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_SPLIT -o $@ $(FUZZ_SRCS)
+
+$(BUILD)/fuzz/fuzz_packed: $(FUZZ_DEPS) $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_PACKED -o $@ $(FUZZ_SRCS)
+
+$(BUILD)/bench/ringbench: $(BENCH_SRCS) bench/ring/dma_host.c drivers/virtio/virtqueue_internal.h \
+		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+	@mkdir -p $(@D)
+	@echo "  HOSTCC  $@"
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS)
 
 # deps (packages re-checked) then the kernel, as sequential sub-makes so
 # that -j never runs scripts/deps.sh twice at once.
@@ -131,8 +175,9 @@ debug: kernel
 
 test:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS)
+	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS) $(FUZZ_BINS)
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) \
+		--fuzz $(FUZZ_BINS) --fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 # One tier only.
 test-host:
@@ -142,15 +187,32 @@ test-host:
 test-qemu: kernel
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu
 
-bench: bench-boot
+test-fuzz:
+	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
+	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
+		--fuzz-seconds $(FUZZ_TEST_SECONDS)
+
+# Long fuzzing: FUZZ_SECONDS per layout (make fuzz FUZZ_SECONDS=3600).
+fuzz:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
+	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
+		--fuzz-seconds $(FUZZ_SECONDS)
+
+bench: bench-boot bench-ring
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
+
+# Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
+bench-ring: $(BUILD)/bench/ringbench
+	$(BUILD)/bench/ringbench $(RINGBENCH_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs
+	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
+		$(BUILD)/fuzz $(BUILD)/bench
 
 distclean:
 	rm -rf $(BUILD)

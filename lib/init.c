@@ -10,6 +10,7 @@
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/trap.h>
 #include <boot/boot_info.h>
+#include <kernel/acpi.h>
 #include <kernel/clock.h>
 #include <kernel/cmdline.h>
 #include <kernel/console.h>
@@ -118,6 +119,7 @@ void kernel_main(struct boot_info *bi)
 						: "unterminated quote or empty key");
 		kernel_exit(EXIT_FAIL);
 	}
+	acpi_init(bi);
 
 	kprintf("boot: ready in %llu us\n", (unsigned long long)(clock_ns() / 1000));
 

@@ -19,6 +19,8 @@ PKGS=(
 	# run and test
 	qemu-system-x86 qemu-utils ovmf python3 python3-pytest python3-pytest-xdist
 	libcmocka-dev check iperf iproute2 iputils-ping
+	# fuzzing: clang 14, its libFuzzer/ASan runtimes, llvm-symbolizer for reports
+	clang libclang-rt-14-dev llvm
 )
 
 log() { printf 'deps: %s\n' "$*"; }

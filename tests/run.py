@@ -5,12 +5,16 @@ Tiers:
   host  the kernel's portable sources under cmocka with ASan/UBSan
         (each binary reports in TAP; a crash counts its unreported tests failed)
   qemu  pytest over tests/qemu, booting build/kernel.elf (2 workers)
+  fuzz  the libFuzzer targets (tests/fuzz/), --fuzz-seconds each, side by side,
+        on a copy of the seed corpus in BUILD/fuzz/corpus-LAYOUT/; one test
+        per fuzzer, failed on any crash (artifacts in BUILD/fuzz/artifacts/)
 
 Exit status: 0 when everything passed and at least one test ran, 1 otherwise.
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -68,19 +72,80 @@ def run_qemu(build, workers, select):
     return total - bad - skipped, bad
 
 
+def run_fuzz(build, binaries, seconds):
+    fuzz_dir = os.path.join(build, "fuzz")
+    artifacts = os.path.join(fuzz_dir, "artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    env = dict(os.environ)
+    for sym in ("/usr/bin/llvm-symbolizer", "/usr/lib/llvm-14/bin/llvm-symbolizer"):
+        if "ASAN_SYMBOLIZER_PATH" not in env and os.path.exists(sym):
+            env["ASAN_SYMBOLIZER_PATH"] = sym
+    runs = []
+    for b in binaries:
+        name = os.path.basename(b)
+        layout = name.split("_", 1)[-1]
+        corpus = os.path.join(fuzz_dir, f"corpus-{layout}")
+        os.makedirs(corpus, exist_ok=True)
+        seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", layout)
+        if os.path.isdir(seeds):
+            for f in os.listdir(seeds):
+                shutil.copyfile(os.path.join(seeds, f), os.path.join(corpus, f))
+        log = os.path.join(fuzz_dir, f"{name}.log")
+        cmd = [b, f"-max_total_time={seconds}", "-timeout=25", "-max_len=4096",
+               "-rss_limit_mb=2048", "-print_final_stats=1",
+               f"-artifact_prefix={artifacts}/{name}-", corpus]
+        if not os.access(b, os.X_OK):
+            runs.append((name, None, log))
+            continue
+        with open(log, "w") as out:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        runs.append((name, p, log))
+    passed = failed = 0
+    for name, p, log in runs:
+        if p is None:
+            print(f"fuzz: {name}: not built")
+            failed += 1
+            continue
+        try:
+            rc = p.wait(timeout=seconds + 300)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        text = open(log, errors="replace").read()
+        m = re.search(r"stat::number_of_executed_units: (\d+)", text)
+        execs = int(m.group(1)) if m else 0
+        crash = re.search(r"Test unit written to (\S+)", text)
+        ok = rc == 0 and not crash and "ERROR:" not in text
+        if ok:
+            print(f"fuzz: {name}: {execs} execs, 0 crashes")
+            passed += 1
+        else:
+            where = crash.group(1) if crash else f"exit status {rc}"
+            print(f"fuzz: {name}: {execs} execs, 1 crash ({where}; log {log})")
+            lines = text.splitlines()
+            start = next((i for i, l in enumerate(lines)
+                          if "invariant violated" in l or "ERROR:" in l), max(0, len(lines) - 40))
+            sys.stdout.write("\n".join(lines[start:start + 60]) + "\n")
+            failed += 1
+    return passed, failed
+
+
 def main():
     ap = argparse.ArgumentParser(description="run all test tiers")
     ap.add_argument("--build", default="build")
     ap.add_argument("--host", nargs="*", default=[], help="host test binaries")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("-k", dest="select", help="only QEMU tests matching this pytest -k expression")
-    ap.add_argument("--tiers", default="host,qemu", help="comma-separated tiers to run")
+    ap.add_argument("--fuzz", nargs="*", default=[], help="fuzzer binaries")
+    ap.add_argument("--fuzz-seconds", type=int, default=30, help="run time of each fuzzer")
+    ap.add_argument("--tiers", default="host,qemu,fuzz", help="comma-separated tiers to run")
     a = ap.parse_args()
     tiers = set(a.tiers.split(","))
 
     hp, hf = run_host(a.host) if "host" in tiers else (0, 0)
     qp, qf = run_qemu(a.build, a.workers, a.select) if "qemu" in tiers else (0, 0)
-    passed, failed = hp + qp, hf + qf
+    fp, ff = run_fuzz(a.build, a.fuzz, a.fuzz_seconds) if "fuzz" in tiers else (0, 0)
+    passed, failed = hp + qp + fp, hf + qf + ff
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

@@ -196,3 +196,13 @@ void *memremap(uint64_t phys, size_t size)
 {
 	return remap(phys, size, PTE_W | PTE_NX);
 }
+
+void memunmap(uint64_t phys, size_t size)
+{
+	uint64_t va = ALIGN_DOWN(phys, PAGE_SIZE);
+
+	if (size == 0 || phys + size < phys)
+		return;
+	for (; va < phys + size; va += PAGE_SIZE)
+		unmap_page(va);
+}

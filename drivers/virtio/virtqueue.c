@@ -51,10 +51,14 @@ static int pool_init(struct virtqueue *vq, const struct vq_config *cfg)
 {
 	if (!vq->indirect)
 		return 0;
-	/* A table never holds more than the queue size (2.7.5.3.1). */
-	vq->indir_max = (uint16_t)MIN_U32(cfg->indirect_max ? cfg->indirect_max : 128, vq->num);
-	vq->indir_tables =
-		cfg->indirect_tables ? cfg->indirect_tables : (uint16_t)MAX_U32(vq->num / 2, 1);
+	/*
+	 * A table never holds more than the queue size (2.7.5.3.1). Defaults:
+	 * up to 64 tables of 64 entries (64 KiB); drivers with long chains
+	 * (block seg_max) ask for more.
+	 */
+	vq->indir_max = (uint16_t)MIN_U32(cfg->indirect_max ? cfg->indirect_max : 64, vq->num);
+	vq->indir_tables = cfg->indirect_tables ? cfg->indirect_tables
+						: (uint16_t)MAX_U32(MIN_U32(vq->num / 2, 64), 1);
 	if (vq->indir_max < 2) {
 		vq->indirect = false; /* a one-entry table is never worth it */
 		return 0;
@@ -97,7 +101,10 @@ int virtqueue_create(const struct vq_config *cfg, struct virtqueue **vqp)
 	*vqp = NULL;
 	if (!cfg || cfg->num == 0)
 		return -EINVAL;
-	if (cfg->ring_align && (cfg->ring_align & (cfg->ring_align - 1)))
+	/* The used ring needs 4-byte alignment (2.7); legacy asks for 4096. */
+	if (cfg->ring_align &&
+	    ((cfg->ring_align & (cfg->ring_align - 1)) || cfg->ring_align < VRING_USED_ALIGN ||
+	     cfg->ring_align > VRING_LEGACY_ALIGN))
 		return -EINVAL;
 	vq = calloc(1, sizeof(*vq));
 	if (!vq)
@@ -151,6 +158,8 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 	b->active = false;
 	if (vq->broken)
 		return -EIO;
+	if (vq->building)
+		return -EBUSY; /* one open buffer per queue */
 	if (!token || nents == 0 || nsg == 0 || nsg > nents)
 		return -EINVAL;
 	/* 2.7.5.3.1, 2.8.7: no chain, indirect or not, is longer than the queue size. */
@@ -180,6 +189,7 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 		return rc;
 	}
 	b->active = true;
+	vq->building = b;
 	return 0;
 }
 
@@ -193,6 +203,7 @@ void virtqueue_abort_buf(struct vq_buf *b)
 	if (b->indirect)
 		vq_table_put(vq, b->table);
 	b->active = false;
+	vq->building = NULL;
 }
 
 static int add_sg_fail(struct vq_buf *b, int err)
@@ -222,11 +233,12 @@ int virtqueue_add_sg(struct vq_buf *b, const struct sg_ring *sg, unsigned nents,
 
 			if (e->len == 0 || b->ents == b->nents)
 				return add_sg_fail(b, -EINVAL);
-			if (write) {
-				if (b->in_len + (uint64_t)e->len > UINT32_MAX)
-					return add_sg_fail(b, -EINVAL);
+			/* 2.7.5: a chain is less than 2^32 bytes in total. */
+			b->total_len += e->len;
+			if (b->total_len > UINT32_MAX)
+				return add_sg_fail(b, -EINVAL);
+			if (write)
 				b->in_len += e->len;
-			}
 			VQ_CALL(vq, add, b, virtio_dma_addr(e->addr, e->len), e->len, write);
 			b->ents++;
 			taken++;
@@ -252,6 +264,7 @@ int virtqueue_end_buf(struct vq_buf *b)
 		return add_sg_fail(b, -EINVAL);
 	VQ_CALL(vq, publish, b);
 	b->active = false;
+	vq->building = NULL;
 	vq->stats.added++;
 	if (b->indirect)
 		vq->stats.indirect++;
@@ -341,8 +354,8 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 	uint32_t dummy;
 	void *token;
 
-	if (vq->broken)
-		return NULL;
+	if (vq->broken || vq->building)
+		return NULL; /* detaching now would reshuffle the open buffer's descriptors */
 	token = VQ_CALL(vq, get, vq, len ? len : &dummy);
 	if (token)
 		vq->stats.used++;
@@ -400,6 +413,8 @@ void virtqueue_interrupt(struct virtqueue *vq)
 
 void *virtqueue_detach_unused_buf(struct virtqueue *vq)
 {
+	if (vq->building)
+		virtqueue_abort_buf(vq->building);
 	vq->batch.left = 0;
 	return VQ_CALL(vq, detach_unused, vq);
 }
@@ -408,6 +423,8 @@ static void recycle_all(struct virtqueue *vq, vq_recycle_t recycle)
 {
 	void *token;
 
+	if (vq->building)
+		virtqueue_abort_buf(vq->building);
 	vq->batch.left = 0;
 	while ((token = VQ_CALL(vq, detach_unused, vq)) != NULL)
 		if (recycle)
@@ -420,6 +437,7 @@ int virtqueue_reset(struct virtqueue *vq, vq_recycle_t recycle)
 	VQ_CALL(vq, reset, vq);
 	vq->num_added = 0;
 	vq->batch = (struct vq_batch){0};
+	vq->event_delay = 0;
 	vq->broken = false;
 	vq->broken_reason = NULL;
 	return 0;
@@ -436,11 +454,14 @@ int virtqueue_resize(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
 	if (num == 0 || !VQ_CALL(vq, valid_num, num))
 		return -EINVAL;
 	old = *vq;
+	/* Start the new ring from nothing: on failure only its own parts are freed. */
 	vq->num = num;
 	vq->num_free = 0;
 	vq->state = NULL;
 	vq->extra = NULL;
 	vq->ring_mem = NULL;
+	memset(&vq->split, 0, sizeof(vq->split));
+	memset(&vq->packed, 0, sizeof(vq->packed));
 	rc = ring_alloc(vq);
 	if (rc) {
 		ring_free(vq); /* the partial new ring */

@@ -82,6 +82,10 @@ struct virtqueue {
 	void *priv;
 	struct vq_stats stats;
 
+	struct vq_buf *building; /* the open piecewise buffer, if any */
+	uint32_t event_delay;	 /* enable_cb_delayed: buffers (split) or descriptors
+				 * (packed) to consume before the event moves again */
+
 	struct vq_desc_state *state; /* num entries */
 	struct vq_desc_extra *extra; /* num entries */
 	struct vq_batch batch;

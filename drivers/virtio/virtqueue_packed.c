@@ -208,10 +208,21 @@ static uint16_t pop_order(struct vq_packed *p, uint32_t num)
 	return id;
 }
 
-static void update_used_event(struct virtqueue *vq)
+/*
+ * After consuming `consumed` buffers (split) or descriptors (packed), move
+ * the interrupt event to where we are, unless enable_cb_delayed placed it
+ * further ahead and we have not reached it yet: pulling it back behind
+ * the device would lose the interrupt the driver is waiting for.
+ */
+static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_packed *p = &vq->packed;
 
+	if (vq->event_delay > consumed) {
+		vq->event_delay -= consumed;
+		return;
+	}
+	vq->event_delay = 0;
 	if (p->event_flags == VRING_PACKED_EVENT_FLAG_DESC) {
 		VQ_WRITE_ONCE(p->driver->off_wrap,
 			      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));
@@ -270,7 +281,8 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 	/* Read id and length only after seeing the flags that cover them. */
 	virt_rmb();
 	id = le16_to_cpu(VQ_READ_ONCE(d->id));
-	l = le32_to_cpu(VQ_READ_ONCE(d->len));
+	/* 2.8 "Element Address and Length": without WRITE the length is reserved. */
+	l = (flags & VRING_DESC_F_WRITE) ? le32_to_cpu(VQ_READ_ONCE(d->len)) : 0;
 	if (id >= vq->num || !vq->state[id].token) {
 		vq_bad_device(vq, "used buffer id is not outstanding");
 		return NULL;
@@ -288,12 +300,12 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 			return NULL;
 		}
 		advance_used(vq, ndesc);
-		update_used_event(vq);
+		update_used_event(vq, ndesc);
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		return vq_packed_get(vq, len);
 	}
 	advance_used(vq, vq->state[id].ndesc);
-	update_used_event(vq);
+	update_used_event(vq, vq->state[id].ndesc);
 	*len = l;
 	return detach(vq, id);
 }
@@ -329,6 +341,7 @@ void vq_packed_disable_cb(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
+	vq->event_delay = 0;
 	if (p->event_flags != VRING_PACKED_EVENT_FLAG_DISABLE) {
 		p->event_flags = VRING_PACKED_EVENT_FLAG_DISABLE;
 		VQ_WRITE_ONCE(p->driver->flags, cpu_to_le16(p->event_flags));
@@ -352,6 +365,7 @@ unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
 	struct vq_packed *p = &vq->packed;
 	uint16_t off_wrap = p->last_used | (p->used_wrap ? WRAP_BIT : 0);
 
+	vq->event_delay = 0;
 	if (vq->event_idx) {
 		VQ_WRITE_ONCE(p->driver->off_wrap, cpu_to_le16(off_wrap));
 		virt_wmb(); /* the event before the flags that make it count */
@@ -385,6 +399,7 @@ bool vq_packed_enable_cb_delayed(struct virtqueue *vq)
 		}
 		VQ_WRITE_ONCE(p->driver->off_wrap,
 			      cpu_to_le16((uint16_t)idx | (wrap ? WRAP_BIT : 0)));
+		vq->event_delay = bufs;
 		virt_wmb();
 	}
 	enable_flags(vq);

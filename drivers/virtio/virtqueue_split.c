@@ -193,10 +193,21 @@ static uint16_t used_idx(struct virtqueue *vq)
 }
 
 /* After consuming, ask for an interrupt at the next entry (EVENT_IDX, callbacks on). */
-static void update_used_event(struct virtqueue *vq)
+/*
+ * After consuming `consumed` buffers (split) or descriptors (packed), move
+ * the interrupt event to where we are, unless enable_cb_delayed placed it
+ * further ahead and we have not reached it yet: pulling it back behind
+ * the device would lose the interrupt the driver is waiting for.
+ */
+static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_split *s = &vq->split;
 
+	if (vq->event_delay > consumed) {
+		vq->event_delay -= consumed;
+		return;
+	}
+	vq->event_delay = 0;
 	if (vq->event_idx && !(s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)) {
 		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
 		virt_mb();
@@ -269,11 +280,11 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 		/* Hand out the batch front to back; the named buffer comes last. */
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		s->last_used += n;
-		update_used_event(vq);
+		update_used_event(vq, n);
 		return vq_split_get(vq, len);
 	}
 	s->last_used++;
-	update_used_event(vq);
+	update_used_event(vq, 1);
 	*len = l;
 	return detach(vq, id);
 }
@@ -301,6 +312,7 @@ void vq_split_disable_cb(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
+	vq->event_delay = 0;
 	if (s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)
 		return;
 	s->avail_flags |= VRING_AVAIL_F_NO_INTERRUPT;
@@ -328,6 +340,7 @@ unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
 	struct vq_split *s = &vq->split;
 
 	enable_flags(vq);
+	vq->event_delay = 0;
 	if (vq->event_idx)
 		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
 	return s->last_used;
@@ -343,16 +356,18 @@ bool vq_split_poll(struct virtqueue *vq, unsigned last)
 bool vq_split_enable_cb_delayed(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
-	/* Without EVENT_IDX there is no "later": any used buffer counts. */
-	uint16_t bufs =
-		vq->event_idx ? (uint16_t)((uint16_t)(s->avail_idx - s->last_used) * 3 / 4) : 0;
 
 	enable_flags(vq);
-	if (vq->event_idx)
+	if (vq->event_idx) {
+		/* Interrupt once about 3/4 of what is outstanding has been used. */
+		uint16_t bufs = (uint16_t)((uint16_t)(s->avail_idx - s->last_used) * 3 / 4);
+
 		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num),
 			      cpu_to_le16((uint16_t)(s->last_used + bufs)));
+		vq->event_delay = bufs;
+	}
 	virt_mb();
-	return (uint16_t)(used_idx(vq) - s->last_used) <= bufs;
+	return used_idx(vq) == s->last_used;
 }
 
 void *vq_split_detach_unused(struct virtqueue *vq)

@@ -31,6 +31,14 @@ void *ioremap(uint64_t phys, size_t size);
 /* memremap - map firmware memory (ACPI tables, ...) write-back, no execute. */
 void *memremap(uint64_t phys, size_t size);
 
+/*
+ * memunmap - remove the pages of [phys, phys + size) from the map. Only for
+ * something memremap mapped that the kernel does not map otherwise (page 0,
+ * which stays unmapped to catch NULL): never for RAM or a range that shares
+ * a page with it.
+ */
+void memunmap(uint64_t phys, size_t size);
+
 /* paging_init - build the kernel's page tables from the firmware memory map. */
 void paging_init(const struct mem_map *firmware_map);
 

@@ -29,10 +29,13 @@
  * outstanding, a length beyond what the buffer lets the device write, a
  * used index that jumps by more than the ring size, or an impossible
  * packed descriptor marks the queue broken. Every later call then fails
- * (-EIO, NULL, false) and nothing outside the posted buffers is written.
+ * (-EIO, NULL, false) until virtqueue_reset(), and nothing outside the
+ * posted buffers is written.
  *
  * Not thread-safe: callers serialise access to a queue (one lock, or one
- * CPU with interrupts off around it).
+ * CPU with interrupts off around it). While a piecewise buffer is open
+ * (start_buf until end_buf/abort_buf) the queue takes no other buffer
+ * (-EBUSY) and get_buf returns NULL; reset and detach abort it.
  */
 #ifndef VIRTIO_VIRTQUEUE_H
 #define VIRTIO_VIRTQUEUE_H
@@ -58,12 +61,13 @@ typedef void (*vq_recycle_t)(struct virtqueue *vq, void *token);
 
 struct vq_config {
 	const char *name;
-	uint16_t index;		  /* queue number (notification data, logs) */
-	uint32_t num;		  /* queue size: split a power of two, packed any; <= 32768 */
-	uint64_t features;	  /* negotiated feature bits; RING_PACKED picks the layout */
-	uint32_t ring_align;	  /* split used-ring alignment: 0 = 4 (modern), 4096 legacy */
-	uint16_t indirect_tables; /* pool size with INDIRECT_DESC; 0 = num / 2 */
-	uint16_t indirect_max;	  /* entries per indirect table; 0 = min(num, 128) */
+	uint16_t index;	   /* queue number (notification data, logs) */
+	uint32_t num;	   /* queue size: split a power of two, packed any; <= 32768 */
+	uint64_t features; /* negotiated feature bits; RING_PACKED picks the layout */
+	uint32_t
+		ring_align; /* split used-ring alignment, a power of two in 4..4096: 0 = 4 (modern), 4096 legacy */
+	uint16_t indirect_tables; /* pool size with INDIRECT_DESC; 0 = min(num / 2, 64) */
+	uint16_t indirect_max;	  /* entries per indirect table; 0 = min(num, 64) */
 	vq_callback_t callback;	  /* run by virtqueue_interrupt() when buffers are used */
 	vq_notify_t notify;	  /* transport: tell the device there is work */
 	void *priv;		  /* the driver's, returned by virtqueue_priv() */
@@ -99,6 +103,7 @@ struct vq_buf {
 	uint32_t nents, nsg; /* announced at start */
 	uint32_t ents, sgs;  /* added so far */
 	uint32_t in_len;     /* device-writable bytes so far */
+	uint64_t total_len;  /* all bytes so far: a chain stays below 4 GiB (2.7.5) */
 	bool seen_in;	     /* an IN entry came: no OUT may follow */
 	bool indirect;
 	bool active;
@@ -112,10 +117,11 @@ struct vq_buf {
 
 /*
  * virtqueue_start_buf - begin a buffer of nents entries given in nsg
- * virtqueue_add_sg calls. Picks an indirect table when INDIRECT_DESC is
+ * virtqueue_add_sg calls (1 <= nsg <= nents). Picks an indirect table when INDIRECT_DESC is
  * negotiated, nents > 1 and a table is free, else direct descriptors.
- * Returns: 0; -EINVAL (NULL token, nents 0 or larger than the queue can
- * ever hold); -ENOSPC (not enough free descriptors now); -EIO (broken).
+ * Returns: 0; -EINVAL (NULL token, nents 0 or larger than the queue size,
+ * nsg 0 or larger than nents); -ENOSPC (not enough free descriptors now);
+ * -EBUSY (another piecewise buffer is open on this queue); -EIO (broken).
  */
 int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *buf, void *token, unsigned nents,
 			unsigned nsg);
@@ -127,13 +133,14 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *buf, void *token, u
  * list exactly as before start_buf) and buf is finished.
  * Returns: 0; -EINVAL (more entries or calls than announced, a chain
  * shorter than nents, an OUT entry after an IN entry, a zero-length
- * entry); -EIO (broken).
+ * entry, 4 GiB or more in the whole buffer); -EIO (broken).
  */
 int virtqueue_add_sg(struct vq_buf *buf, const struct sg_ring *sg, unsigned nents, enum vq_dir dir);
 
 /*
- * virtqueue_end_buf - publish the buffer to the device (no notification:
- * see virtqueue_kick). Returns: 0; -EINVAL (rolled back) if fewer entries
+ * virtqueue_end_buf - publish the buffer to the device. It does not notify
+ * (see virtqueue_kick), except once per ~65000 unkicked buffers, when the
+ * 16-bit ring index would otherwise overtake the device. Returns: 0; -EINVAL (rolled back) if fewer entries
  * or calls came than announced; -EIO (broken).
  */
 int virtqueue_end_buf(struct vq_buf *buf);
@@ -176,7 +183,8 @@ uint32_t virtqueue_notification_data(const struct virtqueue *vq);
 /*
  * virtqueue_get_buf - the next used buffer.
  * Returns: its token with *len = bytes the device wrote (<= the buffer's
- * writable size); NULL when none is ready or the queue is broken.
+ * writable size; buffers an IN_ORDER batch skipped count as wholly
+ * written); NULL when none is ready or the queue is broken.
  */
 void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len);
 
@@ -197,23 +205,29 @@ bool virtqueue_poll(struct virtqueue *vq, unsigned last);
 
 /*
  * virtqueue_enable_cb - re-enable interrupts. Returns: false if buffers
- * are already waiting (process them, then try again), true otherwise.
+ * are already waiting (process them, then try again), true otherwise,
+ * and true on a broken queue (nothing will come: do not spin).
  */
 bool virtqueue_enable_cb(struct virtqueue *vq);
 
 /*
  * virtqueue_enable_cb_delayed - re-enable interrupts, but with EVENT_IDX
- * only after about 3/4 of the outstanding buffers are used (TX cleanup).
- * Returns: as virtqueue_enable_cb.
+ * ask for one only after about 3/4 of the outstanding buffers are used
+ * (TX cleanup). get_buf calls before that point leave the event in place. Returns: false if a used buffer is already waiting
+ * (process it, then try again), true otherwise; as virtqueue_enable_cb.
  */
 bool virtqueue_enable_cb_delayed(struct virtqueue *vq);
 
-/* virtqueue_interrupt - the transport's interrupt path: counts, runs the callback. */
+/*
+ * virtqueue_interrupt - the transport's interrupt path: counts the
+ * interrupt and runs the callback if a used buffer is waiting.
+ */
 void virtqueue_interrupt(struct virtqueue *vq);
 
 /*
  * virtqueue_detach_unused_buf - after the device stopped using the queue
- * (reset), take back one buffer it never used. Returns: its token or NULL.
+ * (reset), take back one buffer that get_buf has not returned (used or
+ * not). The queue must then be reset before reuse. Returns: its token or NULL.
  */
 void *virtqueue_detach_unused_buf(struct virtqueue *vq);
 

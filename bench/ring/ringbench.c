@@ -1,0 +1,580 @@
+/*
+ * Ring benchmark, after Linux tools/virtio/ringtest: a driver thread uses the
+ * virtqueue core (the unchanged VQ_SRCS, public API only) while a device
+ * thread, pinned to the other core, implements the device side of the split
+ * or packed layout directly on the ring memory. Prints figures, never passes
+ * or fails.
+ *
+ * Each buffer is one device-writable entry; the device reads its descriptor
+ * and writes a used entry, no data. Modes:
+ *   poll    nothing negotiated; neither side notifies, both spin on the ring.
+ *   notify  EVENT_IDX negotiated. The driver kicks with virtqueue_kick_prepare
+ *           (every `batch` buffers, and before it waits) and waits for an
+ *           interrupt after virtqueue_enable_cb() returned true; the device
+ *           checks the driver's used event every `batch` buffers (and before
+ *           it waits) and waits for a kick after re-arming its avail event.
+ *
+ * A notification (kick or interrupt) is an atomic increment of a doorbell
+ * word on its own cache line; a side that must wait spins on the other's
+ * doorbell (pause), it does not sleep. So ns/buffer is the cost of the ring
+ * protocol and its cache-line traffic, not of an OS wake-up; kicks/buffer and
+ * interrupts/buffer tell what a real transport would pay per buffer (a VM exit
+ * or an interrupt, each of the order of a microsecond).
+ *
+ * The reference figure is one cache line bouncing between the two cores.
+ *
+ * Usage: ringbench [-n buffers] [-s ring size] [-b batch[,batch...]]
+ *                  [-l split|packed|both] [-m poll|notify|both] [-p pingpongs]
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <virtio/virtio_config.h>
+#include <virtio/virtio_ring.h>
+#include <virtio/virtqueue.h>
+
+#define CACHE_LINE 64
+#define BUF_SIZE   64
+#define STALL_NS   (10ull * 1000 * 1000 * 1000)
+
+#define LOAD(p)	    __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static bool one_cpu; /* no second core: spin loops yield instead */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void relax(void)
+{
+	if (one_cpu)
+		sched_yield();
+	else
+		__builtin_ia32_pause();
+}
+
+/* A doorbell: the other side spins on it. One cache line each. */
+struct bell {
+	_Alignas(CACHE_LINE) uint64_t count;
+};
+
+/* Spin until *word differs from seen; a stuck protocol ends the program. */
+static void wait_change(const uint64_t *word, uint64_t seen, const char *who)
+{
+	uint64_t start = 0;
+
+	for (unsigned i = 0; LOAD(word) == seen; i++) {
+		relax();
+		if ((i & 0xfffff) == 0xfffff) {
+			uint64_t t = now_ns();
+
+			if (!start) {
+				start = t;
+			} else if (t - start > STALL_NS) {
+				fprintf(stderr, "ringbench: %s stalled: notification lost?\n", who);
+				exit(1);
+			}
+		}
+	}
+}
+
+struct run {
+	enum vq_layout layout;
+	bool notify;
+	unsigned batch;
+	uint32_t num;
+	uint64_t n;
+	struct virtqueue *vq;
+	struct vq_ring_addrs addrs;
+	int dev_cpu;
+
+	struct bell kick_bell; /* driver -> device */
+	struct bell irq_bell;  /* device -> driver */
+	_Alignas(CACHE_LINE) uint64_t kicks;
+	_Alignas(CACHE_LINE) uint64_t interrupts;
+	_Alignas(CACHE_LINE) int go;
+};
+
+/* The device, split layout (VIRTIO 1.2 2.7). */
+
+struct split_dev {
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	uint32_t num;
+	uint16_t last_avail, used_idx, signalled;
+};
+
+static bool split_use_buf(struct split_dev *d)
+{
+	uint16_t head;
+	uint32_t len;
+
+	if (LOAD(&d->avail->idx) == d->last_avail)
+		return false;
+	/* The acquire load above orders the ring entry and descriptor reads after it. */
+	head = d->avail->ring[d->last_avail & (d->num - 1)];
+	len = d->desc[head].len;
+	d->last_avail++;
+	d->used->ring[d->used_idx & (d->num - 1)] = (struct vring_used_elem){head, len};
+	d->used_idx++;
+	STORE(&d->used->idx, d->used_idx);
+	return true;
+}
+
+/* Interrupt the driver if it asked for one (2.7.10). */
+static void split_call(struct run *r, struct split_dev *d)
+{
+	bool need;
+
+	/* Our used->idx store before the driver's event read (it does the mirror image). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	need = vring_need_event(LOAD(vring_used_event(d->avail, d->num)), d->used_idx,
+				d->signalled);
+	d->signalled = d->used_idx;
+	if (need) {
+		r->interrupts++;
+		__atomic_fetch_add(&r->irq_bell.count, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* Ask for a kick at the next buffer. Returns: true if there is still nothing to do. */
+static bool split_enable_kick(struct split_dev *d)
+{
+	STORE(vring_avail_event(d->used, d->num), d->last_avail);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return LOAD(&d->avail->idx) == d->last_avail;
+}
+
+/* The device, packed layout (VIRTIO 1.2 2.8). */
+
+#define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define F_USED	(1u << VRING_PACKED_DESC_F_USED)
+
+struct packed_dev {
+	struct vring_packed_desc *desc;
+	struct vring_packed_desc_event *driver, *device;
+	uint32_t num;
+	uint16_t next; /* next slot to read */
+	uint16_t wrap; /* its wrap counter */
+	uint16_t used; /* next slot to write used */
+	uint16_t used_wrap;
+	uint16_t signalled; /* used slot at the last interrupt check */
+	uint16_t signalled_wrap;
+};
+
+static bool packed_avail(const struct packed_dev *d)
+{
+	uint16_t f = LOAD(&d->desc[d->next].flags);
+
+	return !!(f & F_AVAIL) == d->wrap && !!(f & F_USED) != d->wrap;
+}
+
+static bool packed_use_buf(struct packed_dev *d)
+{
+	struct vring_packed_desc *u;
+	uint16_t id;
+	uint32_t len;
+
+	if (!packed_avail(d))
+		return false;
+	id = d->desc[d->next].id; /* one descriptor per buffer: its id is here */
+	len = d->desc[d->next].len;
+	if (++d->next == d->num) {
+		d->next = 0;
+		d->wrap ^= 1;
+	}
+	u = &d->desc[d->used];
+	u->id = id;
+	u->len = len;
+	STORE(&u->flags, (uint16_t)(d->used_wrap ? F_AVAIL | F_USED | VRING_DESC_F_WRITE
+						 : VRING_DESC_F_WRITE));
+	if (++d->used == d->num) {
+		d->used = 0;
+		d->used_wrap ^= 1;
+	}
+	return true;
+}
+
+/* 2.8.10: the driver's event suppression, as Linux vhost reads it. */
+static void packed_call(struct run *r, struct packed_dev *d)
+{
+	uint16_t flags, off_wrap, event, old = d->signalled, new = d->used;
+	bool need;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = LOAD(&d->driver->flags);
+	if (flags == VRING_PACKED_EVENT_FLAG_DESC) {
+		off_wrap = LOAD(&d->driver->off_wrap);
+		event = off_wrap & 0x7fff;
+		if ((off_wrap >> 15) != d->used_wrap)
+			event = (uint16_t)(event - d->num);
+		if (d->signalled_wrap != d->used_wrap)
+			old = (uint16_t)(old - d->num);
+		need = vring_need_event(event, new, old);
+	} else {
+		need = flags == VRING_PACKED_EVENT_FLAG_ENABLE;
+	}
+	d->signalled = d->used;
+	d->signalled_wrap = d->used_wrap;
+	if (need) {
+		r->interrupts++;
+		__atomic_fetch_add(&r->irq_bell.count, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static bool packed_enable_kick(struct packed_dev *d)
+{
+	STORE(&d->device->off_wrap, (uint16_t)(d->next | (d->wrap ? 0x8000 : 0)));
+	STORE(&d->device->flags, (uint16_t)VRING_PACKED_EVENT_FLAG_DESC);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return !packed_avail(d);
+}
+
+/* The device thread: the shape of ringtest's run_host(). */
+static void *device_thread(void *arg)
+{
+	struct run *r = arg;
+	struct split_dev s = {
+		.desc = (void *)(uintptr_t)r->addrs.desc,
+		.avail = (void *)(uintptr_t)r->addrs.driver,
+		.used = (void *)(uintptr_t)r->addrs.device,
+		.num = r->num,
+	};
+	struct packed_dev p = {
+		.desc = (void *)(uintptr_t)r->addrs.desc,
+		.driver = (void *)(uintptr_t)r->addrs.driver,
+		.device = (void *)(uintptr_t)r->addrs.device,
+		.num = r->num,
+		.wrap = 1,
+		.used_wrap = 1,
+		.signalled_wrap = 1,
+	};
+	bool packed = r->layout == VQ_PACKED;
+	uint64_t done = 0;
+	unsigned tocall = r->batch;
+
+	if (r->dev_cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(r->dev_cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	while (!LOAD(&r->go))
+		relax();
+	for (;;) {
+		bool got;
+
+		/* With EVENT_IDX a kick request is one position: nothing to disable. */
+		do {
+			got = packed ? packed_use_buf(&p) : split_use_buf(&s);
+			if (got) {
+				done++;
+				if (--tocall == 0) {
+					tocall = r->batch;
+					if (r->notify)
+						packed ? packed_call(r, &p) : split_call(r, &s);
+				}
+			}
+		} while (got);
+		if (r->notify && tocall != r->batch) {
+			tocall = r->batch;
+			packed ? packed_call(r, &p) : split_call(r, &s);
+		}
+		if (done == r->n)
+			break;
+		if (r->notify) {
+			uint64_t seen = LOAD(&r->kick_bell.count);
+
+			if (packed ? packed_enable_kick(&p) : split_enable_kick(&s))
+				wait_change(&r->kick_bell.count, seen,
+					    "device (waiting for a kick)");
+		} else {
+			relax();
+		}
+	}
+	return NULL;
+}
+
+/* The driver: the shape of ringtest's run_guest(). */
+
+static void kick(struct run *r)
+{
+	if (virtqueue_kick_prepare(r->vq)) {
+		r->kicks++;
+		__atomic_fetch_add(&r->kick_bell.count, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void driver(struct run *r, uint8_t *bufs)
+{
+	uint64_t started = 0, completed = 0;
+	unsigned tokick = r->batch;
+
+	for (;;) {
+		bool progress;
+
+		if (r->notify)
+			virtqueue_disable_cb(r->vq);
+		do {
+			uint32_t len;
+			int rc = -1;
+
+			progress = false;
+			if (started < r->n) {
+				uint8_t *b = bufs + (started % r->num) * BUF_SIZE;
+
+				rc = virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b);
+				if (rc == 0) {
+					started++;
+					progress = true;
+					if (--tokick == 0) {
+						tokick = r->batch;
+						if (r->notify)
+							kick(r);
+					}
+				}
+			}
+			if (virtqueue_get_buf(r->vq, &len)) {
+				completed++;
+				progress = true;
+			}
+		} while (progress);
+		if (completed == r->n)
+			break;
+		if (r->notify) {
+			uint64_t seen;
+
+			if (tokick !=
+			    r->batch) { /* never wait on buffers the device was not told of */
+				tokick = r->batch;
+				kick(r);
+			}
+			seen = LOAD(&r->irq_bell.count);
+			if (virtqueue_enable_cb(r->vq))
+				wait_change(&r->irq_bell.count, seen,
+					    "driver (waiting for an interrupt)");
+		} else {
+			relax();
+		}
+	}
+}
+
+static double run_one(struct run *r, int drv_cpu)
+{
+	struct vq_config cfg = {
+		.name = "bench",
+		.num = r->num,
+		.features = (r->layout == VQ_PACKED ? VIRTIO_BIT(VIRTIO_F_RING_PACKED) : 0) |
+			    (r->notify ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0) |
+			    VIRTIO_BIT(VIRTIO_F_VERSION_1),
+	};
+	uint8_t *bufs = aligned_alloc(CACHE_LINE, (size_t)r->num * BUF_SIZE);
+	pthread_t dev;
+	uint64_t t0, t1;
+	int rc;
+
+	if (!bufs) {
+		fprintf(stderr, "ringbench: out of memory\n");
+		exit(1);
+	}
+	rc = virtqueue_create(&cfg, &r->vq);
+	if (rc) {
+		fprintf(stderr, "ringbench: virtqueue_create: %d\n", rc);
+		exit(1);
+	}
+	virtqueue_ring_addrs(r->vq, &r->addrs);
+	if (!r->notify)
+		virtqueue_disable_cb(r->vq);
+	if (drv_cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(drv_cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	if (pthread_create(&dev, NULL, device_thread, r)) {
+		fprintf(stderr, "ringbench: pthread_create failed\n");
+		exit(1);
+	}
+	t0 = now_ns();
+	STORE(&r->go, 1);
+	driver(r, bufs);
+	t1 = now_ns();
+	pthread_join(dev, NULL);
+	virtqueue_destroy(r->vq);
+	free(bufs);
+	return (double)(t1 - t0) / (double)r->n;
+}
+
+/* The reference: one cache line bouncing between the two cores. */
+struct pingpong {
+	_Alignas(CACHE_LINE) uint64_t line;
+	uint64_t iters;
+	int cpu;
+};
+
+static void *pong_thread(void *arg)
+{
+	struct pingpong *pp = arg;
+
+	if (pp->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(pp->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	for (uint64_t i = 0; i < pp->iters; i++) {
+		while (LOAD(&pp->line) != 2 * i + 1)
+			relax();
+		STORE(&pp->line, 2 * i + 2);
+	}
+	return NULL;
+}
+
+static double pingpong(uint64_t iters, int cpu0, int cpu1)
+{
+	static struct pingpong pp;
+	pthread_t t;
+	uint64_t t0, t1;
+
+	pp.line = 0;
+	pp.iters = iters;
+	pp.cpu = cpu1;
+	if (cpu0 >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cpu0, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	pthread_create(&t, NULL, pong_thread, &pp);
+	t0 = now_ns();
+	for (uint64_t i = 0; i < iters; i++) {
+		STORE(&pp.line, 2 * i + 1);
+		while (LOAD(&pp.line) != 2 * i + 2)
+			relax();
+	}
+	t1 = now_ns();
+	pthread_join(t, NULL);
+	return (double)(t1 - t0) / (double)iters; /* one round trip: two transfers */
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ringbench [-n buffers] [-s ring size] [-b batch[,batch...]]\n"
+			"                 [-l split|packed|both] [-m poll|notify|both] "
+			"[-p pingpongs]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n = 10000000, pings = 1000000;
+	uint32_t num = 256;
+	unsigned batches[8] = {1, 32}, nbatches = 2;
+	bool layouts[2] = {true, true}, modes[2] = {true, true}, n_given = false;
+	int cpus[2] = {-1, -1}, ncpu = 0, opt;
+	cpu_set_t set;
+
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:p:h")) != -1) {
+		switch (opt) {
+		case 'n':
+			n = strtoull(optarg, NULL, 0);
+			n_given = true;
+			break;
+		case 's': num = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'p': pings = strtoull(optarg, NULL, 0); break;
+		case 'b':
+			nbatches = 0;
+			for (char *tok = strtok(optarg, ","); tok && nbatches < 8;
+			     tok = strtok(NULL, ","))
+				batches[nbatches++] = (unsigned)strtoul(tok, NULL, 0);
+			break;
+		case 'l':
+			layouts[VQ_SPLIT] = !strcmp(optarg, "split") || !strcmp(optarg, "both");
+			layouts[VQ_PACKED] = !strcmp(optarg, "packed") || !strcmp(optarg, "both");
+			break;
+		case 'm':
+			modes[0] = !strcmp(optarg, "poll") || !strcmp(optarg, "both");
+			modes[1] = !strcmp(optarg, "notify") || !strcmp(optarg, "both");
+			break;
+		default: usage();
+		}
+	}
+	if (n == 0 || num == 0 || num > 32768 || (num & (num - 1)) || nbatches == 0)
+		usage(); /* a power of two: both layouts take it */
+	for (unsigned i = 0; i < nbatches; i++)
+		if (batches[i] == 0)
+			usage();
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpu++] = c;
+	if (ncpu < 2) {
+		one_cpu = true;
+		cpus[0] = cpus[1] = -1;
+		if (!n_given)
+			n = 200000;
+		pings /= 100;
+	}
+
+	printf("ring benchmark: %llu buffers per run, ring size %u, ", (unsigned long long)n, num);
+	if (one_cpu)
+		printf("one CPU: threads not pinned, spinning yields (figures are not "
+		       "meaningful)\n");
+	else
+		printf("driver on CPU %d, device on CPU %d\n", cpus[0], cpus[1]);
+	if (pings) {
+		double rt = pingpong(pings, cpus[0], cpus[1]);
+
+		printf("cache line ping-pong (reference): %.1f ns round trip, %.1f ns one way\n",
+		       rt, rt / 2);
+	}
+	printf("\n%-7s %-7s %5s %9s %10s %10s\n", "layout", "mode", "batch", "ns/buf", "kicks/buf",
+	       "irqs/buf");
+	for (int l = VQ_SPLIT; l <= VQ_PACKED; l++) {
+		if (!layouts[l])
+			continue;
+		for (int mode = 0; mode < 2; mode++) {
+			if (!modes[mode])
+				continue;
+			for (unsigned b = 0; b < nbatches; b++) {
+				static struct run r;
+				double ns;
+
+				memset(&r, 0, sizeof(r));
+				r.layout = (enum vq_layout)l;
+				r.notify = mode == 1;
+				r.batch = batches[b];
+				r.num = num;
+				r.n = n;
+				r.dev_cpu = cpus[1];
+				ns = run_one(&r, cpus[0]);
+				printf("%-7s %-7s %5u %9.1f %10.4f %10.4f\n",
+				       l == VQ_PACKED ? "packed" : "split",
+				       mode ? "notify" : "poll", r.batch, ns,
+				       (double)r.kicks / (double)n,
+				       (double)r.interrupts / (double)n);
+				fflush(stdout);
+			}
+		}
+	}
+	return 0;
+}
