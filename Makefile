@@ -78,6 +78,9 @@ KERNEL_SRCS := \
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
+# The kernel's virtqueue core, disassembled by tests/check_dispatch.py.
+VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
+
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
@@ -105,7 +108,7 @@ FUZZ_TEST_SECONDS ?= 30
 
 # The ring benchmark: the same sources at -O2, no sanitizers, two threads.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
-BENCH_SRCS := bench/ring/ringbench.c bench/ring/dma_host.c $(VQ_SRCS)
+BENCH_SRCS := bench/ring/ringbench.c tests/host/virtio_dma_host.c $(VQ_SRCS)
 
 .PHONY: all deps kernel run debug test test-host test-qemu test-fuzz fuzz bench bench-boot \
 	bench-ring clean distclean format
@@ -152,7 +155,7 @@ $(BUILD)/fuzz/fuzz_packed: $(FUZZ_DEPS) $(DEPS)/.ok
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_PACKED -o $@ $(FUZZ_SRCS)
 
-$(BUILD)/bench/ringbench: $(BENCH_SRCS) bench/ring/dma_host.c drivers/virtio/virtqueue_internal.h \
+$(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/virtqueue_internal.h \
 		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
@@ -176,7 +179,7 @@ debug: kernel
 test:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS) $(FUZZ_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) \
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --static $(VQ_DISPATCH_OBJ) \
 		--fuzz $(FUZZ_BINS) --fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 # One tier only.

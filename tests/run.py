@@ -3,7 +3,8 @@
 
 Tiers:
   host  the kernel's portable sources under cmocka with ASan/UBSan
-        (each binary reports in TAP; a crash counts its unreported tests failed)
+        (each binary reports in TAP; a crash counts its unreported tests failed),
+        plus tests/check_dispatch.py on the kernel's virtqueue object (--static)
   qemu  pytest over tests/qemu, booting build/kernel.elf (2 workers)
   fuzz  the libFuzzer targets (tests/fuzz/), --fuzz-seconds each, side by side,
         on a copy of the seed corpus in BUILD/fuzz/corpus-LAYOUT/; one test
@@ -41,6 +42,21 @@ def run_host(binaries):
             sys.stdout.write(p.stderr)
         passed += ok
         failed += bad + missing
+    return passed, failed
+
+
+def run_static(objects):
+    """tests/check_dispatch.py on each object: one test each."""
+    passed = failed = 0
+    for obj in objects:
+        p = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "check_dispatch.py"), obj],
+                           capture_output=True, text=True, check=False)
+        ok = p.returncode == 0
+        print(f"host: check_dispatch {os.path.basename(obj)}: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}")
+        if not ok:
+            sys.stdout.write(p.stdout + p.stderr)
+        passed += ok
+        failed += not ok
     return passed, failed
 
 
@@ -134,6 +150,8 @@ def main():
     ap = argparse.ArgumentParser(description="run all test tiers")
     ap.add_argument("--build", default="build")
     ap.add_argument("--host", nargs="*", default=[], help="host test binaries")
+    ap.add_argument("--static", nargs="*", default=[],
+                    help="kernel objects for tests/check_dispatch.py (host tier)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("-k", dest="select", help="only QEMU tests matching this pytest -k expression")
     ap.add_argument("--fuzz", nargs="*", default=[], help="fuzzer binaries")
@@ -143,6 +161,9 @@ def main():
     tiers = set(a.tiers.split(","))
 
     hp, hf = run_host(a.host) if "host" in tiers else (0, 0)
+    if "host" in tiers:
+        sp, sf = run_static(a.static)
+        hp, hf = hp + sp, hf + sf
     qp, qf = run_qemu(a.build, a.workers, a.select) if "qemu" in tiers else (0, 0)
     fp, ff = run_fuzz(a.build, a.fuzz, a.fuzz_seconds) if "fuzz" in tiers else (0, 0)
     passed, failed = hp + qp + fp, hf + qf + ff
