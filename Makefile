@@ -84,7 +84,7 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))

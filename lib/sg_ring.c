@@ -19,10 +19,11 @@ int sg_count(const struct sg_ring *r)
 uint64_t sg_total_len(const struct sg_ring *r)
 {
 	uint64_t total = 0;
-	unsigned rings = 0;
+	const struct sg_ring *cur;
+	unsigned i;
 
-	for (; r && rings < SG_CHAIN_MAX_ENTRIES; r = r->next, rings++)
-		for (unsigned i = 0; i < r->num && i < r->max; i++)
-			total += r->sg[i].len;
+	if (sg_count(r) < 0)
+		return 0; /* a corrupt or cyclic chain describes nothing */
+	sg_for_each(cur, i, r) total += cur->sg[i].len;
 	return total;
 }

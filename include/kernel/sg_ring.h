@@ -62,12 +62,25 @@ static inline int sg_add(struct sg_ring *r, void *addr, uint32_t len)
 	return 0;
 }
 
-/* sg_chain - make b follow a. Returns: a, for nesting. */
+/* sg_chain - make b follow a. Returns: a, so chains nest: sg_chain(a, sg_chain(b, c)). */
 static inline struct sg_ring *sg_chain(struct sg_ring *a, struct sg_ring *b)
 {
 	a->next = b;
 	return a;
 }
+
+/*
+ * sg_for_each - visit every entry of the chain starting at head:
+ *
+ *	const struct sg_ring *r; unsigned i;
+ *	sg_for_each(r, i, head)
+ *		use(r->sg[i].addr, r->sg[i].len);
+ *
+ * It trusts the chain; code that must not (the ring) bounds its own walk.
+ */
+#define sg_for_each(r, i, head)                  \
+	for ((r) = (head); (r); (r) = (r)->next) \
+		for ((i) = 0; (i) < (r)->num; (i)++)
 
 /*
  * sg_count - entries in the whole chain starting at r (NULL counts 0).
@@ -76,7 +89,7 @@ static inline struct sg_ring *sg_chain(struct sg_ring *a, struct sg_ring *b)
  */
 int sg_count(const struct sg_ring *r);
 
-/* sg_total_len - bytes described by the whole chain (no validation). */
+/* sg_total_len - bytes described by the whole chain; 0 if sg_count() refuses it. */
 uint64_t sg_total_len(const struct sg_ring *r);
 
 #endif
