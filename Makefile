@@ -57,6 +57,8 @@ KERNEL_SRCS := \
 	arch/x86_64/rtc.c \
 	arch/x86_64/power.c \
 	drivers/serial/uart16550.c \
+	drivers/pci/pci.c \
+	drivers/pci/pci_x86.c \
 	drivers/virtio/virtio_dma.c \
 	$(VQ_SRCS) \
 	lib/init.c \
@@ -84,7 +86,8 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci
+HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))

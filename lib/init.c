@@ -18,6 +18,7 @@
 #include <kernel/mm.h>
 #include <kernel/page_alloc.h>
 #include <kernel/registry.h>
+#include <pci/pci.h>
 
 #define DEFAULT_APP "shell"
 
@@ -120,6 +121,8 @@ void kernel_main(struct boot_info *bi)
 		kernel_exit(EXIT_FAIL);
 	}
 	acpi_init(bi);
+
+	pci_init();
 
 	kprintf("boot: ready in %llu us\n", (unsigned long long)(clock_ns() / 1000));
 

@@ -1,0 +1,244 @@
+/*
+ * The kernel's PCI bus on x86: configuration access through ECAM when the
+ * ACPI MCFG describes it (segment 0), else the CF8/CFC mechanism (PCI 3.0,
+ * 3.2.2.3.2); enumeration at boot with one lspci-like line per function;
+ * the driver registry; the shell's `lspci`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arch/x86_64/cpu.h>
+#include <kernel/acpi.h>
+#include <kernel/clock.h>
+#include <kernel/cmdline.h>
+#include <kernel/kernel.h>
+#include <kernel/mm.h>
+#include <kernel/registry.h>
+#include <pci/pci.h>
+
+#define CF8_ADDR    0xcf8
+#define CF8_DATA    0xcfc
+#define MAX_DRIVERS 16
+
+struct pci_dev *pci_devices;
+static unsigned pci_count;
+static const struct pci_driver *drivers[MAX_DRIVERS];
+static unsigned nr_drivers;
+
+static uint32_t cf8_address(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
+{
+	return 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 | (uint32_t)fn << 8 |
+	       (off & 0xfc);
+}
+
+static uint32_t cf8_read(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off,
+			 unsigned size)
+{
+	uint64_t flags;
+	uint32_t v;
+
+	(void)ctx;
+	if (off >= 256 || dev >= 32 || fn >= 8)
+		return 0xffffffffu;
+	flags = irq_save(); /* address and data are two accesses */
+	outl(CF8_ADDR, cf8_address(bus, dev, fn, off));
+	v = size == 1	? inb((uint16_t)(CF8_DATA + (off & 3)))
+	    : size == 2 ? inw((uint16_t)(CF8_DATA + (off & 2)))
+			: inl(CF8_DATA);
+	irq_restore(flags);
+	return v;
+}
+
+static void cf8_write(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, unsigned size,
+		      uint32_t val)
+{
+	uint64_t flags;
+
+	(void)ctx;
+	if (off >= 256 || dev >= 32 || fn >= 8)
+		return;
+	flags = irq_save();
+	outl(CF8_ADDR, cf8_address(bus, dev, fn, off));
+	if (size == 1)
+		outb((uint16_t)(CF8_DATA + (off & 3)), (uint8_t)val);
+	else if (size == 2)
+		outw((uint16_t)(CF8_DATA + (off & 2)), (uint16_t)val);
+	else
+		outl(CF8_DATA, val);
+	irq_restore(flags);
+}
+
+struct ecam {
+	volatile uint8_t *base; /* mapping of bus 0 (only bus_start..bus_end are mapped) */
+	uint8_t bus_start, bus_end;
+};
+static struct ecam ecam;
+
+static volatile void *ecam_addr(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
+{
+	if (bus < ecam.bus_start || bus > ecam.bus_end || dev >= 32 || fn >= 8 || off >= 4096)
+		return NULL;
+	return ecam.base + ((uint32_t)bus << 20 | (uint32_t)dev << 15 | (uint32_t)fn << 12 | off);
+}
+
+static uint32_t ecam_read(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off,
+			  unsigned size)
+{
+	volatile void *p = ecam_addr(bus, dev, fn, off);
+
+	(void)ctx;
+	if (!p)
+		return 0xffffffffu;
+	return size == 1   ? *(volatile uint8_t *)p
+	       : size == 2 ? *(volatile uint16_t *)p
+			   : *(volatile uint32_t *)p;
+}
+
+static void ecam_write(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, unsigned size,
+		       uint32_t val)
+{
+	volatile void *p = ecam_addr(bus, dev, fn, off);
+
+	(void)ctx;
+	if (!p)
+		return;
+	if (size == 1)
+		*(volatile uint8_t *)p = (uint8_t)val;
+	else if (size == 2)
+		*(volatile uint16_t *)p = (uint16_t)val;
+	else
+		*(volatile uint32_t *)p = val;
+}
+
+static struct pci_cfg_ops cfg_cf8 = {cf8_read, cf8_write, NULL, 256};
+static struct pci_cfg_ops cfg_ecam = {ecam_read, ecam_write, NULL, 4096};
+
+static const struct pci_cfg_ops *choose_access(void)
+{
+	const char *force = cmdline_get(&kernel_cmdline, "pci");
+
+	if (force && strcmp(force, "cf8") == 0) {
+		kprintf("pci: config access via ports 0xcf8/0xcfc (pci=cf8)\n");
+		return &cfg_cf8;
+	}
+	for (unsigned i = 0; i < acpi.nr_mcfg; i++) {
+		const struct acpi_mcfg *m = &acpi.mcfg[i];
+		uint64_t first = m->base + ((uint64_t)m->bus_start << 20);
+		size_t size = (size_t)(m->bus_end - m->bus_start + 1) << 20;
+		void *map;
+
+		if (m->segment != 0 || m->bus_end < m->bus_start)
+			continue;
+		map = ioremap(first, size);
+		if (!map) {
+			kprintf("pci: cannot map ECAM at 0x%llx, using CF8\n",
+				(unsigned long long)first);
+			break;
+		}
+		ecam.base = (volatile uint8_t *)map - ((uint64_t)m->bus_start << 20);
+		ecam.bus_start = m->bus_start;
+		ecam.bus_end = m->bus_end;
+		kprintf("pci: config access via ECAM at 0x%llx, buses %u-%u\n",
+			(unsigned long long)first, m->bus_start, m->bus_end);
+		return &cfg_ecam;
+	}
+	kprintf("pci: config access via ports 0xcf8/0xcfc\n");
+	return &cfg_cf8;
+}
+
+static void log_dev(const struct pci_dev *d)
+{
+	kprintf("pci: %02x:%02x.%u [%02x%02x] %04x:%04x %s\n", d->bus, d->dev, d->fn, d->class_code,
+		d->subclass, d->vendor, d->device, pci_dev_name(d));
+}
+
+void pci_init(void)
+{
+	const struct pci_cfg_ops *cfg = choose_access();
+	uint64_t t0 = clock_ns();
+
+	pci_devices = pci_enumerate(cfg, &pci_count);
+	for_each_pci_dev(d) log_dev(d);
+	kprintf("pci: %u functions, enumerated in %llu us\n", pci_count,
+		(unsigned long long)((clock_ns() - t0) / 1000));
+}
+
+static const struct pci_id *match(const struct pci_driver *drv, const struct pci_dev *d)
+{
+	uint32_t cls = (uint32_t)d->class_code << 16 | (uint32_t)d->subclass << 8 | d->prog_if;
+
+	for (const struct pci_id *id = drv->ids; id->vendor || id->device || id->class_mask; id++) {
+		if (id->vendor != PCI_ANY && id->vendor != d->vendor)
+			continue;
+		if (id->device != PCI_ANY && id->device != d->device)
+			continue;
+		if ((cls & id->class_mask) != id->class_code)
+			continue;
+		return id;
+	}
+	return NULL;
+}
+
+int pci_register_driver(const struct pci_driver *drv)
+{
+	if (nr_drivers == MAX_DRIVERS)
+		return -ENOSPC;
+	drivers[nr_drivers++] = drv;
+	for_each_pci_dev(d)
+	{
+		const struct pci_id *id;
+		int rc;
+
+		if (d->driver || !(id = match(drv, d)))
+			continue;
+		rc = drv->probe(d, id);
+		if (rc == 0)
+			d->driver = drv;
+		else
+			kprintf("pci: %02x:%02x.%u: %s probe failed (%d)\n", d->bus, d->dev, d->fn,
+				drv->name, rc);
+	}
+	return 0;
+}
+
+static const char *bar_kind(const struct pci_bar *b)
+{
+	switch (b->type) {
+	case PCI_BAR_IO: return "I/O";
+	case PCI_BAR_MEM32: return b->prefetch ? "mem32 pref" : "mem32";
+	case PCI_BAR_MEM64: return b->prefetch ? "mem64 pref" : "mem64";
+	default: return "none";
+	}
+}
+
+KCMD(lspci, "list PCI functions (-v: BARs and capabilities)")
+{
+	bool verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+
+	for_each_pci_dev(d)
+	{
+		printf("%02x:%02x.%u [%02x%02x] %04x:%04x %s%s%s\n", d->bus, d->dev, d->fn,
+		       d->class_code, d->subclass, d->vendor, d->device, pci_dev_name(d),
+		       d->driver ? ", driver " : "", d->driver ? d->driver->name : "");
+		if (!verbose)
+			continue;
+		for (int i = 0; i < 6; i++)
+			if (d->bar[i].type != PCI_BAR_NONE)
+				printf("    BAR%d %s at 0x%llx, %llu bytes\n", i,
+				       bar_kind(&d->bar[i]), (unsigned long long)d->bar[i].addr,
+				       (unsigned long long)d->bar[i].size);
+		if (d->irq_pin)
+			printf("    INTx pin %c, line %u\n", 'A' + d->irq_pin - 1, d->irq_line);
+		uint8_t caps[48];
+		int ncaps = pci_cap_list(d, caps, 48);
+
+		if (ncaps) {
+			printf("    capabilities:");
+			for (int i = 0; i < ncaps; i++)
+				printf(" %02x@%02x", pci_read8(d, caps[i]), caps[i]);
+			printf("\n");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * The PCI bus: configuration access, enumeration (behind bridges, every
+ * function), BAR decoding and sizing, capability walks, and drivers
+ * matched by vendor/device or class. The bus knows nothing of any device
+ * type; drivers register a table of IDs and a probe function.
+ *
+ * The enumeration core (drivers/pci/pci.c) is portable: it reaches
+ * configuration space only through struct pci_cfg_ops, so the host tests
+ * run it over a simulated topology. drivers/pci/pci_x86.c supplies ECAM
+ * (from the ACPI MCFG) or the CF8/CFC mechanism.
+ */
+#ifndef PCI_PCI_H
+#define PCI_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pci/pci_regs.h>
+
+struct pci_cfg_ops {
+	/* size is 1, 2 or 4; off is aligned to it. All-ones for no device. */
+	uint32_t (*read)(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off,
+			 unsigned size);
+	void (*write)(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, unsigned size,
+		      uint32_t val);
+	void *ctx;
+	uint16_t cfg_size; /* 256 (CF8) or 4096 (ECAM) */
+};
+
+enum pci_bar_type { PCI_BAR_NONE, PCI_BAR_IO, PCI_BAR_MEM32, PCI_BAR_MEM64 };
+
+struct pci_bar {
+	uint64_t addr; /* as programmed; 0 = not assigned */
+	uint64_t size; /* 0 = not implemented */
+	enum pci_bar_type type;
+	bool prefetch;
+};
+
+struct pci_driver;
+
+struct pci_dev {
+	struct pci_dev *next; /* enumeration order */
+	const struct pci_cfg_ops *cfg;
+	uint8_t bus, dev, fn;
+	uint8_t header_type; /* without the multifunction bit */
+	uint16_t vendor, device;
+	uint16_t subsys_vendor, subsys_id;
+	uint8_t class_code, subclass, prog_if, revision;
+	uint8_t irq_pin, irq_line;
+	struct pci_bar bar[6];
+	uint8_t secondary, subordinate; /* bridges: the buses behind */
+	struct pci_dev *upstream;	/* the bridge above, NULL on bus 0 */
+	const struct pci_driver *driver;
+	void *drvdata;
+};
+
+struct pci_id {
+	uint16_t vendor, device;	 /* PCI_ANY for any */
+	uint32_t class_mask, class_code; /* matched on (class << 16 | subclass << 8 | prog_if) */
+};
+#define PCI_ANY 0xffff
+#define PCI_DEVICE(v, d)       \
+	{                      \
+		(v), (d), 0, 0 \
+	}
+
+struct pci_driver {
+	const char *name;
+	const struct pci_id *ids; /* ends with an all-zero entry */
+	/* probe - take the device. Returns: 0, or a negative errno (device left alone). */
+	int (*probe)(struct pci_dev *pdev, const struct pci_id *id);
+};
+
+/* Config access for one device. */
+uint8_t pci_read8(const struct pci_dev *d, uint16_t off);
+uint16_t pci_read16(const struct pci_dev *d, uint16_t off);
+uint32_t pci_read32(const struct pci_dev *d, uint16_t off);
+void pci_write8(const struct pci_dev *d, uint16_t off, uint8_t v);
+void pci_write16(const struct pci_dev *d, uint16_t off, uint16_t v);
+void pci_write32(const struct pci_dev *d, uint16_t off, uint32_t v);
+
+/*
+ * pci_find_cap - offset of the first capability with this ID after start
+ * (0 = from the beginning). The walk is bounded: it stops at a pointer
+ * below 0x40, a loop, or 48 entries (at most (256 - 64) / 4 fit).
+ * Returns: the offset, or 0 if there is none.
+ */
+uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id, uint8_t start);
+
+/*
+ * pci_cap_list - offsets of the capabilities, in list order, at most max,
+ * with the same bounds as pci_find_cap. Returns: how many.
+ */
+int pci_cap_list(const struct pci_dev *d, uint8_t *pos_out, int max);
+
+/*
+ * pci_enumerate - scan every bus reachable from bus 0 through bridges
+ * (numbering unnumbered bridges), every function of multi-function
+ * devices, and size every BAR (decoding is turned off while sizing).
+ * Returns: the device list (NULL if none); *count the number of devices.
+ */
+struct pci_dev *pci_enumerate(const struct pci_cfg_ops *cfg, unsigned *count);
+
+/* pci_free_list - free what pci_enumerate returned. */
+void pci_free_list(struct pci_dev *list);
+
+/* pci_enable - turn on memory/I-O decoding (for the BARs it has) and bus mastering. */
+void pci_enable(struct pci_dev *d);
+
+/* A name for the log: from a small table of known IDs, else the class. */
+const char *pci_dev_name(const struct pci_dev *d);
+
+/* The kernel's bus (drivers/pci/pci_x86.c). */
+extern struct pci_dev *pci_devices;
+void pci_init(void);
+/* pci_register_driver - probe matching devices now and keep the driver for later ones. */
+int pci_register_driver(const struct pci_driver *drv);
+
+#define for_each_pci_dev(d) for (struct pci_dev *d = pci_devices; d; d = d->next)
+
+#endif
