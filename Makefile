@@ -60,6 +60,7 @@ KERNEL_SRCS := \
 	drivers/pci/pci.c \
 	drivers/pci/pci_x86.c \
 	drivers/virtio/virtio_dma.c \
+	drivers/virtio/virtio_pci.c \
 	$(VQ_SRCS) \
 	lib/init.c \
 	lib/console.c \
@@ -76,7 +77,8 @@ KERNEL_SRCS := \
 	tests/guest/libc.c \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
-	tests/guest/interrupts.c
+	tests/guest/interrupts.c \
+	tests/guest/virtio.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 

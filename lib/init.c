@@ -19,6 +19,7 @@
 #include <kernel/page_alloc.h>
 #include <kernel/registry.h>
 #include <pci/pci.h>
+#include <virtio/virtio.h>
 
 #define DEFAULT_APP "shell"
 
@@ -123,6 +124,7 @@ void kernel_main(struct boot_info *bi)
 	acpi_init(bi);
 
 	pci_init();
+	virtio_pci_init();
 
 	kprintf("boot: ready in %llu us\n", (unsigned long long)(clock_ns() / 1000));
 

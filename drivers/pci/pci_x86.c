@@ -195,7 +195,7 @@ int pci_register_driver(const struct pci_driver *drv)
 		rc = drv->probe(d, id);
 		if (rc == 0)
 			d->driver = drv;
-		else
+		else if (rc != -ENODEV) /* -ENODEV: the driver declined, and said why */
 			kprintf("pci: %02x:%02x.%u: %s probe failed (%d)\n", d->bus, d->dev, d->fn,
 				drv->name, rc);
 	}

@@ -281,12 +281,19 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 	/* Read id and length only after seeing the flags that cover them. */
 	virt_rmb();
 	id = le16_to_cpu(VQ_READ_ONCE(d->id));
-	/* 2.8 "Element Address and Length": without WRITE the length is reserved. */
-	l = (flags & VRING_DESC_F_WRITE) ? le32_to_cpu(VQ_READ_ONCE(d->len)) : 0;
+	l = le32_to_cpu(VQ_READ_ONCE(d->len));
 	if (id >= vq->num || !vq->state[id].token) {
 		vq_bad_device(vq, "used buffer id is not outstanding");
 		return NULL;
 	}
+	/*
+	 * 2.8 "Element Address and Length": without WRITE the length is
+	 * reserved. QEMU (7.2) never sets WRITE in used descriptors and Linux
+	 * reads the length anyway, so: ignore it only for a buffer the device
+	 * could not write into; otherwise use it, bounded as always.
+	 */
+	if (!(flags & VRING_DESC_F_WRITE) && vq->state[id].in_len == 0)
+		l = 0;
 	if (l > vq->state[id].in_len) {
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
 		return NULL;

@@ -67,7 +67,10 @@ struct pci_id {
 struct pci_driver {
 	const char *name;
 	const struct pci_id *ids; /* ends with an all-zero entry */
-	/* probe - take the device. Returns: 0, or a negative errno (device left alone). */
+	/*
+	 * probe - take the device. Returns: 0, -ENODEV to decline it (logged by
+	 * the driver), or another negative errno (logged by the bus).
+	 */
 	int (*probe)(struct pci_dev *pdev, const struct pci_id *id);
 };
 

@@ -53,7 +53,7 @@ def test_q35_cf8_forced_matches_ecam(boot):
 def test_lspci_shell_command(boot):
     run = boot(cmdline="app=shell", input=b"lspci -v\rpoweroff\r", input_delay=0.3,
                devices=NET + ["-device", "virtio-net-pci,netdev=n0,addr=0x2"])
-    run.expect(PASS, [r"^00:02\.0 \[0200\] 1af4:1000 virtio-net \(transitional\)$",
+    run.expect(PASS, [r"^00:02\.0 \[0200\] 1af4:1000 virtio-net \(transitional\), driver virtio-pci$",
                       r"^    BAR0 I/O at 0x[0-9a-f]+, 32 bytes$",
                       r"^    BAR1 mem32 at 0x[0-9a-f]+, 4096 bytes$",
                       r"^    BAR4 mem64 pref at 0x[0-9a-f]+, 16384 bytes$",

@@ -1,0 +1,136 @@
+/*
+ * Virtio over PCI in the guest: negotiate with every device QEMU offers,
+ * and move real data through a virtqueue (virtio-rng) in whichever ring
+ * layout the device was started with (packed=on/off).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <kernel/clock.h>
+#include <kernel/registry.h>
+#include <virtio/virtio.h>
+
+static void print_features(uint64_t f)
+{
+	static const struct {
+		int bit;
+		const char *name;
+	} names[] = {
+		{VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
+		{VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
+		{VIRTIO_F_VERSION_1, "VERSION_1"},
+		{VIRTIO_F_RING_PACKED, "RING_PACKED"},
+		{VIRTIO_F_IN_ORDER, "IN_ORDER"},
+		{VIRTIO_F_NOTIFICATION_DATA, "NOTIFICATION_DATA"},
+		{VIRTIO_F_RING_RESET, "RING_RESET"},
+	};
+
+	printf("0x%llx", (unsigned long long)f);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (f & VIRTIO_BIT(names[i].bit))
+			printf(" %s", names[i].name);
+	printf("\n");
+}
+
+KTEST(virtio_probe, "negotiate with every virtio device and list it")
+{
+	int n = 0, bad = 0;
+
+	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
+		uint16_t nq = vd->ops->num_queues(vd);
+
+		if (virtio_negotiate(vd, 0)) {
+			printf("virtio: %s: negotiation failed\n", vd->name);
+			bad++;
+			continue;
+		}
+		printf("virtio: %s: features ", vd->name);
+		print_features(vd->features);
+		printf("virtio: %s: %u queues, sizes", vd->name, nq);
+		for (unsigned i = 0; i < nq && i < 8; i++) {
+			struct virtqueue *vq;
+
+			if (virtio_setup_vq(vd, i, 0, NULL, &vq)) {
+				printf(" (queue %u failed)", i);
+				bad++;
+				continue;
+			}
+			printf(" %u%s", virtqueue_num(vq),
+			       virtqueue_layout(vq) == VQ_PACKED ? "p" : "");
+			vd->ops->reset(vd); /* the device lets go of the ring first */
+			vd->ops->del_vq(vd, vq);
+			vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+			if (virtio_negotiate(vd, 0))
+				bad++;
+		}
+		printf(", interrupts %s\n", vd->irq_mode);
+		vd->ops->reset(vd);
+	}
+	printf("virtio: %d devices\n", n);
+	return bad;
+}
+
+#define RNG_BUFS 8
+#define RNG_LEN	 256
+
+KTEST(virtio_rng, "entropy through a virtio-rng queue, 8 buffers in flight")
+{
+	static uint8_t buf[RNG_BUFS][RNG_LEN];
+	struct virtio_device *vd = virtio_devices;
+	struct virtqueue *vq;
+	uint64_t total = 0, nonzero = 0;
+	int rc, rounds = 16, got = 0;
+
+	while (vd && vd->id != VIRTIO_ID_RNG)
+		vd = vd->next;
+	if (!vd) {
+		printf("virtio-rng: no device\n");
+		return 1;
+	}
+	if ((rc = virtio_negotiate(vd, 0)) || (rc = virtio_setup_vq(vd, 0, 64, NULL, &vq))) {
+		printf("virtio-rng: set-up failed (%d)\n", rc);
+		return 1;
+	}
+	virtio_device_ready(vd);
+	virtqueue_disable_cb(vq);
+	for (int r = 0; r < rounds; r++) {
+		for (int i = 0; i < RNG_BUFS; i++) {
+			memset(buf[i], 0, RNG_LEN);
+			if (virtqueue_add_buf_single(vq, buf[i], RNG_LEN, VQ_IN, buf[i])) {
+				printf("virtio-rng: add failed\n");
+				return 1;
+			}
+		}
+		virtqueue_kick(vq);
+		for (int left = RNG_BUFS; left > 0;) {
+			uint64_t deadline = clock_ns() + 2000000000ull;
+			uint32_t len;
+			uint8_t *p;
+
+			while (!(p = virtqueue_get_buf(vq, &len))) {
+				if (virtqueue_is_broken(vq) || clock_ns() > deadline) {
+					printf("virtio-rng: no answer (%s)\n",
+					       virtqueue_broken_reason(vq) ?: "timeout");
+					return 1;
+				}
+			}
+			if (p < buf[0] || p > buf[RNG_BUFS - 1] || len == 0 || len > RNG_LEN) {
+				printf("virtio-rng: bad completion %p len %u\n", (void *)p, len);
+				return 1;
+			}
+			for (uint32_t k = 0; k < len; k++)
+				nonzero += p[k] != 0;
+			total += len;
+			got++;
+			left--;
+		}
+	}
+	printf("virtio-rng: %llu bytes in %d buffers, %s ring, features ",
+	       (unsigned long long)total, got,
+	       virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split");
+	print_features(vd->features);
+	vd->ops->reset(vd);
+	vd->ops->del_vq(vd, vq);
+	/* Random bytes are zero about 1 time in 256. */
+	return !(total >= (uint64_t)rounds * RNG_BUFS && nonzero > total / 2);
+}
