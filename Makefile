@@ -4,6 +4,8 @@
 #   make run        boot it in QEMU, console on this terminal (Ctrl-A X quits)
 #   make test       every test tier, ends with "N passed, N failed"
 #   make debug      boot halted, waiting for gdb on :1234
+#   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
+#   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
 #   make bench      benchmarks (print figures, never pass/fail)
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
@@ -47,6 +49,8 @@ VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_spl
 KERNEL_SRCS := \
 	boot/pvh.S \
 	boot/pvh.c \
+	boot/efi_entry.S \
+	boot/efi_start.c \
 	arch/x86_64/cpu.S \
 	arch/x86_64/entry.S \
 	arch/x86_64/cpu.c \
@@ -88,8 +92,9 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
+HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
@@ -115,47 +120,102 @@ FUZZ_TEST_SECONDS ?= 30
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
 BENCH_SRCS := bench/ring/ringbench.c tests/host/virtio_dma_host.c $(VQ_SRCS)
 
-.PHONY: all deps kernel run debug test test-host test-qemu test-fuzz fuzz bench bench-boot \
-	bench-ring clean distclean format
+# The UEFI loader (boot/efi/): a GNU-EFI application (Debian's gnu-efi: crt0,
+# linker script, libefi, libgnuefi) linked as a shared object, then turned into
+# a PE32+ image by objcopy. The ESP image (FAT through mtools, no mounts) holds
+# it as EFI/BOOT/BOOTX64.EFI next to EFI/BOOT/KERNEL.ELF (the kernel without
+# debug info) and, when CMDLINE is set, EFI/BOOT/CMDLINE.
+EFI_DIR := $(BUILD)/efi
+EFI_LIB := /usr/lib
+EFI_CFLAGS := -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding -fpic -fshort-wchar \
+	-fno-stack-protector -fno-stack-check -mno-red-zone -maccumulate-outgoing-args \
+	-isystem /usr/include/efi -isystem /usr/include/efi/x86_64 -Iinclude \
+	-DEFI_FUNCTION_WRAPPER -MMD -MP
+EFI_LDFLAGS := -nostdlib -znocombreloc -shared -Bsymbolic -T $(EFI_LIB)/elf_x86_64_efi.lds
+EFI_SRCS := boot/efi/loader.c boot/efi/kload.c
+EFI_OBJS := $(patsubst %,$(EFI_DIR)/obj/%.o,$(EFI_SRCS))
+EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
+	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
+
+.PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
+	bench-boot bench-ring clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
 # when everything is in place). `make deps` re-checks the packages too.
+# Objects depend on the stamp order-only: they are built after it exists,
+# not rebuilt whenever deps.sh runs; a rebuilt newlib reaches them through
+# the compiler's dependency files (its headers) and the link (libc.a).
 $(DEPS)/.ok: scripts/deps.sh
 	scripts/deps.sh $(DEPS)
 deps:
 	scripts/deps.sh $(DEPS)
 
-$(BUILD)/kernel/%.c.o: %.c $(DEPS)/.ok
+$(BUILD)/kernel/%.c.o: %.c | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
-$(BUILD)/kernel/%.S.o: %.S $(DEPS)/.ok
+$(BUILD)/kernel/%.S.o: %.S | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  AS      $<"
 	$(Q)$(CC) $(KERNEL_ASFLAGS) -c $< -o $@
 
-$(BUILD)/kernel.elf: $(KERNEL_OBJS) linker.ld
+$(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a: | $(DEPS)/.ok
+	@test -f $@ || { echo "deps: $@ is missing after scripts/deps.sh" >&2; exit 1; }
+
+$(BUILD)/kernel.elf: $(KERNEL_OBJS) linker.ld $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
 	@echo "  LD      $@"
 	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(KERNEL_LIBS)
 	@size $@
+
+$(EFI_DIR)/obj/%.c.o: %.c | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  EFICC   $<"
+	$(Q)$(CC) $(EFI_CFLAGS) -c $< -o $@
+
+$(EFI_DIR)/loader.so: $(EFI_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(LD) $(EFI_LDFLAGS) -o $@ $(EFI_LIB)/crt0-efi-x86_64.o $(EFI_OBJS) \
+		-L$(EFI_LIB) -lefi -lgnuefi
+
+$(EFI_DIR)/BOOTX64.EFI: $(EFI_DIR)/loader.so
+	@echo "  OBJCOPY $@"
+	$(Q)objcopy $(EFI_SECTIONS) --target efi-app-x86_64 --subsystem=10 $< $@
+
+$(EFI_DIR)/KERNEL.ELF: $(BUILD)/kernel.elf
+	@mkdir -p $(@D)
+	$(Q)objcopy --strip-debug $< $@
+
+# EFI/BOOT/CMDLINE's content, rewritten only when CMDLINE changes.
+$(EFI_DIR)/cmdline.txt: FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(CMDLINE)' | cmp -s - $@ || printf '%s\n' '$(CMDLINE)' > $@
+
+$(EFI_DIR)/esp.img: $(EFI_DIR)/BOOTX64.EFI $(EFI_DIR)/KERNEL.ELF $(EFI_DIR)/cmdline.txt \
+		scripts/esp.py
+	@echo "  ESP     $@"
+	$(Q)$(PYTHON) scripts/esp.py $@ --loader $(EFI_DIR)/BOOTX64.EFI \
+		--kernel $(EFI_DIR)/KERNEL.ELF $(if $(CMDLINE),--cmdline-file $(EFI_DIR)/cmdline.txt)
+	@ls -l $(EFI_DIR)/BOOTX64.EFI $@ | awk '{ print "  " $$5 " bytes  " $$NF }'
+
+FORCE:
 
 .SECONDEXPANSION:
 # One compiler run per test binary writes one .d file for all its sources,
 # so headers are listed here too.
 HOST_HDRS := $(wildcard include/*/*.h include/*/*/*.h tests/host/*.h drivers/*/*.h)
-$(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(HOST_HDRS) $(DEPS)/.ok
+$(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(HOST_HDRS) | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -o $@ $(call host_test_srcs,$*) -lcmocka
 
-$(BUILD)/fuzz/fuzz_split: $(FUZZ_DEPS) $(DEPS)/.ok
+$(BUILD)/fuzz/fuzz_split: $(FUZZ_DEPS) | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_SPLIT -o $@ $(FUZZ_SRCS)
 
-$(BUILD)/fuzz/fuzz_packed: $(FUZZ_DEPS) $(DEPS)/.ok
+$(BUILD)/fuzz/fuzz_packed: $(FUZZ_DEPS) | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_PACKED -o $@ $(FUZZ_SRCS)
@@ -181,9 +241,20 @@ debug: kernel
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive --gdb
 
+# UEFI: BOOTX64.EFI and the ESP image (the kernel too), then boot it under
+# OVMF; the command line comes from EFI/BOOT/CMDLINE (make run-efi CMDLINE=...).
+efi:
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)$(MAKE) --no-print-directory $(EFI_DIR)/esp.img
+
+run-efi: efi
+	$(PYTHON) scripts/qemu.py --efi $(EFI_DIR)/esp.img --machine $(MACHINE) --accel $(ACCEL) \
+		--mem $(MEM) --interactive
+
 test:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(HOST_BINS) $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(EFI_DIR)/BOOTX64.EFI \
+		$(EFI_DIR)/KERNEL.ELF $(HOST_BINS) $(FUZZ_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --static $(VQ_DISPATCH_OBJ) \
 		--fuzz $(FUZZ_BINS) --fuzz-seconds $(FUZZ_TEST_SECONDS)
 
@@ -192,7 +263,7 @@ test-host:
 	$(Q)$(MAKE) --no-print-directory -j2 $(HOST_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --tiers host
 
-test-qemu: kernel
+test-qemu: efi
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu
 
 test-fuzz:
@@ -220,7 +291,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
-		$(BUILD)/fuzz $(BUILD)/bench
+		$(BUILD)/fuzz $(BUILD)/bench $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)

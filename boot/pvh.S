@@ -2,14 +2,14 @@
  * PVH entry (Xen PVH boot ABI, as QEMU -kernel uses it): the loader jumps to
  * pvh_entry32 in 32-bit protected mode, paging off, with %ebx holding the
  * physical address of struct hvm_start_info. We clear BSS, identity-map the
- * first 4 GiB with 2 MiB pages, enter long mode, enable SSE and call
- * pvh_start(start_info) in C. The C side replaces these tables and the GDT.
+ * first 4 GiB with 2 MiB pages (the boot tables in arch/x86_64/cpu.S),
+ * enter long mode, enable SSE and call pvh_start(start_info) in C. The C
+ * side replaces these tables and the GDT.
  */
 #include <arch/x86_64/asm.h>
 
 #define XEN_ELFNOTE_PHYS32_ENTRY	18
 #define HVM_START_MAGIC			0x336ec578
-#define BOOT_PD_COUNT			4	/* 4 x 1 GiB */
 
 	.section .note.pvh, "a"
 	.p2align 2
@@ -154,9 +154,3 @@ boot_gdt_desc:
 	.globl	boot_tsc_start
 boot_tsc_start:
 	.quad	0
-
-	.section .bss.pagealigned, "aw", @nobits
-	.p2align 12
-boot_pml4:	.skip	4096
-boot_pdpt:	.skip	4096
-boot_pd:	.skip	4096 * BOOT_PD_COUNT

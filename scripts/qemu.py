@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Boot the kernel in QEMU: the one place that knows the QEMU command line.
 
-Used by `make run` / `make debug` (interactive, console on this terminal)
-and imported by the test runner (tests/qemu) and benchmarks (bench/).
+Used by `make run` / `make debug` / `make run-efi` (interactive, console on
+this terminal) and imported by the test runner (tests/qemu) and benchmarks
+(bench/). Two ways in: the kernel through PVH (-kernel), or an ESP image
+under OVMF (UEFI; efi_esp=, --efi), with the console on COM1 either way.
 
 The kernel leaves QEMU through isa-debug-exit: status 33 means pass,
 35 means fail (the kernel writes 0x10 or 0x11; QEMU exits (v << 1) | 1).
@@ -19,19 +21,48 @@ EXIT_FAIL = 35
 
 QEMU = "qemu-system-x86_64"
 
+# OVMF (Debian's ovmf package): firmware code and the template of its
+# variable store, the 4 MiB non-Secure-Boot pair first.
+OVMF_PAIRS = [("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+              ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd")]
+
+
+def ovmf_files():
+    """(code, vars template) of the installed OVMF."""
+    for code, vars_template in OVMF_PAIRS:
+        if os.path.exists(code) and os.path.exists(vars_template):
+            return code, vars_template
+    raise FileNotFoundError("OVMF not found in /usr/share/OVMF (apt-get install ovmf)")
+
 
 def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
                  cpu=None, serial="stdio", devices=(), gdb=False,
-                 interactive=False):
+                 interactive=False, efi_esp=None, efi_vars=None):
     """Return the argv that boots `kernel` with `cmdline`.
 
     serial: a QEMU chardev spec for COM1 ("stdio", "file:PATH", ...).
     devices: extra QEMU arguments (virtio devices, netdevs, drives).
+    efi_esp: boot this ESP image under OVMF instead (kernel is unused and
+    cmdline must be empty: both come from the ESP, see scripts/esp.py).
+    efi_vars: where the fresh copy of OVMF's variable store is written
+    (default: OVMF_VARS.fd next to the ESP image); every boot starts from
+    the template, so no boot entry or setting carries over.
     """
     args = [QEMU, "-machine", machine, "-accel", accel, "-m", str(mem),
-            "-nodefaults", "-no-reboot", "-display", "none",
-            "-kernel", kernel, "-append", cmdline,
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+            "-nodefaults", "-no-reboot", "-display", "none"]
+    if efi_esp:
+        if cmdline:
+            raise ValueError("a UEFI boot takes its command line from the ESP")
+        code, vars_template = ovmf_files()
+        if efi_vars is None:
+            efi_vars = os.path.join(os.path.dirname(os.path.abspath(efi_esp)), "OVMF_VARS.fd")
+        shutil.copyfile(vars_template, efi_vars)
+        args += ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
+                 "-drive", f"if=pflash,format=raw,file={efi_vars}",
+                 "-drive", f"format=raw,file={efi_esp}"]
+    else:
+        args += ["-kernel", kernel, "-append", cmdline]
+    args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if cpu:
         args += ["-cpu", cpu]
     if interactive:
@@ -76,6 +107,8 @@ def main():
     p.add_argument("--accel", default="tcg")
     p.add_argument("--mem", default="256M")
     p.add_argument("--cmdline", default="")
+    p.add_argument("--efi", metavar="ESP",
+                   help="boot this ESP image under OVMF (UEFI) instead of the kernel via PVH")
     p.add_argument("--interactive", action="store_true")
     p.add_argument("--gdb", action="store_true", help="halt at start, gdb stub on :1234")
     p.add_argument("--symbolize", metavar="LOG",
@@ -86,10 +119,14 @@ def main():
         with open(a.symbolize, errors="replace") as f:
             sys.stdout.write(symbolize(f.read(), a.kernel))
         return 0
-    if not os.path.exists(a.kernel):
-        sys.exit(f"qemu.py: {a.kernel} not found (run make)")
+    if a.efi and a.cmdline:
+        sys.exit("qemu.py: with --efi the command line comes from the ESP "
+                 "(make run-efi CMDLINE=...)")
+    image = a.efi or a.kernel
+    if not os.path.exists(image):
+        sys.exit(f"qemu.py: {image} not found (run make{' efi' if a.efi else ''})")
     argv = qemu_command(a.kernel, a.cmdline, a.machine, a.accel, a.mem,
-                        devices=a.extra, gdb=a.gdb, interactive=a.interactive)
+                        devices=a.extra, gdb=a.gdb, interactive=a.interactive, efi_esp=a.efi)
     if a.interactive:
         print("qemu:", " ".join(argv), file=sys.stderr)
         print("qemu: Ctrl-A X quits", file=sys.stderr)

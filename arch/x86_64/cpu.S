@@ -1,6 +1,9 @@
 /*
  * Early CPU state shared by every boot path: the boot stack (with an
- * unmapped guard page below it once paging_init runs) and SSE enabling.
+ * unmapped guard page below it once paging_init runs), the boot page
+ * tables (the first 4 GiB identity-mapped in 2 MiB pages until
+ * paging_init replaces them; filled by boot/pvh.S or boot/efi_entry.S)
+ * and SSE enabling.
  */
 #include <arch/x86_64/asm.h>
 
@@ -35,3 +38,8 @@ boot_stack_guard:
 	.skip	4096
 	.skip	BOOT_STACK_SIZE
 boot_stack_top:
+
+	.globl	boot_pml4, boot_pdpt, boot_pd
+boot_pml4:	.skip	4096
+boot_pdpt:	.skip	4096
+boot_pd:	.skip	4096 * BOOT_PD_COUNT

@@ -43,6 +43,7 @@ struct boot_info {
 	uint32_t nr_mem;
 	struct boot_mem_range mem[BOOT_MEM_MAX];
 	struct boot_framebuffer fb;
+	uint64_t tsc_loader; /* TSC when the boot loader started (UEFI), 0 if unknown */
 };
 
 /* Common kernel entry, called by every boot path with a filled boot_info. */

@@ -5,6 +5,11 @@ the kernel prints (so tests can time the guest from the host), feeds input
 if asked, enforces a timeout, and returns a Run. Run.expect() checks the
 exit code and the expected lines and, on failure, raises with the whole
 serial log (backtraces symbolized) in the message.
+
+boot(efi_esp=IMAGE) boots an ESP image under OVMF instead of the kernel
+through PVH; the firmware's console output shares the serial port, with
+its terminal escape sequences removed from the recorded lines.
+boot(until=REGEX) stops QEMU as soon as a line matches (Run.stopped).
 """
 import os
 import re
@@ -26,14 +31,19 @@ PASS = qemu.EXIT_PASS
 FAIL = qemu.EXIT_FAIL
 
 
+# Terminal control sequences (CSI ... final byte) that OVMF's console writes.
+ANSI_CSI = re.compile(r"\x1b\[[0-9;=?]*[A-Za-z]")
+
+
 class Run:
-    def __init__(self, name, argv, rc, lines, timed_out, logfile):
+    def __init__(self, name, argv, rc, lines, timed_out, logfile, stopped=False):
         self.name = name
         self.argv = argv
         self.rc = rc
         self.lines = lines          # [(seconds since QEMU start, text)]
         self.timed_out = timed_out
         self.logfile = logfile
+        self.stopped = stopped      # QEMU was stopped because a line matched `until`
 
     @property
     def log(self):
@@ -44,7 +54,8 @@ class Run:
         raise AssertionError(
             f"{self.name}: {why}\n"
             f"qemu: {' '.join(self.argv)}\n"
-            f"exit status: {self.rc}{' (timed out)' if self.timed_out else ''}\n"
+            f"exit status: {self.rc}{' (timed out)' if self.timed_out else ''}"
+            f"{' (stopped: a line matched until=)' if self.stopped else ''}\n"
             f"----- serial log ({self.logfile}) -----\n{log}\n----- end of serial log -----")
 
     def find(self, pattern):
@@ -57,11 +68,12 @@ class Run:
         return None
 
     def expect(self, rc=PASS, lines=(), absent=()):
-        """Assert the exit status and that each regex in lines matches a line,
+        """Assert the exit status (not checked when rc is None, e.g. after
+        until= stopped QEMU) and that each regex in lines matches a line,
         in order; no line may match a regex in absent."""
         if self.timed_out:
             self.fail("QEMU did not exit before the timeout")
-        if self.rc != rc:
+        if rc is not None and self.rc != rc:
             self.fail(f"exit status {self.rc}, expected {rc}")
         pos = 0
         for pattern in lines:
@@ -82,19 +94,32 @@ def _safe(name):
 
 
 def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
-         input_delay=0.0, timeout=60):
+         input_delay=0.0, timeout=60, efi_esp=None, until=None):
     """Boot the kernel, wait for QEMU to exit (or the timeout), return a Run.
 
     input: bytes written to the serial port after input_delay seconds.
+    efi_esp: boot this ESP image under OVMF (cmdline must be empty).
+    until: a regex; QEMU is stopped as soon as a line matches it.
     """
     os.makedirs(LOGDIR, exist_ok=True)
     logfile = os.path.join(LOGDIR, _safe(name) + ".log")
+    efi_vars = os.path.join(LOGDIR, _safe(name) + ".OVMF_VARS.fd") if efi_esp else None
     argv = qemu.qemu_command(KERNEL, cmdline, machine=machine, accel=ACCEL,
-                             mem=mem, serial="stdio", devices=devices)
+                             mem=mem, serial="stdio", devices=devices,
+                             efi_esp=efi_esp, efi_vars=efi_vars)
+    until_rx = re.compile(until) if until else None
+    matched = threading.Event()
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     lines = []
+
+    def add(now, raw):
+        text = ANSI_CSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
+        lines.append((now, text))
+        if until_rx and not matched.is_set() and until_rx.search(text):
+            matched.set()
+            proc.kill()
 
     def reader():
         buf = b""
@@ -106,9 +131,9 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
-                lines.append((now, line.decode("utf-8", "replace").rstrip("\r")))
+                add(now, line)
         if buf:
-            lines.append((time.monotonic() - start, buf.decode("utf-8", "replace")))
+            add(time.monotonic() - start, buf)
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
@@ -125,11 +150,11 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     try:
         rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        timed_out = True
+        timed_out = not matched.is_set()
         proc.kill()
         rc = proc.wait()
     t.join(5)
     with open(logfile, "w") as f:
         for ts, text in lines:
             f.write(f"[{ts:8.3f}] {text}\n")
-    return Run(name, argv, rc, lines, timed_out, logfile)
+    return Run(name, argv, rc, lines, timed_out, logfile, stopped=matched.is_set())

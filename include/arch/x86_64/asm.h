@@ -35,5 +35,6 @@
 #define KERNEL_TSS 0x18
 
 #define BOOT_STACK_SIZE (64 * 1024)
+#define BOOT_PD_COUNT	4 /* boot page tables: 4 x 1 GiB identity-mapped */
 
 #endif
