@@ -7,38 +7,8 @@
  * place, so no alignment is assumed.
  */
 #include <boot/efi.h>
+#include <boot/elf64.h>
 #include <boot/kload.h>
-
-/* ELF64 (System V gABI), the few fields the loader needs. */
-#define ELFCLASS64  2
-#define ELFDATA2LSB 1
-#define EV_CURRENT  1
-#define ET_EXEC	    2
-#define EM_X86_64   62
-#define PT_LOAD	    1
-#define PT_NOTE	    4
-#define PF_X	    1
-
-struct elf64_ehdr {
-	uint8_t ident[16];
-	uint16_t type, machine;
-	uint32_t version;
-	uint64_t entry, phoff, shoff;
-	uint32_t flags;
-	uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-
-struct elf64_phdr {
-	uint32_t type, flags;
-	uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-
-struct elf64_nhdr {
-	uint32_t namesz, descsz, type;
-};
-
-_Static_assert(sizeof(struct elf64_ehdr) == 64, "ELF64 header");
-_Static_assert(sizeof(struct elf64_phdr) == 56, "ELF64 program header");
 
 static const char *const errors[KLOAD_E_COUNT] = {
 	[KLOAD_OK] = "no error",

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <boot/efi.h>
+#include <boot/elf64.h>
 #include <boot/kload.h>
 
 #define MiB (1ull << 20)
@@ -38,34 +39,20 @@
 #define DATA_OFF  (RO_OFF + RO_SIZE)
 #define FILE_SIZE (DATA_OFF + DATA_FILESZ)
 
-struct ehdr {
-	uint8_t ident[16];
-	uint16_t type, machine;
-	uint32_t version;
-	uint64_t entry, phoff, shoff;
-	uint32_t flags;
-	uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-
-struct phdr {
-	uint32_t type, flags;
-	uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-
 struct elf {
 	uint8_t b[FILE_SIZE];
 	uint64_t size;
 	uint64_t note_len;
 };
 
-static struct ehdr *eh(struct elf *e)
+static struct elf64_ehdr *eh(struct elf *e)
 {
-	return (struct ehdr *)e->b;
+	return (struct elf64_ehdr *)e->b;
 }
 
-static struct phdr *ph(struct elf *e, unsigned i)
+static struct elf64_phdr *ph(struct elf *e, unsigned i)
 {
-	return (struct phdr *)(e->b + PH_OFF) + i;
+	return (struct elf64_phdr *)(e->b + PH_OFF) + i;
 }
 
 static uint64_t put_note(struct elf *e, uint64_t off, const char *name, uint32_t type,
@@ -84,7 +71,7 @@ static uint64_t put_note(struct elf *e, uint64_t off, const char *name, uint32_t
 static void set_ph(struct elf *e, unsigned i, uint32_t type, uint32_t flags, uint64_t off,
 		   uint64_t addr, uint64_t filesz, uint64_t memsz, uint64_t align)
 {
-	struct phdr p = {type, flags, off, addr, addr, filesz, memsz, align};
+	struct elf64_phdr p = {type, flags, off, addr, addr, filesz, memsz, align};
 
 	*ph(e, i) = p;
 }
@@ -106,7 +93,7 @@ static void build(struct elf *e)
 	eh(e)->entry = TEXT_ADDR;
 	eh(e)->phoff = PH_OFF;
 	eh(e)->ehsize = 64;
-	eh(e)->phentsize = sizeof(struct phdr);
+	eh(e)->phentsize = sizeof(struct elf64_phdr);
 	eh(e)->phnum = NR_PH;
 	end = put_note(e, NOTE_OFF, "Xen", 18, &pvh, 8);
 	end = put_note(e, end, VUK_NOTE_NAME, VUK_NOTE_EFI_ENTRY, &entry, 8);
@@ -183,7 +170,7 @@ static void test_every_truncation(void **state)
 		assert_int_not_equal(rc, KLOAD_OK);
 		if (n < 64)
 			assert_int_equal(rc, KLOAD_E_SHORT);
-		else if (n < PH_OFF + NR_PH * sizeof(struct phdr))
+		else if (n < PH_OFF + NR_PH * sizeof(struct elf64_phdr))
 			assert_int_equal(rc, KLOAD_E_PHDRS);
 		else if (n < TEXT_OFF + TEXT_SIZE)
 			assert_int_equal(rc, KLOAD_E_SEG_FILE);
@@ -296,16 +283,17 @@ static void test_load_segments(void **state)
 
 static void test_too_many_segments(void **state)
 {
-	static uint8_t buf[PH_OFF + 16 * sizeof(struct phdr) + 0x100];
-	struct ehdr *h = (struct ehdr *)buf;
-	struct phdr *p = (struct phdr *)(buf + PH_OFF);
+	static uint8_t buf[PH_OFF + 16 * sizeof(struct elf64_phdr) + 0x100];
+	struct elf64_ehdr *h = (struct elf64_ehdr *)buf;
+	struct elf64_phdr *p = (struct elf64_phdr *)(buf + PH_OFF);
 	struct kload_image img;
 
 	(void)state;
 	memcpy(buf, new_elf()->b, 64);
 	h->phnum = KLOAD_MAX_SEGS + 1;
 	for (unsigned i = 0; i < h->phnum; i++) {
-		struct phdr one = {1, 5, 0, MiB + i * 0x1000, MiB + i * 0x1000, 0x10, 0x10, 0x1000};
+		struct elf64_phdr one = {1,    5,    0,	    MiB + i * 0x1000, MiB + i * 0x1000,
+					 0x10, 0x10, 0x1000};
 
 		p[i] = one;
 	}
