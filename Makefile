@@ -60,6 +60,7 @@ KERNEL_SRCS := \
 	arch/x86_64/tsc.c \
 	arch/x86_64/rtc.c \
 	arch/x86_64/power.c \
+	arch/x86_64/apic.c \
 	drivers/serial/uart16550.c \
 	drivers/pci/pci.c \
 	drivers/pci/pci_x86.c \

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/trap.h>
 #include <boot/boot_info.h>
@@ -123,6 +124,7 @@ void kernel_main(struct boot_info *bi)
 	}
 	acpi_init(bi);
 
+	lapic_init();
 	pci_init();
 	virtio_pci_init();
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/acpi.h>
 #include <kernel/clock.h>
@@ -199,6 +200,59 @@ int pci_register_driver(const struct pci_driver *drv)
 			kprintf("pci: %02x:%02x.%u: %s probe failed (%d)\n", d->bus, d->dev, d->fn,
 				drv->name, rc);
 	}
+	return 0;
+}
+
+int pci_msix_enable(struct pci_dev *d)
+{
+	uint8_t cap = pci_find_cap(d, PCI_CAP_ID_MSIX, 0);
+	uint16_t ctrl;
+	uint32_t table;
+	const struct pci_bar *bar;
+	unsigned size;
+
+	if (!cap || !lapic_ready())
+		return -ENODEV;
+	ctrl = pci_read16(d, (uint16_t)(cap + PCI_MSIX_FLAGS));
+	table = pci_read32(d, (uint16_t)(cap + PCI_MSIX_TABLE));
+	size = (ctrl & PCI_MSIX_FLAGS_QSIZE) + 1u;
+	if ((table & PCI_MSIX_BIR_MASK) >= 6)
+		return -ENODEV; /* BIR 6 and 7 are reserved */
+	bar = &d->bar[table & PCI_MSIX_BIR_MASK];
+	table &= ~(uint32_t)PCI_MSIX_BIR_MASK;
+	if ((bar->type != PCI_BAR_MEM32 && bar->type != PCI_BAR_MEM64) || !bar->addr ||
+	    (uint64_t)table + size * PCI_MSIX_ENTRY_SIZE > bar->size)
+		return -ENODEV;
+	d->msix_table = ioremap(bar->addr + table, size * PCI_MSIX_ENTRY_SIZE);
+	if (!d->msix_table)
+		return -ENODEV;
+	d->msix_cap = cap;
+	d->msix_size = (uint16_t)size;
+	/* Everything masked while the function is switched over (6.8.2.3). */
+	pci_write16(d, (uint16_t)(cap + PCI_MSIX_FLAGS), ctrl | PCI_MSIX_FLAGS_MASKALL);
+	for (unsigned i = 0; i < size; i++)
+		d->msix_table[(i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_CTRL) / 4] |=
+			PCI_MSIX_ENTRY_MASKED;
+	pci_write16(d, (uint16_t)(cap + PCI_MSIX_FLAGS),
+		    (ctrl | PCI_MSIX_FLAGS_ENABLE) & (uint16_t)~PCI_MSIX_FLAGS_MASKALL);
+	/* INTx off: MSI-X replaces it. */
+	pci_write16(d, PCI_COMMAND, pci_read16(d, PCI_COMMAND) | PCI_COMMAND_INTX_DISABLE);
+	return (int)size;
+}
+
+int pci_msix_route(struct pci_dev *d, unsigned entry, int vector)
+{
+	volatile uint32_t *e;
+	uint64_t addr = msi_address();
+
+	if (!d->msix_table || entry >= d->msix_size || vector < 0)
+		return -EINVAL;
+	e = d->msix_table + entry * PCI_MSIX_ENTRY_SIZE / 4;
+	e[PCI_MSIX_ENTRY_CTRL / 4] |= PCI_MSIX_ENTRY_MASKED;
+	e[PCI_MSIX_ENTRY_ADDR_LO / 4] = (uint32_t)addr;
+	e[PCI_MSIX_ENTRY_ADDR_HI / 4] = (uint32_t)(addr >> 32);
+	e[PCI_MSIX_ENTRY_DATA / 4] = msi_data(vector);
+	e[PCI_MSIX_ENTRY_CTRL / 4] &= ~(uint32_t)PCI_MSIX_ENTRY_MASKED;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/barrier.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -23,6 +24,8 @@
 
 struct vp_queue {
 	struct virtio_device *vd;
+	struct virtqueue *vq;
+	int vector;	       /* CPU vector of its MSI-X entry, or -1: polled */
 	volatile void *notify; /* this queue's notification address */
 	uint16_t index;
 };
@@ -36,6 +39,8 @@ struct vp_dev {
 	volatile uint8_t *isr;
 	volatile uint8_t *device_cfg;
 	uint32_t device_cfg_len;
+	int msix_entries; /* > 0: MSI-X enabled; entry 0 config, entry i+1 queue i */
+	int config_vector;
 	struct vp_queue queues[VP_MAX_QUEUES];
 };
 
@@ -195,6 +200,48 @@ static void vp_notify(struct virtqueue *vq)
 		*(volatile uint16_t *)q->notify = cpu_to_le16(q->index);
 }
 
+/* MSI-X handlers: the minimum, the driver's callback does the work. */
+static void vp_vq_irq(void *arg)
+{
+	struct vp_queue *q = arg;
+
+	if (q->vq)
+		virtqueue_interrupt(q->vq);
+}
+
+static void vp_config_irq(void *arg)
+{
+	struct virtio_device *vd = arg;
+
+	vd->config_irqs++;
+	if (vd->config_changed)
+		vd->config_changed(vd);
+}
+
+/* Give queue q its own MSI-X entry; on any refusal it stays polled. */
+static void vp_queue_vector(struct vp_dev *vp, struct vp_queue *q)
+{
+	volatile struct virtio_pci_common_cfg *c = vp->common;
+	unsigned entry = q->index + 1u;
+	int vec;
+
+	q->vector = -1;
+	if (vp->msix_entries <= 0 || entry >= (unsigned)vp->msix_entries)
+		return;
+	vec = irq_alloc_vector(vp_vq_irq, q);
+	if (vec < 0)
+		return;
+	pci_msix_route(vp->pdev, entry, vec);
+	c->queue_msix_vector = cpu_to_le16((uint16_t)entry);
+	/* 4.1.5.1.2: the device reports NO_VECTOR when it cannot take it. */
+	if (le16_to_cpu(c->queue_msix_vector) != entry) {
+		irq_free_vector(vec);
+		c->queue_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
+		return;
+	}
+	q->vector = vec;
+}
+
 static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		       vq_callback_t callback, struct virtqueue **vqp)
 {
@@ -243,14 +290,25 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 	c->queue_desc = cpu_to_le64(a.desc);
 	c->queue_driver = cpu_to_le64(a.driver);
 	c->queue_device = cpu_to_le64(a.device);
-	c->queue_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
+	q->vq = *vqp;
+	q->vector = -1;
+	if (callback)
+		vp_queue_vector(vp, q); /* before queue_enable (4.1.5.1.3) */
+	else
+		c->queue_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
 	c->queue_enable = cpu_to_le16(1);
 	return 0;
 }
 
 static void vp_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 {
+	struct vp_queue *q = virtqueue_priv(vq);
+
 	(void)vd;
+	if (q->vector >= 0)
+		irq_free_vector(q->vector);
+	q->vector = -1;
+	q->vq = NULL;
 	virtqueue_destroy(vq);
 }
 
@@ -274,6 +332,29 @@ static uint16_t device_id(const struct pci_dev *pdev)
 	return pdev->subsys_id;
 }
 
+/* MSI-X with entry 0 for configuration changes; else the device is polled. */
+static void vp_setup_msix(struct vp_dev *vp)
+{
+	volatile struct virtio_pci_common_cfg *c = vp->common;
+
+	vp->config_vector = -1;
+	vp->vd.irq_mode = "polling";
+	vp->msix_entries = pci_msix_enable(vp->pdev);
+	if (vp->msix_entries <= 0)
+		return;
+	vp->config_vector = irq_alloc_vector(vp_config_irq, &vp->vd);
+	if (vp->config_vector < 0)
+		return;
+	pci_msix_route(vp->pdev, 0, vp->config_vector);
+	c->config_msix_vector = cpu_to_le16(0);
+	if (le16_to_cpu(c->config_msix_vector) != 0) {
+		irq_free_vector(vp->config_vector);
+		vp->config_vector = -1;
+		c->config_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
+	}
+	vp->vd.irq_mode = "MSI-X";
+}
+
 static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 {
 	struct vp_dev *vp;
@@ -288,7 +369,6 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 	vp->vd.id = device_id(pdev);
 	vp->vd.ops = &vp_ops;
 	vp->vd.transport = vp;
-	vp->vd.irq_mode = "polling";
 	snprintf(vp->vd.name, sizeof(vp->vd.name), "virtio-%s %02x:%02x.%u",
 		 virtio_id_name(vp->vd.id), pdev->bus, pdev->dev, pdev->fn);
 	pci_enable(pdev);
@@ -302,8 +382,10 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 	vp_reset(&vp->vd);
 	vp_set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE);
 	vp_set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vp_setup_msix(vp);
 	pdev->drvdata = vp;
-	kprintf("virtio: %s: modern interface, %u queues\n", vp->vd.name, vp_num_queues(&vp->vd));
+	kprintf("virtio: %s: modern interface, %u queues, interrupts %s%s\n", vp->vd.name,
+		vp_num_queues(&vp->vd), vp->vd.irq_mode, vp->msix_entries > 0 ? "" : " (no MSI-X)");
 	*virtio_tail = &vp->vd;
 	virtio_tail = &vp->vd.next;
 	return 0;

@@ -52,6 +52,10 @@ struct pci_dev {
 	struct pci_dev *upstream;	/* the bridge above, NULL on bus 0 */
 	const struct pci_driver *driver;
 	void *drvdata;
+	/* MSI-X, once pci_msix_enable succeeded */
+	uint8_t msix_cap;
+	uint16_t msix_size;
+	volatile uint32_t *msix_table;
 };
 
 struct pci_id {
@@ -112,6 +116,15 @@ void pci_enable(struct pci_dev *d);
 
 /* A name for the log: from a small table of known IDs, else the class. */
 const char *pci_dev_name(const struct pci_dev *d);
+
+/*
+ * MSI-X (PCI 3.0, 6.8.2), kernel side: map the table, mask every entry and
+ * enable. Returns: the number of table entries, or -ENODEV (no capability,
+ * table BAR unusable).
+ */
+int pci_msix_enable(struct pci_dev *d);
+/* pci_msix_route - entry -> this CPU's vector, unmasked. Returns: 0, -EINVAL. */
+int pci_msix_route(struct pci_dev *d, unsigned entry, int vector);
 
 /* The kernel's bus (drivers/pci/pci_x86.c). */
 extern struct pci_dev *pci_devices;

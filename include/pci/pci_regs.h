@@ -70,6 +70,20 @@
 #define PCI_CAP_ID_EXP	0x10
 #define PCI_CAP_ID_MSIX 0x11
 
+/* MSI-X capability (6.8.2.1) and table entries (6.8.2.6-9) */
+#define PCI_MSIX_FLAGS	       2
+#define PCI_MSIX_FLAGS_QSIZE   0x07ff
+#define PCI_MSIX_FLAGS_MASKALL 0x4000
+#define PCI_MSIX_FLAGS_ENABLE  0x8000
+#define PCI_MSIX_TABLE	       4
+#define PCI_MSIX_BIR_MASK      0x7
+#define PCI_MSIX_ENTRY_SIZE    16
+#define PCI_MSIX_ENTRY_ADDR_LO 0
+#define PCI_MSIX_ENTRY_ADDR_HI 4
+#define PCI_MSIX_ENTRY_DATA    8
+#define PCI_MSIX_ENTRY_CTRL    12
+#define PCI_MSIX_ENTRY_MASKED  0x1
+
 /* Class codes used by the boot log */
 #define PCI_CLASS_BRIDGE	0x06
 #define PCI_SUBCLASS_BRIDGE_PCI 0x04

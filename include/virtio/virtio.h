@@ -47,7 +47,10 @@ struct virtio_device {
 	const struct virtio_transport_ops *ops;
 	void *transport;
 	void *priv;	      /* the driver's */
-	const char *irq_mode; /* for the log: "polling" today */
+	const char *irq_mode; /* for the log: "MSI-X" or "polling" */
+	/* Configuration change interrupt (4.1.4.5): the driver's hook, and a count. */
+	void (*config_changed)(struct virtio_device *vd);
+	uint64_t config_irqs;
 };
 
 extern struct virtio_device *virtio_devices;

@@ -134,3 +134,64 @@ KTEST(virtio_rng, "entropy through a virtio-rng queue, 8 buffers in flight")
 	/* Random bytes are zero about 1 time in 256. */
 	return !(total >= (uint64_t)rounds * RNG_BUFS && nonzero > total / 2);
 }
+
+static volatile unsigned rng_irqs;
+
+static void rng_callback(struct virtqueue *vq)
+{
+	(void)vq;
+	rng_irqs++;
+}
+
+KTEST(virtio_irq, "a virtio-rng completion arrives by MSI-X interrupt")
+{
+	static uint8_t b[64];
+	struct virtio_device *vd = virtio_devices;
+	struct virtqueue *vq;
+	uint64_t t0, deadline;
+	uint32_t len;
+	int rc;
+
+	while (vd && vd->id != VIRTIO_ID_RNG)
+		vd = vd->next;
+	if (!vd)
+		return 1;
+	if ((rc = virtio_negotiate(vd, 0)) ||
+	    (rc = virtio_setup_vq(vd, 0, 64, rng_callback, &vq))) {
+		printf("virtio-irq: set-up failed (%d)\n", rc);
+		return 1;
+	}
+	virtio_device_ready(vd);
+	virtqueue_enable_cb(vq);
+	__asm__ volatile("sti");
+	for (int round = 0; round < 4; round++) {
+		unsigned before = rng_irqs;
+
+		if (virtqueue_add_buf_single(vq, b, sizeof(b), VQ_IN, b))
+			return 1;
+		t0 = clock_ns();
+		virtqueue_kick(vq);
+		deadline = t0 + 2000000000ull;
+		while (rng_irqs == before && clock_ns() < deadline)
+			__asm__ volatile("pause");
+		if (rng_irqs == before) {
+			__asm__ volatile("cli");
+			printf("virtio-irq: no interrupt within 2 s (mode %s)\n", vd->irq_mode);
+			return 1;
+		}
+		if (virtqueue_get_buf(vq, &len) != b || len == 0) {
+			__asm__ volatile("cli");
+			printf("virtio-irq: interrupt but no buffer\n");
+			return 1;
+		}
+		printf("virtio-irq: round %d: interrupt after %llu us, %u bytes\n", round,
+		       (unsigned long long)((clock_ns() - t0) / 1000), len);
+		virtqueue_enable_cb(vq);
+	}
+	__asm__ volatile("cli");
+	printf("virtio-irq: %u interrupts via %s, %llu queue interrupts counted by the ring\n",
+	       rng_irqs, vd->irq_mode, (unsigned long long)virtqueue_stats(vq)->interrupts);
+	vd->ops->reset(vd);
+	vd->ops->del_vq(vd, vq);
+	return 0;
+}

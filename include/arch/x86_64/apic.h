@@ -1,0 +1,32 @@
+/*
+ * Local APIC (Intel SDM Vol. 3A, chapter 11; xAPIC MMIO mode) and the
+ * kernel's interrupt vectors: a driver asks for a vector with a handler,
+ * the handler runs with interrupts off on the IRQ stack, and the EOI is
+ * sent after it returns.
+ */
+#ifndef ARCH_X86_64_APIC_H
+#define ARCH_X86_64_APIC_H
+
+#include <stdint.h>
+
+typedef void (*irq_handler_t)(void *arg);
+
+/* lapic_init - map and enable the local APIC (spurious vector 0xff). */
+void lapic_init(void);
+uint32_t lapic_id(void);
+void lapic_eoi(void);
+/* lapic_ready - lapic_init succeeded. */
+int lapic_ready(void);
+
+/*
+ * irq_alloc_vector - a free vector (0x40-0xef) routed to fn(arg).
+ * Returns: the vector, or -ENOSPC / -ENODEV (no local APIC).
+ */
+int irq_alloc_vector(irq_handler_t fn, void *arg);
+void irq_free_vector(int vector);
+
+/* x86 MSI message for a vector on this CPU (SDM 11.11.1, 11.11.2). */
+uint64_t msi_address(void);
+uint32_t msi_data(int vector);
+
+#endif
