@@ -65,6 +65,7 @@ KERNEL_SRCS := \
 	drivers/pci/pci.c \
 	drivers/pci/pci_x86.c \
 	drivers/virtio/virtio_dma.c \
+	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
 	$(VQ_SRCS) \
 	lib/init.c \

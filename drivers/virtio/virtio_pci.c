@@ -44,23 +44,9 @@ struct vp_dev {
 	struct vp_queue queues[VP_MAX_QUEUES];
 };
 
-struct virtio_device *virtio_devices;
-static struct virtio_device **virtio_tail = &virtio_devices;
-
 static struct vp_dev *to_vp(struct virtio_device *vd)
 {
 	return container_of(vd, struct vp_dev, vd);
-}
-
-const char *virtio_id_name(uint16_t id)
-{
-	static const char *const names[] = {
-		[1] = "net",	 [2] = "blk",	 [3] = "console", [4] = "rng",
-		[5] = "balloon", [8] = "scsi",	 [9] = "9p",	  [16] = "gpu",
-		[18] = "input",	 [19] = "vsock", [26] = "fs",	  [41] = "sound",
-	};
-
-	return id < ARRAY_SIZE(names) && names[id] ? names[id] : "unknown";
 }
 
 /* Map the part of a BAR a capability points at. Returns: NULL if unusable. */
@@ -165,6 +151,58 @@ static int vp_finalize_features(struct virtio_device *vd, uint64_t features)
 	return (c->device_status & VIRTIO_STATUS_FEATURES_OK) ? 0 : -ENODEV;
 }
 
+/*
+ * Device configuration fields are accessed at their natural width (4.1.3.1:
+ * the device may act on each write, e.g. the console's emerg_wr), so an
+ * aligned 1-, 2- or 4-byte field is one access; anything else goes in
+ * 32-bit pieces where aligned, bytes elsewhere.
+ */
+static void cfg_copy_in(uint8_t *out, volatile uint8_t *cfg, unsigned len)
+{
+	for (unsigned i = 0; i < len;) {
+		uintptr_t a = (uintptr_t)(cfg + i);
+
+		if (len - i >= 4 && !(a & 3)) {
+			uint32_t v = *(volatile uint32_t *)(cfg + i);
+
+			memcpy(out + i, &v, 4);
+			i += 4;
+		} else if (len - i >= 2 && !(a & 1)) {
+			uint16_t v = *(volatile uint16_t *)(cfg + i);
+
+			memcpy(out + i, &v, 2);
+			i += 2;
+		} else {
+			out[i] = cfg[i];
+			i++;
+		}
+	}
+}
+
+static void cfg_copy_out(volatile uint8_t *cfg, const uint8_t *in, unsigned len)
+{
+	for (unsigned i = 0; i < len;) {
+		uintptr_t a = (uintptr_t)(cfg + i);
+
+		if (len - i >= 4 && !(a & 3)) {
+			uint32_t v;
+
+			memcpy(&v, in + i, 4);
+			*(volatile uint32_t *)(cfg + i) = v;
+			i += 4;
+		} else if (len - i >= 2 && !(a & 1)) {
+			uint16_t v;
+
+			memcpy(&v, in + i, 2);
+			*(volatile uint16_t *)(cfg + i) = v;
+			i += 2;
+		} else {
+			cfg[i] = in[i];
+			i++;
+		}
+	}
+}
+
 static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
 {
 	struct vp_dev *vp = to_vp(vd);
@@ -178,9 +216,18 @@ static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, un
 	/* 4.1.4.3.1: read until config_generation is the same before and after. */
 	do {
 		gen = vp->common->config_generation;
-		for (unsigned i = 0; i < len; i++)
-			out[i] = vp->device_cfg[off + i];
+		cfg_copy_in(out, vp->device_cfg + off, len);
 	} while (gen != vp->common->config_generation && ++tries < 100);
+}
+
+static void vp_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
+{
+	struct vp_dev *vp = to_vp(vd);
+	const uint8_t *in = buf;
+
+	if (!vp->device_cfg || off + len > vp->device_cfg_len)
+		return;
+	cfg_copy_out(vp->device_cfg + off, in, len);
 }
 
 static uint16_t vp_num_queues(struct virtio_device *vd)
@@ -319,6 +366,7 @@ static const struct virtio_transport_ops vp_ops = {
 	.set_status = vp_set_status,
 	.reset = vp_reset,
 	.read_config = vp_read_config,
+	.write_config = vp_write_config,
 	.num_queues = vp_num_queues,
 	.setup_vq = vp_setup_vq,
 	.del_vq = vp_del_vq,
@@ -386,8 +434,7 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 	pdev->drvdata = vp;
 	kprintf("virtio: %s: modern interface, %u queues, interrupts %s%s\n", vp->vd.name,
 		vp_num_queues(&vp->vd), vp->vd.irq_mode, vp->msix_entries > 0 ? "" : " (no MSI-X)");
-	*virtio_tail = &vp->vd;
-	virtio_tail = &vp->vd.next;
+	virtio_add_device(&vp->vd);
 	return 0;
 }
 
@@ -401,33 +448,6 @@ static const struct pci_driver vp_driver = {"virtio-pci", vp_ids, vp_probe};
 void virtio_pci_init(void)
 {
 	pci_register_driver(&vp_driver);
-}
-
-/* Transport-independent helpers (3.1.1). */
-
-int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
-{
-	uint64_t dev = vd->ops->device_features(vd);
-	uint64_t want = wanted | VIRTIO_RING_FEATURES | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-
-	vd->features = dev & want;
-	if (!(vd->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)) ||
-	    vd->ops->finalize_features(vd, vd->features)) {
-		vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_FAILED);
-		return -ENODEV;
-	}
-	return 0;
-}
-
-int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
-		    vq_callback_t callback, struct virtqueue **vqp)
-{
-	return vd->ops->setup_vq(vd, index, max_size, callback, vqp);
-}
-
-void virtio_device_ready(struct virtio_device *vd)
-{
-	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_DRIVER_OK);
 }
 
 struct virtio_device *virtio_vq_device(struct virtqueue *vq)

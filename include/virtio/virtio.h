@@ -3,10 +3,15 @@
  * device configuration and virtqueues, independent of the transport
  * (VIRTIO 1.2 sections 2 and 3). Today's transport: modern virtio-pci.
  *
- * A driver's bring-up (3.1.1):
+ * A device driver registers itself for a device type with
+ * VIRTIO_DRIVER(); the transport binds it to every such device it finds
+ * (unless the command line says `virtio=nobind`). Its probe does the
+ * bring-up (3.1.1), the device being in ACKNOWLEDGE | DRIVER already:
  *	virtio_negotiate(vd, wanted)        features; FEATURES_OK checked
  *	virtio_setup_vq(vd, 0, 256, cb, &vq)
  *	virtio_device_ready(vd)             DRIVER_OK
+ * and returns 0, or a negative errno after which the device is reset and
+ * left unbound.
  */
 #ifndef VIRTIO_VIRTIO_H
 #define VIRTIO_VIRTIO_H
@@ -24,6 +29,18 @@
 
 struct virtio_device;
 
+struct virtio_driver {
+	const char *name;
+	uint16_t device_id; /* VIRTIO_ID_* */
+	int (*probe)(struct virtio_device *vd);
+};
+
+#define VIRTIO_DRIVER(id, devid, probefn)                 \
+	static const struct virtio_driver virtio_drv_##id \
+		__attribute__((used, section(".virtio_drv"), aligned(8))) = {#id, devid, probefn}
+
+extern const struct virtio_driver __virtio_drv_start[], __virtio_drv_end[];
+
 struct virtio_transport_ops {
 	uint64_t (*device_features)(struct virtio_device *vd);
 	/* Write the driver features, set FEATURES_OK, check the device kept it. */
@@ -33,6 +50,7 @@ struct virtio_transport_ops {
 	void (*reset)(struct virtio_device *vd);
 	/* Device configuration, consistent across a config_generation change. */
 	void (*read_config)(struct virtio_device *vd, unsigned off, void *buf, unsigned len);
+	void (*write_config)(struct virtio_device *vd, unsigned off, const void *buf, unsigned len);
 	uint16_t (*num_queues)(struct virtio_device *vd);
 	int (*setup_vq)(struct virtio_device *vd, unsigned index, uint32_t max_size,
 			vq_callback_t callback, struct virtqueue **vqp);
@@ -46,8 +64,9 @@ struct virtio_device {
 	char name[40];	   /* "virtio-rng 00:03.0" */
 	const struct virtio_transport_ops *ops;
 	void *transport;
-	void *priv;	      /* the driver's */
-	const char *irq_mode; /* for the log: "MSI-X" or "polling" */
+	const struct virtio_driver *driver; /* bound driver, NULL if none */
+	void *priv;			    /* the driver's */
+	const char *irq_mode;		    /* for the log: "MSI-X" or "polling" */
 	/* Configuration change interrupt (4.1.4.5): the driver's hook, and a count. */
 	void (*config_changed)(struct virtio_device *vd);
 	uint64_t config_irqs;
@@ -64,6 +83,25 @@ const char *virtio_id_name(uint16_t id);
  * device is marked FAILED).
  */
 int virtio_negotiate(struct virtio_device *vd, uint64_t wanted);
+
+/*
+ * virtio_add_device - the transport found vd (in ACKNOWLEDGE | DRIVER):
+ * list it and bind the driver registered for its type, if any.
+ */
+void virtio_add_device(struct virtio_device *vd);
+
+/* virtio_find - the n-th (from 0) device of a type, bound or not; NULL if none. */
+struct virtio_device *virtio_find(uint16_t device_id, unsigned n);
+
+/* virtio_config_read/write - device configuration bytes (off, len within it). */
+void virtio_config_read(struct virtio_device *vd, unsigned off, void *buf, unsigned len);
+void virtio_config_write(struct virtio_device *vd, unsigned off, const void *buf, unsigned len);
+
+/* virtio_has_feature - negotiated. */
+static inline int virtio_has_feature(const struct virtio_device *vd, unsigned bit)
+{
+	return (vd->features >> bit) & 1;
+}
 
 /* virtio_setup_vq - queue index, at most max_size entries; transport does the rest. */
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,

@@ -39,6 +39,11 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
 		uint16_t nq = vd->ops->num_queues(vd);
 
+		if (vd->driver) { /* in use: look, do not touch */
+			printf("virtio: %s: bound to %s, features ", vd->name, vd->driver->name);
+			print_features(vd->features);
+			continue;
+		}
 		if (virtio_negotiate(vd, 0)) {
 			printf("virtio: %s: negotiation failed\n", vd->name);
 			bad++;

@@ -1,0 +1,102 @@
+/*
+ * Virtio devices independent of the transport (VIRTIO 1.2 sections 2 and
+ * 3): the list of devices, the driver table and binding, feature
+ * negotiation, configuration access and queue set-up through the
+ * transport's ops.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <kernel/cmdline.h>
+#include <kernel/kernel.h>
+#include <virtio/virtio.h>
+
+struct virtio_device *virtio_devices;
+static struct virtio_device **virtio_tail = &virtio_devices;
+
+const char *virtio_id_name(uint16_t id)
+{
+	static const char *const names[] = {
+		[1] = "net",	 [2] = "blk",	 [3] = "console", [4] = "rng",
+		[5] = "balloon", [8] = "scsi",	 [9] = "9p",	  [16] = "gpu",
+		[18] = "input",	 [19] = "vsock", [26] = "fs",	  [41] = "sound",
+	};
+
+	return id < ARRAY_SIZE(names) && names[id] ? names[id] : "unknown";
+}
+
+static void virtio_bind(struct virtio_device *vd)
+{
+	const char *mode = cmdline_get(&kernel_cmdline, "virtio");
+	int rc;
+
+	if (mode && strcmp(mode, "nobind") == 0)
+		return;
+	for (const struct virtio_driver *drv = __virtio_drv_start; drv < __virtio_drv_end; drv++) {
+		if (drv->device_id != vd->id)
+			continue;
+		vd->driver = drv;
+		rc = drv->probe(vd);
+		if (rc == 0)
+			return;
+		kprintf("virtio: %s: driver %s failed (%d), device reset and left unbound\n",
+			vd->name, drv->name, rc);
+		vd->driver = NULL;
+		vd->priv = NULL;
+		vd->config_changed = NULL;
+		vd->ops->reset(vd);
+		vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+		return;
+	}
+}
+
+void virtio_add_device(struct virtio_device *vd)
+{
+	vd->next = NULL;
+	*virtio_tail = vd;
+	virtio_tail = &vd->next;
+	virtio_bind(vd);
+}
+
+struct virtio_device *virtio_find(uint16_t device_id, unsigned n)
+{
+	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next)
+		if (vd->id == device_id && n-- == 0)
+			return vd;
+	return NULL;
+}
+
+void virtio_config_read(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
+{
+	vd->ops->read_config(vd, off, buf, len);
+}
+
+void virtio_config_write(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
+{
+	vd->ops->write_config(vd, off, buf, len);
+}
+
+int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
+{
+	uint64_t dev = vd->ops->device_features(vd);
+	uint64_t want = wanted | VIRTIO_RING_FEATURES | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+
+	vd->features = dev & want;
+	if (!(vd->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)) ||
+	    vd->ops->finalize_features(vd, vd->features)) {
+		vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_FAILED);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
+		    vq_callback_t callback, struct virtqueue **vqp)
+{
+	return vd->ops->setup_vq(vd, index, max_size, callback, vqp);
+}
+
+void virtio_device_ready(struct virtio_device *vd)
+{
+	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_DRIVER_OK);
+}
