@@ -256,6 +256,20 @@ int pci_msix_route(struct pci_dev *d, unsigned entry, int vector)
 	return 0;
 }
 
+void pci_msix_disable(struct pci_dev *d)
+{
+	uint16_t ctrl;
+
+	if (!d->msix_cap)
+		return;
+	ctrl = pci_read16(d, (uint16_t)(d->msix_cap + PCI_MSIX_FLAGS));
+	pci_write16(d, (uint16_t)(d->msix_cap + PCI_MSIX_FLAGS),
+		    ctrl & (uint16_t) ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL));
+	d->msix_table = NULL; /* the mapping stays: ioremap has no unmap of MMIO */
+	d->msix_cap = 0;
+	d->msix_size = 0;
+}
+
 static const char *bar_kind(const struct pci_bar *b)
 {
 	switch (b->type) {

@@ -81,6 +81,11 @@ int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
 	uint64_t dev = vd->ops->device_features(vd);
 	uint64_t want = wanted | VIRTIO_RING_FEATURES | VIRTIO_BIT(VIRTIO_F_VERSION_1);
 
+	if (vd->legacy) {
+		/* 0.9.5: 32 bits; the packed ring and VERSION_1 do not exist there. */
+		vd->features = dev & want & 0xffffffffull;
+		return vd->ops->finalize_features(vd, vd->features);
+	}
 	vd->features = dev & want;
 	if (!(vd->features & VIRTIO_BIT(VIRTIO_F_VERSION_1)) ||
 	    vd->ops->finalize_features(vd, vd->features)) {
@@ -99,4 +104,11 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 void virtio_device_ready(struct virtio_device *vd)
 {
 	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_DRIVER_OK);
+}
+
+int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
+{
+	struct virtio_device *vd = virtio_vq_device(vq);
+
+	return vd->ops->reset_vq(vd, vq, num, recycle);
 }

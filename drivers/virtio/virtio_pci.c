@@ -1,46 +1,89 @@
 /*
- * Virtio PCI transport, modern interface (VIRTIO 1.2 section 4.1): finds
- * the common, notify, ISR and device configuration structures through the
- * vendor capabilities (any BAR, any offset), resets the device, negotiates
- * 64-bit features with FEATURES_OK re-read, sets up split or packed queues
- * and notifies through the notify capability (with NOTIFICATION_DATA when
- * negotiated). Interrupts are not wired yet: queues are polled.
- * Devices without the modern capabilities (legacy-only) are listed and left.
+ * Virtio PCI transport (VIRTIO 1.2 section 4.1).
+ *
+ * Modern interface: the common, notify, ISR and device configuration
+ * structures are found through the vendor capabilities (any BAR, any
+ * offset); 64-bit feature negotiation with FEATURES_OK re-read; split or
+ * packed queues; notification through the notify capability (with
+ * NOTIFICATION_DATA when negotiated); configuration reads made consistent
+ * with config_generation; per-queue reset (RING_RESET).
+ *
+ * Legacy interface (4.1.4.8, the 0.9.5 I/O BAR of transitional devices
+ * started with disable-modern=on): 32 feature bits, split rings in the
+ * page-aligned layout given by page frame number, fixed queue sizes.
+ * When a device offers both, the modern interface is used.
+ *
+ * Interrupts, chosen per device at probe and named in the boot log:
+ *   "MSI-X"         entry 0 for configuration changes, entry i+1 for queue i
+ *   "MSI-X shared"  fewer entries than queues + 1: entry 0 configuration,
+ *                   entry 1 every queue (one entry: everything on entry 0)
+ *   "INTx"          the PCI interrupt pin through the IOAPIC, level
+ *                   triggered, acknowledged by reading the ISR status
+ *   "polling"       no interrupt at all: drivers poll their queues
+ * Handlers do the minimum: virtqueue_interrupt() runs the driver's
+ * callback, which notes work for the driver's poll path.
+ *
+ * DEVICE_NEEDS_RESET (2.1.2) is checked on every configuration interrupt
+ * and by virtio_needs_reset(): the device's queues are marked broken.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/barrier.h>
+#include <arch/x86_64/cpu.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <pci/pci.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_pci.h>
+#include <virtio/virtio_ring.h>
 
 #define VP_MAX_QUEUES 64
+
+enum vp_irq_mode { VP_IRQ_POLL, VP_IRQ_MSIX, VP_IRQ_MSIX_SHARED, VP_IRQ_INTX };
+
+static const char *const irq_mode_names[] = {
+	[VP_IRQ_POLL] = "polling",
+	[VP_IRQ_MSIX] = "MSI-X",
+	[VP_IRQ_MSIX_SHARED] = "MSI-X shared",
+	[VP_IRQ_INTX] = "INTx",
+};
 
 struct vp_queue {
 	struct virtio_device *vd;
 	struct virtqueue *vq;
-	int vector;	       /* CPU vector of its MSI-X entry, or -1: polled */
-	volatile void *notify; /* this queue's notification address */
+	int vector;	       /* CPU vector of its own MSI-X entry, or -1 */
+	uint16_t msix_entry;   /* as programmed, or VIRTIO_MSI_NO_VECTOR */
+	volatile void *notify; /* modern: this queue's notification address */
 	uint16_t index;
 };
 
 struct vp_dev {
 	struct virtio_device vd;
 	struct pci_dev *pdev;
+	bool legacy;
+	/* Modern interface. */
 	volatile struct virtio_pci_common_cfg *common;
+	uint32_t common_len;
 	volatile uint8_t *notify_base;
 	uint32_t notify_len, notify_mult;
 	volatile uint8_t *isr;
 	volatile uint8_t *device_cfg;
 	uint32_t device_cfg_len;
-	int msix_entries; /* > 0: MSI-X enabled; entry 0 config, entry i+1 queue i */
-	int config_vector;
+	/* Legacy interface: the I/O BAR. */
+	uint16_t io;
+	uint32_t io_len;
+	/* Interrupts. */
+	enum vp_irq_mode irq;
+	int msix_entries;     /* > 0 while MSI-X is enabled */
+	int config_vector;    /* CPU vector of entry 0, or -1 */
+	int shared_vector;    /* CPU vector of the shared queue entry, or -1 */
+	uint16_t queue_entry; /* MSI-X shared: the entry every queue uses */
+	bool needs_reset_seen;
 	struct vp_queue queues[VP_MAX_QUEUES];
 };
 
@@ -81,8 +124,11 @@ static int find_caps(struct vp_dev *vp)
 		/* 4.1.4: the driver uses the first capability of each type it understands. */
 		switch (nc.cap.cfg_type) {
 		case VIRTIO_PCI_CAP_COMMON_CFG:
-			if (!vp->common && le32_to_cpu(nc.cap.length) >= 60)
+			/* 56 bytes up to queue_device (1.0); queue_reset needs 60. */
+			if (!vp->common && le32_to_cpu(nc.cap.length) >= 56) {
 				vp->common = map_cap(pdev, &nc.cap);
+				vp->common_len = le32_to_cpu(nc.cap.length);
+			}
 			break;
 		case VIRTIO_PCI_CAP_NOTIFY_CFG:
 			if (!vp->notify_base && caplen >= sizeof(nc)) {
@@ -106,49 +152,57 @@ static int find_caps(struct vp_dev *vp)
 	return vp->common && vp->notify_base && vp->isr ? 0 : -ENODEV;
 }
 
-static uint8_t vp_get_status(struct virtio_device *vd)
+/* The legacy I/O BAR (BAR 0, 4.1.4.8), if the device has one that is assigned. */
+static int find_legacy(struct vp_dev *vp)
 {
-	return to_vp(vd)->common->device_status;
+	const struct pci_bar *bar = &vp->pdev->bar[0];
+
+	if (bar->type != PCI_BAR_IO || !bar->addr || bar->addr > 0xffff ||
+	    bar->size < VIRTIO_PCI_LEGACY_CONFIG_MSIX)
+		return -ENODEV;
+	vp->io = (uint16_t)bar->addr;
+	vp->io_len = (uint32_t)bar->size;
+	vp->legacy = true;
+	return 0;
 }
 
-static void vp_set_status(struct virtio_device *vd, uint8_t status)
+static uint8_t read_isr(struct vp_dev *vp)
 {
-	to_vp(vd)->common->device_status = status;
+	/* Reading clears it and de-asserts INTx (4.1.4.5). */
+	return vp->legacy ? inb(vp->io + VIRTIO_PCI_LEGACY_ISR) : *vp->isr;
 }
 
-static void vp_reset(struct virtio_device *vd)
+/*
+ * The MSI-X entry for configuration changes or for the selected queue;
+ * VIRTIO_MSI_NO_VECTOR to unassign. Returns: what the device kept (it
+ * answers NO_VECTOR when it cannot take the entry, 4.1.5.1.2).
+ */
+static uint16_t set_config_entry(struct vp_dev *vp, uint16_t entry)
 {
-	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
-
-	c->device_status = 0;
-	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
-	for (unsigned spin = 0; c->device_status != 0 && spin < 10000000; spin++)
-		__asm__ volatile("pause");
+	if (vp->legacy) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR, entry);
+		return inw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR);
+	}
+	vp->common->config_msix_vector = cpu_to_le16(entry);
+	return le16_to_cpu(vp->common->config_msix_vector);
 }
 
-static uint64_t vp_device_features(struct virtio_device *vd)
+static uint16_t set_queue_entry(struct vp_dev *vp, uint16_t entry)
 {
-	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
-	uint64_t f;
-
-	c->device_feature_select = cpu_to_le32(0);
-	f = le32_to_cpu(c->device_feature);
-	c->device_feature_select = cpu_to_le32(1);
-	f |= (uint64_t)le32_to_cpu(c->device_feature) << 32;
-	return f;
+	if (vp->legacy) {
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR, entry);
+		return inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR);
+	}
+	vp->common->queue_msix_vector = cpu_to_le16(entry);
+	return le16_to_cpu(vp->common->queue_msix_vector);
 }
 
-static int vp_finalize_features(struct virtio_device *vd, uint64_t features)
+static void select_queue(struct vp_dev *vp, unsigned index)
 {
-	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
-
-	c->driver_feature_select = cpu_to_le32(0);
-	c->driver_feature = cpu_to_le32((uint32_t)features);
-	c->driver_feature_select = cpu_to_le32(1);
-	c->driver_feature = cpu_to_le32((uint32_t)(features >> 32));
-	c->device_status |= VIRTIO_STATUS_FEATURES_OK;
-	/* 3.1.1 step 6: the device may refuse; it then clears FEATURES_OK. */
-	return (c->device_status & VIRTIO_STATUS_FEATURES_OK) ? 0 : -ENODEV;
+	if (vp->legacy)
+		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_SEL, (uint16_t)index);
+	else
+		vp->common->queue_select = cpu_to_le16((uint16_t)index);
 }
 
 /*
@@ -203,6 +257,97 @@ static void cfg_copy_out(volatile uint8_t *cfg, const uint8_t *in, unsigned len)
 	}
 }
 
+/* The same for the legacy I/O window (guest-endian fields, 4.1.4.8). */
+static void io_copy_in(uint8_t *out, uint16_t port, unsigned len)
+{
+	for (unsigned i = 0; i < len;) {
+		if (len - i >= 4 && !((port + i) & 3)) {
+			uint32_t v = inl((uint16_t)(port + i));
+
+			memcpy(out + i, &v, 4);
+			i += 4;
+		} else if (len - i >= 2 && !((port + i) & 1)) {
+			uint16_t v = inw((uint16_t)(port + i));
+
+			memcpy(out + i, &v, 2);
+			i += 2;
+		} else {
+			out[i] = inb((uint16_t)(port + i));
+			i++;
+		}
+	}
+}
+
+static void io_copy_out(uint16_t port, const uint8_t *in, unsigned len)
+{
+	for (unsigned i = 0; i < len;) {
+		if (len - i >= 4 && !((port + i) & 3)) {
+			uint32_t v;
+
+			memcpy(&v, in + i, 4);
+			outl((uint16_t)(port + i), v);
+			i += 4;
+		} else if (len - i >= 2 && !((port + i) & 1)) {
+			uint16_t v;
+
+			memcpy(&v, in + i, 2);
+			outw((uint16_t)(port + i), v);
+			i += 2;
+		} else {
+			outb((uint16_t)(port + i), in[i]);
+			i++;
+		}
+	}
+}
+
+/* Modern interface operations. */
+
+static uint8_t vp_get_status(struct virtio_device *vd)
+{
+	return to_vp(vd)->common->device_status;
+}
+
+static void vp_set_status(struct virtio_device *vd, uint8_t status)
+{
+	to_vp(vd)->common->device_status = status;
+}
+
+static void vp_reset(struct virtio_device *vd)
+{
+	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
+
+	c->device_status = 0;
+	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
+	for (unsigned spin = 0; c->device_status != 0 && spin < 10000000; spin++)
+		__asm__ volatile("pause");
+	to_vp(vd)->needs_reset_seen = false;
+}
+
+static uint64_t vp_device_features(struct virtio_device *vd)
+{
+	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
+	uint64_t f;
+
+	c->device_feature_select = cpu_to_le32(0);
+	f = le32_to_cpu(c->device_feature);
+	c->device_feature_select = cpu_to_le32(1);
+	f |= (uint64_t)le32_to_cpu(c->device_feature) << 32;
+	return f;
+}
+
+static int vp_finalize_features(struct virtio_device *vd, uint64_t features)
+{
+	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
+
+	c->driver_feature_select = cpu_to_le32(0);
+	c->driver_feature = cpu_to_le32((uint32_t)features);
+	c->driver_feature_select = cpu_to_le32(1);
+	c->driver_feature = cpu_to_le32((uint32_t)(features >> 32));
+	c->device_status |= VIRTIO_STATUS_FEATURES_OK;
+	/* 3.1.1 step 6: the device may refuse; it then clears FEATURES_OK. */
+	return (c->device_status & VIRTIO_STATUS_FEATURES_OK) ? 0 : -ENODEV;
+}
+
 static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
 {
 	struct vp_dev *vp = to_vp(vd);
@@ -223,11 +368,10 @@ static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, un
 static void vp_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
 {
 	struct vp_dev *vp = to_vp(vd);
-	const uint8_t *in = buf;
 
 	if (!vp->device_cfg || off + len > vp->device_cfg_len)
 		return;
-	cfg_copy_out(vp->device_cfg + off, in, len);
+	cfg_copy_out(vp->device_cfg + off, buf, len);
 }
 
 static uint16_t vp_num_queues(struct virtio_device *vd)
@@ -247,7 +391,123 @@ static void vp_notify(struct virtqueue *vq)
 		*(volatile uint16_t *)q->notify = cpu_to_le16(q->index);
 }
 
-/* MSI-X handlers: the minimum, the driver's callback does the work. */
+/* Legacy interface operations (4.1.4.8). */
+
+static uint8_t vpl_get_status(struct virtio_device *vd)
+{
+	return inb(to_vp(vd)->io + VIRTIO_PCI_LEGACY_STATUS);
+}
+
+static void vpl_set_status(struct virtio_device *vd, uint8_t status)
+{
+	outb(to_vp(vd)->io + VIRTIO_PCI_LEGACY_STATUS, status);
+}
+
+static void vpl_reset(struct virtio_device *vd)
+{
+	struct vp_dev *vp = to_vp(vd);
+
+	/* Writing 0 resets; a read flushes it (legacy has no completion bit). */
+	outb(vp->io + VIRTIO_PCI_LEGACY_STATUS, 0);
+	(void)inb(vp->io + VIRTIO_PCI_LEGACY_STATUS);
+	vp->needs_reset_seen = false;
+}
+
+static uint64_t vpl_device_features(struct virtio_device *vd)
+{
+	return inl(to_vp(vd)->io + VIRTIO_PCI_LEGACY_HOST_FEATURES);
+}
+
+static int vpl_finalize_features(struct virtio_device *vd, uint64_t features)
+{
+	/* No FEATURES_OK in 0.9.5: the device takes what it offered. */
+	if (features >> 32)
+		return -EINVAL;
+	outl(to_vp(vd)->io + VIRTIO_PCI_LEGACY_GUEST_FEATURES, (uint32_t)features);
+	return 0;
+}
+
+/* Device configuration follows the MSI-X vector registers while MSI-X is on. */
+static uint16_t vpl_config_off(const struct vp_dev *vp)
+{
+	return vp->msix_entries > 0 ? VIRTIO_PCI_LEGACY_CONFIG_MSIX : VIRTIO_PCI_LEGACY_CONFIG;
+}
+
+static void vpl_read_config(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
+{
+	struct vp_dev *vp = to_vp(vd);
+	unsigned base = vpl_config_off(vp);
+
+	if (base + off + len > vp->io_len) {
+		memset(buf, 0, len);
+		return;
+	}
+	io_copy_in(buf, (uint16_t)(vp->io + base + off), len);
+}
+
+static void vpl_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
+{
+	struct vp_dev *vp = to_vp(vd);
+	unsigned base = vpl_config_off(vp);
+
+	if (base + off + len > vp->io_len)
+		return;
+	io_copy_out((uint16_t)(vp->io + base + off), buf, len);
+}
+
+/* Legacy has no queue count: queues exist while their size reads non-zero. */
+static uint16_t vpl_num_queues(struct virtio_device *vd)
+{
+	struct vp_dev *vp = to_vp(vd);
+	uint16_t n = 0;
+
+	while (n < VP_MAX_QUEUES) {
+		select_queue(vp, n);
+		if (inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM) == 0)
+			break;
+		n++;
+	}
+	return n;
+}
+
+static void vpl_notify(struct virtqueue *vq)
+{
+	struct vp_queue *q = virtqueue_priv(vq);
+
+	wmb();
+	outw(to_vp(q->vd)->io + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, q->index);
+}
+
+/* Interrupt handlers: the minimum, the driver's callback does the work. */
+
+static void vp_check_needs_reset(struct vp_dev *vp)
+{
+	if (vp->needs_reset_seen ||
+	    !(vp->vd.ops->get_status(&vp->vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+		return;
+	vp->needs_reset_seen = true;
+	kprintf("virtio: %s: device reports DEVICE_NEEDS_RESET; its queues are stopped\n",
+		vp->vd.name);
+	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
+		if (vp->queues[i].vq)
+			virtqueue_mark_broken(vp->queues[i].vq, "device needs reset");
+}
+
+static void vp_config_event(struct vp_dev *vp)
+{
+	vp->vd.config_irqs++;
+	vp_check_needs_reset(vp);
+	if (vp->vd.config_changed)
+		vp->vd.config_changed(&vp->vd);
+}
+
+static void vp_all_queues(struct vp_dev *vp)
+{
+	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
+		if (vp->queues[i].vq)
+			virtqueue_interrupt(vp->queues[i].vq);
+}
+
 static void vp_vq_irq(void *arg)
 {
 	struct vp_queue *q = arg;
@@ -258,35 +518,70 @@ static void vp_vq_irq(void *arg)
 
 static void vp_config_irq(void *arg)
 {
-	struct virtio_device *vd = arg;
-
-	vd->config_irqs++;
-	if (vd->config_changed)
-		vd->config_changed(vd);
+	vp_config_event(arg);
 }
 
-/* Give queue q its own MSI-X entry; on any refusal it stays polled. */
-static void vp_queue_vector(struct vp_dev *vp, struct vp_queue *q)
+/* MSI-X shared entry: every queue; with a single entry the ISR says if the config changed. */
+static void vp_shared_irq(void *arg)
 {
-	volatile struct virtio_pci_common_cfg *c = vp->common;
-	unsigned entry = q->index + 1u;
-	int vec;
+	struct vp_dev *vp = arg;
+
+	if (vp->config_vector < 0 && (read_isr(vp) & VIRTIO_PCI_ISR_CONFIG))
+		vp_config_event(vp);
+	vp_all_queues(vp);
+}
+
+/* INTx: a shared, level-triggered line; the ISR read is the acknowledgement. */
+static void vp_intx_irq(void *arg)
+{
+	struct vp_dev *vp = arg;
+	uint8_t isr = read_isr(vp);
+
+	if (isr & VIRTIO_PCI_ISR_CONFIG)
+		vp_config_event(vp);
+	if (isr & VIRTIO_PCI_ISR_QUEUE)
+		vp_all_queues(vp);
+}
+
+/* Give queue q its MSI-X entry (before queue_enable, 4.1.5.1.3); on refusal it is polled. */
+static void vp_queue_irq(struct vp_dev *vp, struct vp_queue *q)
+{
+	uint16_t entry;
+	int vec = -1;
 
 	q->vector = -1;
-	if (vp->msix_entries <= 0 || entry >= (unsigned)vp->msix_entries)
+	q->msix_entry = VIRTIO_MSI_NO_VECTOR;
+	switch (vp->irq) {
+	case VP_IRQ_MSIX:
+		entry = (uint16_t)(q->index + 1u);
+		vec = irq_alloc_vector(vp_vq_irq, q);
+		if (vec < 0) {
+			kprintf("virtio: %s: no CPU vector for queue %u (%d): polled\n",
+				vp->vd.name, q->index, vec);
+			break;
+		}
+		pci_msix_route(vp->pdev, entry, vec);
+		if (set_queue_entry(vp, entry) != entry) {
+			kprintf("virtio: %s: queue %u refused MSI-X entry %u: polled\n",
+				vp->vd.name, q->index, entry);
+			irq_free_vector(vec);
+			break;
+		}
+		q->vector = vec;
+		q->msix_entry = entry;
 		return;
-	vec = irq_alloc_vector(vp_vq_irq, q);
-	if (vec < 0)
-		return;
-	pci_msix_route(vp->pdev, entry, vec);
-	c->queue_msix_vector = cpu_to_le16((uint16_t)entry);
-	/* 4.1.5.1.2: the device reports NO_VECTOR when it cannot take it. */
-	if (le16_to_cpu(c->queue_msix_vector) != entry) {
-		irq_free_vector(vec);
-		c->queue_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
-		return;
+	case VP_IRQ_MSIX_SHARED:
+		if (set_queue_entry(vp, vp->queue_entry) == vp->queue_entry) {
+			q->msix_entry = vp->queue_entry;
+			return;
+		}
+		kprintf("virtio: %s: queue %u refused the shared MSI-X entry: polled\n",
+			vp->vd.name, q->index);
+		break;
+	default: break;
 	}
-	q->vector = vec;
+	if (vp->msix_entries > 0)
+		set_queue_entry(vp, VIRTIO_MSI_NO_VECTOR);
 }
 
 static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
@@ -297,66 +592,135 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 	struct vp_queue *q;
 	struct vq_ring_addrs a;
 	struct vq_config cfg = {0};
-	uint32_t size, off;
+	uint32_t size, off = 0;
 	int rc;
 
-	if (index >= VP_MAX_QUEUES || index >= vp_num_queues(vd))
+	if (index >= VP_MAX_QUEUES || index >= vd->ops->num_queues(vd))
 		return -EINVAL;
 	q = &vp->queues[index];
-	c->queue_select = cpu_to_le16((uint16_t)index);
-	size = le16_to_cpu(c->queue_size);
-	if (size == 0 || le16_to_cpu(c->queue_enable))
-		return -ENOENT; /* no such queue, or already in use */
-	if (max_size && size > max_size)
-		size = max_size;
-	if (!(vd->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)))
-		while (size & (size - 1))
-			size &= size - 1; /* split rings are a power of two */
-	off = le16_to_cpu(c->queue_notify_off) * vp->notify_mult;
-	/* 4.1.4.4: the queue's notify address must lie inside the capability. */
-	if ((uint64_t)off + ((vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA)) ? 4 : 2) >
-	    vp->notify_len)
-		return -EIO;
+	if (q->vq)
+		return -EBUSY;
+	select_queue(vp, index);
+	if (vp->legacy) {
+		size = inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM);
+		if (size == 0 || inl(vp->io + VIRTIO_PCI_LEGACY_QUEUE_PFN))
+			return -ENOENT;
+		/* 4.1.4.8: the legacy queue size is the device's; it cannot be lowered. */
+		if (size & (size - 1))
+			return -EIO;
+		cfg.ring_align = VRING_LEGACY_ALIGN;
+	} else {
+		size = le16_to_cpu(c->queue_size);
+		if (size == 0 || le16_to_cpu(c->queue_enable))
+			return -ENOENT; /* no such queue, or already in use */
+		if (max_size && size > max_size)
+			size = max_size;
+		if (!(vd->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)))
+			while (size & (size - 1))
+				size &= size - 1; /* split rings are a power of two */
+		off = le16_to_cpu(c->queue_notify_off) * vp->notify_mult;
+		/* 4.1.4.4: the queue's notify address must lie inside the capability. */
+		if ((uint64_t)off +
+			    ((vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA)) ? 4 : 2) >
+		    vp->notify_len)
+			return -EIO;
+	}
 
 	cfg.name = vd->name;
 	cfg.index = (uint16_t)index;
 	cfg.num = size;
 	cfg.features = vd->features;
 	cfg.callback = callback;
-	cfg.notify = vp_notify;
+	cfg.notify = vp->legacy ? vpl_notify : vp_notify;
 	cfg.priv = q;
 	rc = virtqueue_create(&cfg, vqp);
 	if (rc)
 		return rc;
 	q->vd = vd;
 	q->index = (uint16_t)index;
-	q->notify = vp->notify_base + off;
+	q->notify = vp->legacy ? NULL : vp->notify_base + off;
+	q->vq = *vqp;
 
 	virtqueue_ring_addrs(*vqp, &a);
+	if (vp->legacy) {
+		if ((a.desc & (VRING_LEGACY_ALIGN - 1)) || (a.desc >> 12) > 0xffffffffull) {
+			q->vq = NULL;
+			virtqueue_destroy(*vqp);
+			return -ENOMEM; /* the PFN register holds 32 bits of page number */
+		}
+		vp_queue_irq(vp, q);
+		outl(vp->io + VIRTIO_PCI_LEGACY_QUEUE_PFN, (uint32_t)(a.desc >> 12));
+		return 0;
+	}
 	c->queue_size = cpu_to_le16((uint16_t)size);
 	c->queue_desc = cpu_to_le64(a.desc);
 	c->queue_driver = cpu_to_le64(a.driver);
 	c->queue_device = cpu_to_le64(a.device);
-	q->vq = *vqp;
-	q->vector = -1;
-	if (callback)
-		vp_queue_vector(vp, q); /* before queue_enable (4.1.5.1.3) */
-	else
-		c->queue_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
+	vp_queue_irq(vp, q);
 	c->queue_enable = cpu_to_le16(1);
 	return 0;
 }
 
 static void vp_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 {
+	struct vp_dev *vp = to_vp(vd);
 	struct vp_queue *q = virtqueue_priv(vq);
 
-	(void)vd;
+	select_queue(vp, q->index);
+	if (vp->msix_entries > 0)
+		set_queue_entry(vp, VIRTIO_MSI_NO_VECTOR);
+	if (vp->legacy)
+		outl(vp->io + VIRTIO_PCI_LEGACY_QUEUE_PFN, 0);
 	if (q->vector >= 0)
 		irq_free_vector(q->vector);
 	q->vector = -1;
 	q->vq = NULL;
 	virtqueue_destroy(vq);
+}
+
+/*
+ * 4.1.4.3.2 / 2.6.1: queue reset. The device lets go of the queue, the
+ * driver takes every buffer back (recycle) and may give the queue a new
+ * size, then enables it again with the same interrupt entry.
+ */
+static int vp_reset_vq(struct virtio_device *vd, struct virtqueue *vq, uint32_t num,
+		       vq_recycle_t recycle)
+{
+	struct vp_dev *vp = to_vp(vd);
+	volatile struct virtio_pci_common_cfg *c = vp->common;
+	struct vp_queue *q = virtqueue_priv(vq);
+	struct vq_ring_addrs a;
+	unsigned spin;
+	int rc = 0;
+
+	if (vp->legacy || !(vd->features & VIRTIO_BIT(VIRTIO_F_RING_RESET)) || vp->common_len < 60)
+		return -EOPNOTSUPP;
+	c->queue_select = cpu_to_le16(q->index);
+	c->queue_reset = cpu_to_le16(1);
+	/* 4.1.4.3.2: 1 while the reset is ongoing; 0 in queue_reset and queue_enable when done. */
+	for (spin = 0; le16_to_cpu(c->queue_reset) != 0 && spin < 10000000; spin++)
+		__asm__ volatile("pause");
+	if (le16_to_cpu(c->queue_reset) != 0 || le16_to_cpu(c->queue_enable))
+		return -EIO;
+	if (num && num != virtqueue_num(vq)) {
+		if (num > le16_to_cpu(c->queue_size))
+			rc = -EINVAL;
+		else
+			rc = virtqueue_resize(vq, num, recycle);
+		if (rc)
+			virtqueue_reset(vq, recycle); /* old size, still usable */
+	} else {
+		virtqueue_reset(vq, recycle);
+	}
+	virtqueue_ring_addrs(vq, &a);
+	c->queue_size = cpu_to_le16((uint16_t)virtqueue_num(vq));
+	c->queue_desc = cpu_to_le64(a.desc);
+	c->queue_driver = cpu_to_le64(a.driver);
+	c->queue_device = cpu_to_le64(a.device);
+	if (q->msix_entry != VIRTIO_MSI_NO_VECTOR)
+		c->queue_msix_vector = cpu_to_le16(q->msix_entry);
+	c->queue_enable = cpu_to_le16(1);
+	return rc;
 }
 
 static const struct virtio_transport_ops vp_ops = {
@@ -370,6 +734,21 @@ static const struct virtio_transport_ops vp_ops = {
 	.num_queues = vp_num_queues,
 	.setup_vq = vp_setup_vq,
 	.del_vq = vp_del_vq,
+	.reset_vq = vp_reset_vq,
+};
+
+static const struct virtio_transport_ops vpl_ops = {
+	.device_features = vpl_device_features,
+	.finalize_features = vpl_finalize_features,
+	.get_status = vpl_get_status,
+	.set_status = vpl_set_status,
+	.reset = vpl_reset,
+	.read_config = vpl_read_config,
+	.write_config = vpl_write_config,
+	.num_queues = vpl_num_queues,
+	.setup_vq = vp_setup_vq,
+	.del_vq = vp_del_vq,
+	.reset_vq = vp_reset_vq,
 };
 
 static uint16_t device_id(const struct pci_dev *pdev)
@@ -380,27 +759,70 @@ static uint16_t device_id(const struct pci_dev *pdev)
 	return pdev->subsys_id;
 }
 
-/* MSI-X with entry 0 for configuration changes; else the device is polled. */
-static void vp_setup_msix(struct vp_dev *vp)
+/*
+ * MSI-X: per-queue entries when the table has one per queue plus the
+ * configuration entry, else shared. Returns: 0, or -ENODEV (MSI-X is off
+ * again and the caller tries INTx).
+ */
+static int vp_setup_msix(struct vp_dev *vp)
 {
-	volatile struct virtio_pci_common_cfg *c = vp->common;
+	unsigned nq = vp->vd.ops->num_queues(&vp->vd);
+	int n = pci_msix_enable(vp->pdev);
 
-	vp->config_vector = -1;
-	vp->vd.irq_mode = "polling";
-	vp->msix_entries = pci_msix_enable(vp->pdev);
-	if (vp->msix_entries <= 0)
-		return;
-	vp->config_vector = irq_alloc_vector(vp_config_irq, &vp->vd);
-	if (vp->config_vector < 0)
-		return;
-	pci_msix_route(vp->pdev, 0, vp->config_vector);
-	c->config_msix_vector = cpu_to_le16(0);
-	if (le16_to_cpu(c->config_msix_vector) != 0) {
-		irq_free_vector(vp->config_vector);
-		vp->config_vector = -1;
-		c->config_msix_vector = cpu_to_le16(VIRTIO_MSI_NO_VECTOR);
+	vp->config_vector = vp->shared_vector = -1;
+	if (n <= 0)
+		return -ENODEV;
+	vp->msix_entries = n;
+	vp->irq = (unsigned)n >= nq + 1 ? VP_IRQ_MSIX : VP_IRQ_MSIX_SHARED;
+	if (vp->irq == VP_IRQ_MSIX_SHARED) {
+		vp->queue_entry = n >= 2 ? 1 : 0;
+		vp->shared_vector = irq_alloc_vector(vp_shared_irq, vp);
+		if (vp->shared_vector < 0)
+			goto off;
+		pci_msix_route(vp->pdev, vp->queue_entry, vp->shared_vector);
+		if (n == 1) {
+			/* One entry for all: the config change comes in on it too. */
+			if (set_config_entry(vp, 0) != 0)
+				goto off;
+			return 0;
+		}
 	}
-	vp->vd.irq_mode = "MSI-X";
+	vp->config_vector = irq_alloc_vector(vp_config_irq, vp);
+	if (vp->config_vector < 0)
+		goto off;
+	pci_msix_route(vp->pdev, 0, vp->config_vector);
+	if (set_config_entry(vp, 0) != 0)
+		goto off;
+	return 0;
+off:
+	if (vp->config_vector >= 0)
+		irq_free_vector(vp->config_vector);
+	if (vp->shared_vector >= 0)
+		irq_free_vector(vp->shared_vector);
+	vp->config_vector = vp->shared_vector = -1;
+	set_config_entry(vp, VIRTIO_MSI_NO_VECTOR);
+	pci_msix_disable(vp->pdev);
+	vp->msix_entries = 0;
+	vp->irq = VP_IRQ_POLL;
+	return -ENODEV;
+}
+
+/* Until the IOAPIC lands: no INTx routing known. */
+__attribute__((weak)) int pci_intx_request(struct pci_dev *d, irq_handler_t fn, void *arg)
+{
+	(void)d;
+	(void)fn;
+	(void)arg;
+	return -ENODEV;
+}
+
+static void vp_setup_irq(struct vp_dev *vp)
+{
+	vp->irq = VP_IRQ_POLL;
+	if (vp_setup_msix(vp) == 0)
+		return;
+	if (pci_intx_request(vp->pdev, vp_intx_irq, vp) == 0)
+		vp->irq = VP_IRQ_INTX;
 }
 
 static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
@@ -415,25 +837,30 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 		return -ENOMEM;
 	vp->pdev = pdev;
 	vp->vd.id = device_id(pdev);
-	vp->vd.ops = &vp_ops;
 	vp->vd.transport = vp;
 	snprintf(vp->vd.name, sizeof(vp->vd.name), "virtio-%s %02x:%02x.%u",
 		 virtio_id_name(vp->vd.id), pdev->bus, pdev->dev, pdev->fn);
 	pci_enable(pdev);
-	if (find_caps(vp)) {
-		kprintf("virtio: %s: no modern interface (legacy-only device), left alone\n",
+	if (find_caps(vp) == 0) {
+		vp->vd.ops = &vp_ops;
+	} else if (pdev->device < VIRTIO_PCI_MODERN_BASE && find_legacy(vp) == 0) {
+		vp->vd.ops = &vpl_ops;
+		vp->vd.legacy = true;
+	} else {
+		kprintf("virtio: %s: neither a modern interface nor a legacy I/O BAR, left alone\n",
 			vp->vd.name);
 		free(vp);
 		return -ENODEV;
 	}
 	/* 3.1.1: reset, ACKNOWLEDGE, DRIVER. */
-	vp_reset(&vp->vd);
-	vp_set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE);
-	vp_set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	vp_setup_msix(vp);
+	vp->vd.ops->reset(&vp->vd);
+	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE);
+	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vp_setup_irq(vp);
+	vp->vd.irq_mode = irq_mode_names[vp->irq];
 	pdev->drvdata = vp;
-	kprintf("virtio: %s: modern interface, %u queues, interrupts %s%s\n", vp->vd.name,
-		vp_num_queues(&vp->vd), vp->vd.irq_mode, vp->msix_entries > 0 ? "" : " (no MSI-X)");
+	kprintf("virtio: %s: %s interface, %u queues, interrupts %s\n", vp->vd.name,
+		vp->legacy ? "legacy" : "modern", vp->vd.ops->num_queues(&vp->vd), vp->vd.irq_mode);
 	virtio_add_device(&vp->vd);
 	return 0;
 }
@@ -453,4 +880,36 @@ void virtio_pci_init(void)
 struct virtio_device *virtio_vq_device(struct virtqueue *vq)
 {
 	return ((struct vp_queue *)virtqueue_priv(vq))->vd;
+}
+
+bool virtio_needs_reset(struct virtio_device *vd)
+{
+	vp_check_needs_reset(to_vp(vd));
+	return to_vp(vd)->needs_reset_seen;
+}
+
+struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index)
+{
+	return index < VP_MAX_QUEUES ? to_vp(vd)->queues[index].vq : NULL;
+}
+
+int virtio_vq_irq_entry(struct virtqueue *vq)
+{
+	struct vp_queue *q = virtqueue_priv(vq);
+
+	return q->msix_entry == VIRTIO_MSI_NO_VECTOR ? -1 : q->msix_entry;
+}
+
+void virtio_poll(struct virtio_device *vd)
+{
+	struct vp_dev *vp = to_vp(vd);
+	uint8_t isr;
+
+	if (vp->irq != VP_IRQ_POLL)
+		return;
+	isr = read_isr(vp);
+	if (isr & VIRTIO_PCI_ISR_CONFIG)
+		vp_config_event(vp);
+	if (isr & VIRTIO_PCI_ISR_QUEUE)
+		vp_all_queues(vp);
 }

@@ -125,12 +125,18 @@ const char *pci_dev_name(const struct pci_dev *d);
 int pci_msix_enable(struct pci_dev *d);
 /* pci_msix_route - entry -> this CPU's vector, unmasked. Returns: 0, -EINVAL. */
 int pci_msix_route(struct pci_dev *d, unsigned entry, int vector);
+/* pci_msix_disable - MSI-X off again (the function falls back to INTx/none). */
+void pci_msix_disable(struct pci_dev *d);
 
 /* The kernel's bus (drivers/pci/pci_x86.c). */
 extern struct pci_dev *pci_devices;
 void pci_init(void);
 /* pci_register_driver - probe matching devices now and keep the driver for later ones. */
 int pci_register_driver(const struct pci_driver *drv);
+
+#include <arch/x86_64/apic.h>
+/* pci_intx_request - the function's INTx pin -> fn(arg), level-triggered, shared. */
+int pci_intx_request(struct pci_dev *d, irq_handler_t fn, void *arg);
 
 #define for_each_pci_dev(d) for (struct pci_dev *d = pci_devices; d; d = d->next)
 

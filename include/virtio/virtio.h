@@ -16,6 +16,7 @@
 #ifndef VIRTIO_VIRTIO_H
 #define VIRTIO_VIRTIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <virtio/virtio_config.h>
@@ -55,12 +56,16 @@ struct virtio_transport_ops {
 	int (*setup_vq)(struct virtio_device *vd, unsigned index, uint32_t max_size,
 			vq_callback_t callback, struct virtqueue **vqp);
 	void (*del_vq)(struct virtio_device *vd, struct virtqueue *vq);
+	/* Queue reset (RING_RESET): -EOPNOTSUPP when not negotiated or legacy. */
+	int (*reset_vq)(struct virtio_device *vd, struct virtqueue *vq, uint32_t num,
+			vq_recycle_t recycle);
 };
 
 struct virtio_device {
 	struct virtio_device *next;
 	uint16_t id;	   /* VIRTIO_ID_* */
 	uint64_t features; /* negotiated */
+	bool legacy;	   /* 0.9.5 interface: 32 feature bits, no VERSION_1, split only */
 	char name[40];	   /* "virtio-rng 00:03.0" */
 	const struct virtio_transport_ops *ops;
 	void *transport;
@@ -78,9 +83,10 @@ const char *virtio_id_name(uint16_t id);
 
 /*
  * virtio_negotiate - accept the device's features that are in wanted (the
- * ring's features are added), VERSION_1 required; FEATURES_OK is set and
- * re-read. Returns: 0, -ENODEV (no VERSION_1 or FEATURES_OK refused; the
- * device is marked FAILED).
+ * ring's features are added). Modern devices must offer VERSION_1;
+ * FEATURES_OK is set and re-read. Legacy devices (vd->legacy) negotiate
+ * the low 32 bits, without VERSION_1 or the packed ring. Returns: 0,
+ * -ENODEV (no VERSION_1 or FEATURES_OK refused; the device is marked FAILED).
  */
 int virtio_negotiate(struct virtio_device *vd, uint64_t wanted);
 
@@ -112,6 +118,38 @@ void virtio_device_ready(struct virtio_device *vd);
 
 /* virtio_vq_device - the device a queue belongs to. */
 struct virtio_device *virtio_vq_device(struct virtqueue *vq);
+
+/* virtio_get_vq - the device's queue index if it is set up, else NULL. */
+struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index);
+
+/* virtio_vq_irq_entry - the queue's MSI-X entry, or -1 (INTx or polled). */
+int virtio_vq_irq_entry(struct virtqueue *vq);
+
+/*
+ * virtio_reset_vq - reset one queue (VIRTIO_F_RING_RESET, 2.6.1): the device
+ * stops using it, every outstanding buffer goes to recycle (may be NULL),
+ * and the queue is enabled again, with num entries if num is not 0 and
+ * differs. Returns: 0; -EOPNOTSUPP (not negotiated, legacy); -EIO (the
+ * device did not reset it); -EINVAL/-ENOMEM for a size it cannot take
+ * (the queue is then reset at its old size).
+ */
+int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle);
+
+/*
+ * virtio_poll - for a device without interrupts ("polling"): what an
+ * interrupt handler would do, from the driver's poll loop (the ISR status
+ * says whether a queue or the configuration changed; queue callbacks and
+ * config_changed run). Does nothing when the device has interrupts.
+ */
+void virtio_poll(struct virtio_device *vd);
+
+/*
+ * virtio_needs_reset - the device set DEVICE_NEEDS_RESET (2.1.2); its queues
+ * are then marked broken and only a device reset brings it back. Checked
+ * on every configuration interrupt too, so drivers learn of it by a broken
+ * queue (-EIO) or their config_changed hook.
+ */
+bool virtio_needs_reset(struct virtio_device *vd);
 
 void virtio_pci_init(void);
 

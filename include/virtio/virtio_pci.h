@@ -16,23 +16,23 @@
 #define VIRTIO_PCI_MODERN_BASE 0x1040
 
 /* 4.1.4 Virtio Structure PCI Capabilities: cfg_type */
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG 5
+#define VIRTIO_PCI_CAP_COMMON_CFG	 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG	 2
+#define VIRTIO_PCI_CAP_ISR_CFG		 3
+#define VIRTIO_PCI_CAP_DEVICE_CFG	 4
+#define VIRTIO_PCI_CAP_PCI_CFG		 5
 #define VIRTIO_PCI_CAP_SHARED_MEMORY_CFG 8
-#define VIRTIO_PCI_CAP_VENDOR_CFG 9
+#define VIRTIO_PCI_CAP_VENDOR_CFG	 9
 
 struct virtio_pci_cap {
-	uint8_t cap_vndr;	/* PCI_CAP_ID_VNDR */
+	uint8_t cap_vndr; /* PCI_CAP_ID_VNDR */
 	uint8_t cap_next;
 	uint8_t cap_len;
 	uint8_t cfg_type;
 	uint8_t bar;
 	uint8_t id;
 	uint8_t padding[2];
-	le32 offset;		/* within the BAR */
+	le32 offset; /* within the BAR */
 	le32 length;
 };
 _Static_assert(sizeof(struct virtio_pci_cap) == 16, "4.1.4: capability is 16 bytes");
@@ -86,7 +86,26 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 64, "4.1.4.3 (60 bytes, p
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 
 /* 4.1.4.5 ISR status: bit 0 queue interrupt, bit 1 configuration change */
-#define VIRTIO_PCI_ISR_QUEUE 0x1
+#define VIRTIO_PCI_ISR_QUEUE  0x1
 #define VIRTIO_PCI_ISR_CONFIG 0x2
+
+/*
+ * 4.1.4.8 Legacy Interfaces: the virtio header in BAR 0 (I/O space) of a
+ * transitional device. Fields are guest-endian; the device configuration
+ * follows at 20, or at 24 while MSI-X is enabled (the two vector registers
+ * are only present then).
+ */
+#define VIRTIO_PCI_LEGACY_HOST_FEATURES	 0  /* 32, RO */
+#define VIRTIO_PCI_LEGACY_GUEST_FEATURES 4  /* 32 */
+#define VIRTIO_PCI_LEGACY_QUEUE_PFN	 8  /* 32: ring address >> 12 */
+#define VIRTIO_PCI_LEGACY_QUEUE_NUM	 12 /* 16, RO */
+#define VIRTIO_PCI_LEGACY_QUEUE_SEL	 14 /* 16 */
+#define VIRTIO_PCI_LEGACY_QUEUE_NOTIFY	 16 /* 16 */
+#define VIRTIO_PCI_LEGACY_STATUS	 18 /* 8 */
+#define VIRTIO_PCI_LEGACY_ISR		 19 /* 8, read clears */
+#define VIRTIO_PCI_LEGACY_CONFIG_VECTOR	 20 /* 16, MSI-X only */
+#define VIRTIO_PCI_LEGACY_QUEUE_VECTOR	 22 /* 16, MSI-X only */
+#define VIRTIO_PCI_LEGACY_CONFIG	 20
+#define VIRTIO_PCI_LEGACY_CONFIG_MSIX	 24
 
 #endif

@@ -4,9 +4,11 @@
  * layout the device was started with (packed=on/off).
  */
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
 #include <kernel/clock.h>
+#include <kernel/mm.h>
 #include <kernel/registry.h>
 #include <virtio/virtio.h>
 
@@ -199,4 +201,156 @@ KTEST(virtio_irq, "a virtio-rng completion arrives by MSI-X interrupt")
 	vd->ops->reset(vd);
 	vd->ops->del_vq(vd, vq);
 	return 0;
+}
+
+/* Fill n buffers from a started rng queue and wait for all by polling. Returns: 0 or 1. */
+static int rng_roundtrip(struct virtqueue *vq, uint8_t (*b)[64], int n)
+{
+	uint64_t deadline = clock_ns() + 2000000000ull;
+	uint32_t len;
+	int got = 0;
+
+	for (int i = 0; i < n; i++)
+		if (virtqueue_add_buf_single(vq, b[i], 64, VQ_IN, b[i]))
+			return 1;
+	virtqueue_kick(vq);
+	while (got < n && clock_ns() < deadline && !virtqueue_is_broken(vq))
+		if (virtqueue_get_buf(vq, &len))
+			got++;
+	return got == n ? 0 : 1;
+}
+
+static unsigned recycled;
+
+static void count_recycled(struct virtqueue *vq, void *token)
+{
+	(void)vq;
+	(void)token;
+	recycled++;
+}
+
+KTEST(virtio_queue_reset, "RING_RESET: reset a queue with buffers in it, shrink it, reuse")
+{
+	static uint8_t b[16][64];
+	struct virtio_device *vd = virtio_find(VIRTIO_ID_RNG, 0);
+	struct virtqueue *vq;
+	int rc;
+
+	if (!vd || virtio_negotiate(vd, 0) || virtio_setup_vq(vd, 0, 64, NULL, &vq))
+		return 1;
+	virtio_device_ready(vd);
+	virtqueue_disable_cb(vq);
+	if (rng_roundtrip(vq, b, 8))
+		return 1;
+	/* Four buffers the device has not seen (no kick): reset takes them back. */
+	for (int i = 0; i < 4; i++)
+		if (virtqueue_add_buf_single(vq, b[i], 64, VQ_IN, b[i]))
+			return 1;
+	rc = virtio_reset_vq(vq, 4, count_recycled);
+	printf("virtio-reset: reset_vq -> %d, %u buffers recycled, queue now %u entries (%u "
+	       "free)\n",
+	       rc, recycled, virtqueue_num(vq), virtqueue_num_free(vq));
+	if (rc == -EOPNOTSUPP) {
+		vd->ops->reset(vd);
+		vd->ops->del_vq(vd, vq);
+		return !(vd->legacy || !virtio_has_feature(vd, VIRTIO_F_RING_RESET));
+	}
+	if (rc || recycled != 4 || virtqueue_num(vq) != 4 || virtqueue_num_free(vq) != 4)
+		return 1;
+	rc = rng_roundtrip(vq, b, 4) || rng_roundtrip(vq, b, 4);
+	printf("virtio-reset: 2 x 4 buffers of entropy after the reset: %s\n", rc ? "no" : "yes");
+	vd->ops->reset(vd);
+	vd->ops->del_vq(vd, vq);
+	return rc;
+}
+
+KTEST(virtio_needs_reset, "a device that flags DEVICE_NEEDS_RESET is noticed and recovered")
+{
+	static uint8_t b[8][64];
+	struct virtio_device *vd = virtio_find(VIRTIO_ID_RNG, 0);
+	struct virtqueue *vq;
+	struct vq_ring_addrs a;
+	volatile uint16_t *avail_idx;
+	uint64_t deadline;
+
+	if (!vd || virtio_negotiate(vd, 0) || virtio_setup_vq(vd, 0, 64, NULL, &vq))
+		return 1;
+	if (virtqueue_layout(vq) != VQ_SPLIT || vd->legacy) {
+		printf("virtio-needs-reset: needs a modern device with a split ring\n");
+		return 1;
+	}
+	virtio_device_ready(vd);
+	virtqueue_disable_cb(vq);
+	__asm__ volatile("sti");
+	if (rng_roundtrip(vq, b, 4))
+		return 1;
+	/*
+	 * Break the device on purpose: an available index that moved by more
+	 * than the ring size is a driver error QEMU answers with NEEDS_RESET.
+	 */
+	if (virtqueue_add_buf_single(vq, b[0], 64, VQ_IN, b[0]))
+		return 1;
+	virtqueue_ring_addrs(vq, &a);
+	avail_idx = (volatile uint16_t *)phys_to_virt(a.driver) + 1;
+	*avail_idx = (uint16_t)(*avail_idx + 1000);
+	virtqueue_kick(vq);
+	deadline = clock_ns() + 2000000000ull;
+	while (!virtio_needs_reset(vd) && clock_ns() < deadline)
+		__asm__ volatile("pause");
+	__asm__ volatile("cli");
+	printf("virtio-needs-reset: needs reset %s, config interrupts %llu, queue %s\n",
+	       virtio_needs_reset(vd) ? "yes" : "no", (unsigned long long)vd->config_irqs,
+	       virtqueue_broken_reason(vq) ?: "fine");
+	if (!virtio_needs_reset(vd) || !virtqueue_is_broken(vq) || virtqueue_get_buf(vq, NULL))
+		return 1;
+	/* Recovery is a device reset and a new bring-up (3.1.1). */
+	vd->ops->reset(vd);
+	vd->ops->del_vq(vd, vq);
+	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	if (virtio_negotiate(vd, 0) || virtio_setup_vq(vd, 0, 64, NULL, &vq))
+		return 1;
+	virtio_device_ready(vd);
+	virtqueue_disable_cb(vq);
+	if (rng_roundtrip(vq, b, 8) || virtio_needs_reset(vd))
+		return 1;
+	printf("virtio-needs-reset: after a device reset 8 buffers of entropy again\n");
+	vd->ops->reset(vd);
+	vd->ops->del_vq(vd, vq);
+	return 0;
+}
+
+static volatile unsigned config_events;
+
+static void net_config_changed(struct virtio_device *vd)
+{
+	(void)vd;
+	config_events++;
+}
+
+/* The host flips the link with the monitor's set_link; virtio-net says so by a config change. */
+KTEST(virtio_config_irq, "a configuration change (virtio-net link) reaches the driver's hook")
+{
+	struct virtio_device *vd = virtio_find(VIRTIO_ID_NET, 0);
+	uint64_t deadline;
+	uint16_t status;
+
+	if (!vd || virtio_negotiate(vd, VIRTIO_BIT(16) /* VIRTIO_NET_F_STATUS */))
+		return 1;
+	vd->config_changed = net_config_changed;
+	virtio_device_ready(vd);
+	virtio_config_read(vd, 6, &status, 2);
+	printf("virtio-config: link %s, waiting for a configuration change\n",
+	       status & 1 ? "up" : "down");
+	__asm__ volatile("sti");
+	deadline = clock_ns() + 30000000000ull;
+	while (!config_events && clock_ns() < deadline) {
+		virtio_poll(vd);	   /* in case it has no interrupts */
+		__asm__ volatile("pause"); /* no timer interrupt yet: hlt could sleep forever */
+	}
+	__asm__ volatile("cli");
+	virtio_config_read(vd, 6, &status, 2);
+	printf("virtio-config: %u configuration interrupts via %s, link %s\n", config_events,
+	       vd->irq_mode, status & 1 ? "up" : "down");
+	vd->ops->reset(vd);
+	return !(config_events && !(status & 1));
 }

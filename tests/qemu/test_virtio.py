@@ -30,20 +30,22 @@ def test_virtio_probe_mixed_devices(boot):
         r"^virtio: virtio-net 00:02\.0: modern interface, 3 queues, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:04\.0: modern interface, 1 queues, interrupts MSI-X$",
-        r"^virtio: virtio-rng 00:05\.0: no modern interface \(legacy-only device\), left alone$",
+        r"^virtio: virtio-rng 00:05\.0: legacy interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-net 00:02\.0: features 0x[0-9a-f]+ .*RING_PACKED",
         r"^virtio: virtio-net 00:02\.0: 3 queues, sizes 256p 256p 64p, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: features 0x[0-9a-f]+ .*VERSION_1",
         r"^virtio: virtio-blk 00:03\.0: 1 queues, sizes 256, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:04\.0: 1 queues, sizes 8, interrupts MSI-X$",
-        r"^virtio: 3 devices$", r"^TEST PASS: virtio_probe$"])
+        r"^virtio: virtio-rng 00:05\.0: features 0x30000000 INDIRECT_DESC EVENT_IDX$",
+        r"^virtio: virtio-rng 00:05\.0: 1 queues, sizes 8, interrupts MSI-X$",
+        r"^virtio: 4 devices$", r"^TEST PASS: virtio_probe$"])
 
 
 def test_virtio_rng_missing(boot):
     boot(cmdline="test=virtio_rng").expect(35, [r"^virtio-rng: no device$"])
 
 
-def test_virtio_irq_msix(boot):
+def test_virtio_irq_msix_rounds(boot):
     boot(cmdline="test=virtio_irq", devices=["-device", "virtio-rng-pci"]).expect(
         PASS, [r"^apic: local APIC id 0 at 0xfee00000$",
                r"^virtio-irq: round 0: interrupt after \d+ us, 64 bytes$",
@@ -51,10 +53,72 @@ def test_virtio_irq_msix(boot):
                r"^TEST PASS: virtio_irq$"])
 
 
-@pytest.mark.parametrize("packed", ["off", "on"])
-def test_virtio_without_msix_polls(boot, packed):
-    """vectors=0: no MSI-X; the device is driven by polling and still works."""
+@pytest.mark.parametrize("opts,iface,mode", [
+    ("", "modern", "MSI-X"),
+    (",vectors=1", "modern", "MSI-X shared"),
+    (",vectors=0", "modern", "INTx"),
+    (",vectors=0,packed=on", "modern", "INTx"),
+    (",disable-modern=on", "legacy", "MSI-X"),
+    (",disable-modern=on,vectors=1", "legacy", "MSI-X shared"),
+    (",disable-modern=on,vectors=0", "legacy", "INTx"),
+])
+def test_virtio_irq_modes(boot, opts, iface, mode):
+    """A queue completes buffers by interrupt, counted in the handler, in each mode."""
+    boot(cmdline="test=virtio_irq", devices=["-device", f"virtio-rng-pci{opts}"]).expect(
+        PASS, [rf"^virtio: virtio-rng 00:01\.0: {iface} interface, 1 queues, interrupts {mode}$",
+               r"^virtio-irq: round 3: interrupt after \d+ us, 64 bytes$",
+               rf"^virtio-irq: 4 interrupts via {mode}, 4 queue interrupts counted by the ring$",
+               r"^TEST PASS: virtio_irq$"])
+
+
+@pytest.mark.parametrize("opts", ["", ",packed=on", ",vectors=0"])
+def test_virtio_rng_legacy(boot, opts):
+    """disable-modern=on: the 0.9.5 I/O BAR, split ring in the page-aligned layout
+    (packed=on is offered by QEMU only to the modern interface: still split)."""
     boot(cmdline="test=virtio_rng",
-         devices=["-device", f"virtio-rng-pci,vectors=0,packed={packed}"]).expect(
-        PASS, [r"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, interrupts polling "
-               r"\(no MSI-X\)$", r"^TEST PASS: virtio_rng$"])
+         devices=["-device", f"virtio-rng-pci,disable-modern=on{opts}"]).expect(
+        PASS, [r"^virtio: virtio-rng 00:01\.0: legacy interface, 1 queues",
+               r"^virtio-rng: 32768 bytes in 128 buffers, split ring, features 0x30000000 "
+               r"INDIRECT_DESC EVENT_IDX$", r"^TEST PASS: virtio_rng$"])
+
+
+@pytest.mark.parametrize("opts", ["", ",packed=on", ",vectors=0"])
+def test_virtio_queue_reset(boot, opts):
+    """RING_RESET: four unseen buffers come back, the queue shrinks to 4 and works again."""
+    boot(cmdline="test=virtio_queue_reset", devices=["-device", f"virtio-rng-pci{opts}"]).expect(
+        PASS, [r"^virtio-reset: reset_vq -> 0, 4 buffers recycled, queue now 4 entries \(4 free\)$",
+               r"^virtio-reset: 2 x 4 buffers of entropy after the reset: yes$",
+               r"^TEST PASS: virtio_queue_reset$"])
+
+
+def test_virtio_queue_reset_legacy(boot):
+    boot(cmdline="test=virtio_queue_reset",
+         devices=["-device", "virtio-rng-pci,disable-modern=on"]).expect(
+        PASS, [r"^virtio-reset: reset_vq -> -95, 0 buffers recycled", r"^TEST PASS"])
+
+
+@pytest.mark.parametrize("opts,mode", [("", "MSI-X"), (",vectors=0", "INTx")])
+def test_virtio_needs_reset(boot, opts, mode):
+    """QEMU answers a corrupt available index with DEVICE_NEEDS_RESET; we notice and recover."""
+    boot(cmdline="test=virtio_needs_reset", devices=["-device", f"virtio-rng-pci{opts}"]).expect(
+        PASS, [rf"interrupts {mode}$",
+               r"^virtio: virtio-rng 00:01\.0: device reports DEVICE_NEEDS_RESET; its queues "
+               r"are stopped$",
+               r"^virtio-needs-reset: needs reset yes, config interrupts 1, queue device needs "
+               r"reset$",
+               r"^virtio-needs-reset: after a device reset 8 buffers of entropy again$",
+               r"^TEST PASS: virtio_needs_reset$"])
+
+
+@pytest.mark.parametrize("vectors", ["", ",vectors=0"])
+def test_virtio_config_interrupt(boot, vectors):
+    """set_link off in the monitor: virtio-net's config change reaches the driver's hook."""
+    mode = "INTx" if vectors else "MSI-X"
+    boot(cmdline="test=virtio_config_irq",
+         devices=["-netdev", "user,id=n0,restrict=on",
+                  "-device", f"virtio-net-pci,netdev=n0{vectors}"],
+         monitor=[(r"^virtio-config: link up, waiting", "set_link n0 off")]).expect(
+        PASS, [rf"^virtio: virtio-net 00:0\d\.0: modern interface, 3 queues, interrupts {mode}$",
+               r"^virtio-config: link up, waiting for a configuration change$",
+               rf"^virtio-config: 1 configuration interrupts via {mode}, link down$",
+               r"^TEST PASS: virtio_config_irq$"])

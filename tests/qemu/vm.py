@@ -10,9 +10,12 @@ boot(efi_esp=IMAGE) boots an ESP image under OVMF instead of the kernel
 through PVH; the firmware's console output shares the serial port, with
 its terminal escape sequences removed from the recorded lines.
 boot(until=REGEX) stops QEMU as soon as a line matches (Run.stopped).
+boot(monitor=[(REGEX, COMMAND), ...]) sends each human-monitor COMMAND
+(e.g. "set_link n0 off") once a line matches its REGEX, in order.
 """
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -93,13 +96,35 @@ def _safe(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def _monitor_send(path, command):
+    """One HMP command over the monitor's unix socket; returns its reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
+        sk.settimeout(10)
+        sk.connect(path)
+        reply = b""
+        while b"(qemu) " not in reply:      # the banner and first prompt
+            chunk = sk.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        sk.sendall(command.encode() + b"\n")
+        reply = b""
+        while reply.count(b"(qemu) ") < 1:  # the command's echo, output, prompt
+            chunk = sk.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        return reply.decode("utf-8", "replace")
+
+
 def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
-         input_delay=0.0, timeout=60, efi_esp=None, until=None):
+         input_delay=0.0, timeout=60, efi_esp=None, until=None, monitor=()):
     """Boot the kernel, wait for QEMU to exit (or the timeout), return a Run.
 
     input: bytes written to the serial port after input_delay seconds.
     efi_esp: boot this ESP image under OVMF (cmdline must be empty).
     until: a regex; QEMU is stopped as soon as a line matches it.
+    monitor: [(regex, hmp_command)], sent in order as lines match.
     """
     os.makedirs(LOGDIR, exist_ok=True)
     logfile = os.path.join(LOGDIR, _safe(name) + ".log")
@@ -107,6 +132,13 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     argv = qemu.qemu_command(KERNEL, cmdline, machine=machine, accel=ACCEL,
                              mem=mem, serial="stdio", devices=devices,
                              efi_esp=efi_esp, efi_vars=efi_vars)
+    monitor = [(re.compile(rx), cmd) for rx, cmd in monitor]
+    mon_path = None
+    if monitor:
+        mon_path = os.path.join(LOGDIR, _safe(name) + ".monitor")
+        if os.path.exists(mon_path):
+            os.unlink(mon_path)
+        argv += ["-monitor", f"unix:{mon_path},server=on,wait=off"]
     until_rx = re.compile(until) if until else None
     matched = threading.Event()
     start = time.monotonic()
@@ -117,6 +149,15 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     def add(now, raw):
         text = ANSI_CSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
         lines.append((now, text))
+        if monitor and monitor[0][0].search(text):
+            _, cmd = monitor.pop(0)
+            try:
+                out = _monitor_send(mon_path, cmd)
+                out = ANSI_CSI.sub("", out).replace("\r", "").replace("(qemu) ", "")
+                out = out.split("\n", 1)[1].strip() if "\n" in out else ""  # drop the echo
+                lines.append((now, f"[monitor] {cmd}" + (f": {out}" if out else "")))
+            except OSError as e:
+                lines.append((now, f"[monitor] {cmd}: failed: {e}"))
         if until_rx and not matched.is_set() and until_rx.search(text):
             matched.set()
             proc.kill()
