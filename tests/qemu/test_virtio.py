@@ -122,3 +122,34 @@ def test_virtio_config_interrupt(boot, vectors):
                r"^virtio-config: link up, waiting for a configuration change$",
                rf"^virtio-config: 1 configuration interrupts via {mode}, link down$",
                r"^TEST PASS: virtio_config_irq$"])
+
+
+RICH = ["-netdev", "user,id=n0,restrict=on",
+        "-device", "virtio-net-pci,netdev=n0,addr=0x2,disable-legacy=on",
+        "-drive", "driver=null-co,id=d0,if=none",
+        "-device", "virtio-blk-pci,drive=d0,addr=0x3,packed=on",
+        "-device", "virtio-rng-pci,addr=0x4,disable-modern=on",
+        "-device", "virtio-rng-pci,addr=0x5,vectors=1",
+        "-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x6",
+        "-device", "virtio-rng-pci,bus=br1,addr=0x1",
+        "-device", "virtio-rng-pci,bus=br1,addr=0x2,vectors=0"]
+
+
+@pytest.mark.parametrize("machine", ["q35", "pc"])
+def test_virtio_probe_rich(boot, machine):
+    """Modern-only, transitional, legacy-only, several of a type, a bridge, each interrupt mode."""
+    run = boot(cmdline="test=virtio_probe virtio=nobind", machine=machine, devices=RICH)
+    run.expect(PASS, [
+        r"^virtio: virtio-net 00:02\.0: modern interface, 3 queues, interrupts MSI-X$",
+        r"^virtio: virtio-blk 00:03\.0: modern interface, 1 queues, interrupts MSI-X$",
+        r"^virtio: virtio-rng 00:04\.0: legacy interface, 1 queues, interrupts MSI-X$",
+        r"^virtio: virtio-rng 00:05\.0: modern interface, 1 queues, interrupts MSI-X shared$",
+        r"^virtio: virtio-rng 01:01\.0: modern interface, 1 queues, interrupts MSI-X$",
+        r"^virtio: virtio-rng 01:02\.0: modern interface, 1 queues, interrupts INTx$",
+        r"^virtio: virtio-net 00:02\.0: 3 queues, sizes 256 256 64, interrupts MSI-X$",
+        r"^virtio: virtio-blk 00:03\.0: features 0x[0-9a-f]+ .*RING_PACKED",
+        r"^virtio: virtio-blk 00:03\.0: 1 queues, sizes 256p, interrupts MSI-X$",
+        r"^virtio: virtio-rng 00:04\.0: features 0x30000000 INDIRECT_DESC EVENT_IDX$",
+        r"^virtio: virtio-rng 00:05\.0: 1 queues, sizes 8, interrupts MSI-X shared$",
+        r"^virtio: virtio-rng 01:02\.0: 1 queues, sizes 8, interrupts INTx$",
+        r"^virtio: 6 devices$", r"^TEST PASS: virtio_probe$"])
