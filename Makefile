@@ -61,9 +61,12 @@ KERNEL_SRCS := \
 	arch/x86_64/rtc.c \
 	arch/x86_64/power.c \
 	arch/x86_64/apic.c \
+	arch/x86_64/ioapic.c \
+	arch/x86_64/irq.c \
 	drivers/serial/uart16550.c \
 	drivers/pci/pci.c \
 	drivers/pci/pci_x86.c \
+	drivers/pci/pci_intx.c \
 	drivers/virtio/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
@@ -84,6 +87,7 @@ KERNEL_SRCS := \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
+	tests/guest/pci_intx.c \
 	tests/guest/virtio.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))

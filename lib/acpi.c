@@ -564,3 +564,14 @@ uint32_t acpi_isa_irq_to_gsi(const struct acpi_info *a, uint8_t irq, uint16_t *f
 		*flags = 0;
 	return irq;
 }
+
+uint16_t acpi_inti_resolve(uint16_t flags, enum acpi_bus bus)
+{
+	unsigned pol = ACPI_POLARITY(flags), trig = ACPI_TRIGGER(flags);
+
+	if (pol != ACPI_POLARITY_HIGH && pol != ACPI_POLARITY_LOW)
+		pol = bus == ACPI_BUS_PCI ? ACPI_POLARITY_LOW : ACPI_POLARITY_HIGH;
+	if (trig != ACPI_TRIGGER_EDGE && trig != ACPI_TRIGGER_LEVEL)
+		trig = bus == ACPI_BUS_PCI ? ACPI_TRIGGER_LEVEL : ACPI_TRIGGER_EDGE;
+	return (uint16_t)(pol | trig << 2);
+}

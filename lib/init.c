@@ -9,6 +9,7 @@
 
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
+#include <arch/x86_64/ioapic.h>
 #include <arch/x86_64/trap.h>
 #include <boot/boot_info.h>
 #include <kernel/acpi.h>
@@ -125,6 +126,7 @@ void kernel_main(struct boot_info *bi)
 	acpi_init(bi);
 
 	lapic_init();
+	ioapic_init();
 	pci_init();
 	virtio_pci_init();
 

@@ -173,6 +173,22 @@ uint64_t acpi_find_rsdp(acpi_map_fn map, void *ctx);
  */
 uint32_t acpi_isa_irq_to_gsi(const struct acpi_info *a, uint8_t irq, uint16_t *flags);
 
+/* The bus an interrupt comes from, for what "conforms to the bus" means. */
+enum acpi_bus {
+	ACPI_BUS_ISA, /* edge-triggered, active high */
+	ACPI_BUS_PCI, /* level-triggered, active low (PCI 3.0, 2.2.6) */
+};
+
+/*
+ * acpi_inti_resolve - MPS INTI flags (Table 5.26) with each field that
+ * "conforms to the specifications of the bus" (0), or holds the reserved
+ * value 2, replaced by the convention of bus. Other bits are dropped.
+ * Returns: flags whose ACPI_POLARITY is ACPI_POLARITY_HIGH or
+ * ACPI_POLARITY_LOW and whose ACPI_TRIGGER is ACPI_TRIGGER_EDGE or
+ * ACPI_TRIGGER_LEVEL.
+ */
+uint16_t acpi_inti_resolve(uint16_t flags, enum acpi_bus bus);
+
 /* Kernel side (lib/acpi_init.c). */
 struct boot_info;
 extern struct acpi_info acpi;

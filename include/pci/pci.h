@@ -140,4 +140,57 @@ int pci_intx_request(struct pci_dev *d, irq_handler_t fn, void *arg);
 
 #define for_each_pci_dev(d) for (struct pci_dev *d = pci_devices; d; d = d->next)
 
+/*
+ * PCI INTx interrupts, kernel side (drivers/pci/pci_intx.c), over the GSI
+ * lines of include/arch/x86_64/irq.h.
+ *
+ * How the GSI is found: the Interrupt Pin register (0x3d) says which of
+ * INTA#-INTD# the function uses; the Interrupt Line register (0x3c) holds
+ * the ISA IRQ (0-15) the firmware routed that pin to (SeaBIOS and OVMF on
+ * QEMU's pc and q35 program the PIIX3/ICH9 PIRQ routers and write it,
+ * bridge swizzling included). That IRQ goes through the MADT's interrupt
+ * source overrides like an ISA IRQ, giving the GSI (the same number when
+ * no override names the IRQ) and the polarity (PCI's active low when the
+ * override has none or "conforms to the bus"). The trigger is always
+ * level, as INTx is (PCI 3.0, 2.2.6); an override saying edge is logged
+ * and overruled. QEMU's pc and q35 MADTs override IRQs 5, 9, 10 and 11 as
+ * level, active high.
+ *
+ * Limits: no AML, so no _PRT and no link devices. An Interrupt Line of 0
+ * or 0xff (nothing routed: microvm, or firmware that leaves it to the OS)
+ * or above 15 is refused with -ENODEV rather than guessed. The method
+ * relies on the routed PIRQ reaching the IOAPIC pin of that ISA IRQ, which
+ * QEMU's PIIX3 and ICH9 models do (ICH9 also drives GSI 16 + PIRQ, which a
+ * _PRT would name); real chipsets may wire PIRQs only to IOAPIC pins
+ * 16-23 in APIC mode, where this is wrong. MSI or MSI-X must be off: a
+ * function with either enabled does not signal INTx.
+ */
+
+/*
+ * pci_intx_gsi - the GSI and IRQ_* trigger/polarity flags of the function's
+ * INTx pin, found as above (flags may be NULL). Logs why when it fails.
+ * Returns: 0, or -ENODEV (no pin, no firmware routing, no MADT/IOAPIC).
+ */
+int pci_intx_gsi(const struct pci_dev *d, uint32_t *gsi, unsigned *flags);
+
+/*
+ * pci_intx_request - run fn(arg) on the function's INTx interrupt: a
+ * shared, level-triggered handler on its GSI; then the Command register's
+ * INTx Disable bit is cleared. fn must make the function deassert INTx
+ * (read and acknowledge its interrupt status) and return quietly when the
+ * interrupt is not its own: other functions share the line. Logs
+ * "pci BB:DD.F: INTx pin A -> GSI N (level, active high)". Not from an
+ * interrupt handler.
+ * Returns: 0; -ENODEV (see pci_intx_gsi); -EBUSY (MSI or MSI-X is enabled,
+ * or the GSI is in use in another mode); -ENOSPC (too many requests); or
+ * an error of irq_request_gsi().
+ */
+int pci_intx_request(struct pci_dev *d, void (*fn)(void *arg), void *arg);
+
+/*
+ * pci_intx_release - undo pci_intx_request(d, fn, arg); the function's last
+ * one sets INTx Disable again. Returns: 0, or -ENOENT.
+ */
+int pci_intx_release(struct pci_dev *d, void (*fn)(void *arg), void *arg);
+
 #endif

@@ -2,12 +2,21 @@
  * The interrupt path preserves the interrupted code's state: a handler
  * that scribbles over every SSE and general register must leave the
  * interrupted code's values intact (arch/x86_64/entry.S saves them all).
+ * Real device interrupts through the IOAPIC: the 8254 PIT (ISA IRQ 0) and
+ * the MC146818 RTC periodic interrupt (ISA IRQ 8), each through the GSI
+ * the MADT's overrides give it.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <arch/x86_64/cpu.h>
+#include <arch/x86_64/ioapic.h>
+#include <arch/x86_64/irq.h>
 #include <arch/x86_64/trap.h>
+#include <kernel/clock.h>
+#include <kernel/cmdline.h>
 #include <kernel/registry.h>
 
 #define TEST_VECTOR 0x40
@@ -135,4 +144,149 @@ KTEST(irq_state, "an interrupt handler cannot clobber SSE or general registers")
 	if (!bad)
 		printf("irq_state: 16 xmm and 9 general registers kept across the interrupt\n");
 	return bad;
+}
+
+/* Counts interrupts from an ISA device on its GSI for a while. */
+struct isa_irq_run {
+	const char *name;
+	uint8_t isa_irq;
+	unsigned hz;	   /* the rate the device was set to */
+	void (*ack)(void); /* in the handler; NULL if none is needed */
+	volatile unsigned count;
+	volatile uint64_t first_ns, last_ns;
+};
+
+static void isa_irq_handler(void *arg)
+{
+	struct isa_irq_run *r = arg;
+
+	if (r->ack)
+		r->ack();
+	r->last_ns = clock_ns();
+	if (r->count++ == 0)
+		r->first_ns = r->last_ns;
+}
+
+#define ISA_WINDOW_NS 100000000ull /* count for 100 ms after the first interrupt */
+
+/*
+ * Route the device's ISA IRQ, wait up to 1 s for a first interrupt, count
+ * for ISA_WINDOW_NS, release. gsi=N on the command line replaces the GSI
+ * the MADT gives (to show where QEMU really delivers it).
+ * Returns: 0 if the rate is plausible.
+ */
+static int isa_irq_count(struct isa_irq_run *r)
+{
+	unsigned flags, n, expect = (unsigned)(r->hz * ISA_WINDOW_NS / 1000000000ull);
+	uint32_t gsi = irq_isa_to_gsi(r->isa_irq, &flags);
+	const char *forced = cmdline_get(&kernel_cmdline, "gsi");
+	uint64_t t0, rte = 0;
+	int rc;
+
+	if (forced) {
+		printf("%s: GSI %s instead of the MADT's %u (gsi= on the command line)\n", r->name,
+		       forced, gsi);
+		gsi = (uint32_t)strtoul(forced, NULL, 0);
+	}
+
+	rc = irq_request_gsi(gsi, flags, isa_irq_handler, r);
+	if (rc < 0) {
+		printf("%s: cannot request GSI %u (%d)\n", r->name, gsi, rc);
+		return 1;
+	}
+	ioapic_read_rte(gsi, &rte);
+	t0 = clock_ns();
+	irq_enable();
+	while (r->count == 0 && clock_ns() - t0 < 1000000000ull)
+		cpu_relax();
+	while (r->count && clock_ns() - r->first_ns < ISA_WINDOW_NS)
+		cpu_relax();
+	irq_disable();
+	n = r->count;
+	irq_release_gsi(gsi, isa_irq_handler, r);
+	if (n == 0) {
+		printf("%s: no interrupt on GSI %u within 1 s (ISA IRQ %u, %s, RTE 0x%016llx)\n",
+		       r->name, gsi, r->isa_irq, irq_flags_str(flags), (unsigned long long)rte);
+		return 1;
+	}
+	printf("%s: ISA IRQ %u -> GSI %u (%s), vector 0x%02llx, %u interrupts in %llu ms "
+	       "(%u expected at %u Hz), %llu on the GSI since boot\n",
+	       r->name, r->isa_irq, gsi, irq_flags_str(flags),
+	       (unsigned long long)(rte & IOAPIC_RTE_VECTOR), n,
+	       (unsigned long long)(ISA_WINDOW_NS / 1000000), expect, r->hz,
+	       (unsigned long long)irq_gsi_count(gsi));
+	/* Loose bounds: TCG may coalesce late ticks; too many means a wrong rate. */
+	if (n < expect / 4 || n > expect * 3 / 2 + 2) {
+		printf("%s: rate out of range\n", r->name);
+		return 1;
+	}
+	return 0;
+}
+
+#define PIT_HZ	1193182u
+#define PIT_CH0 0x40
+#define PIT_CMD 0x43
+
+KTEST(ioapic_pit, "8254 PIT channel 0 at 1 kHz through ISA IRQ 0's GSI")
+{
+	static struct isa_irq_run r = {.name = "ioapic-pit", .isa_irq = 0, .hz = 1000};
+	unsigned div = (PIT_HZ + 500) / 1000;
+	int rc;
+
+	outb(PIT_CMD, 0x34); /* channel 0, lo/hi byte, mode 2 (rate generator), binary */
+	outb(PIT_CH0, div & 0xff);
+	outb(PIT_CH0, div >> 8);
+	rc = isa_irq_count(&r);
+	outb(PIT_CMD, 0x34); /* back to what clock calibration left: reload 65536 */
+	outb(PIT_CH0, 0);
+	outb(PIT_CH0, 0);
+	return rc;
+}
+
+#define CMOS_ADDR    0x70
+#define CMOS_DATA    0x71
+#define CMOS_NMI_OFF 0x80
+#define RTC_REG_A    0x0a
+#define RTC_REG_B    0x0b
+#define RTC_REG_C    0x0c
+#define RTC_B_PIE    0x40
+#define RTC_RATE_1K  6 /* 32768 >> (6 - 1) = 1024 Hz */
+
+static uint8_t cmos_read(uint8_t reg)
+{
+	outb(CMOS_ADDR, reg | CMOS_NMI_OFF);
+	return inb(CMOS_DATA);
+}
+
+static void cmos_write(uint8_t reg, uint8_t v)
+{
+	outb(CMOS_ADDR, reg | CMOS_NMI_OFF);
+	outb(CMOS_DATA, v);
+}
+
+/* Reading register C acknowledges: IRQ 8 drops and the next period can raise it. */
+static void rtc_ack(void)
+{
+	(void)cmos_read(RTC_REG_C);
+}
+
+KTEST(ioapic_rtc, "MC146818 RTC periodic interrupt at 1024 Hz through ISA IRQ 8's GSI")
+{
+	static struct isa_irq_run r = {
+		.name = "ioapic-rtc", .isa_irq = 8, .hz = 1024, .ack = rtc_ack};
+	uint8_t a = cmos_read(RTC_REG_A), b = cmos_read(RTC_REG_B);
+	int rc;
+
+	if (a == 0xff && b == 0xff) {
+		printf("ioapic-rtc: no RTC\n");
+		return 1;
+	}
+	cmos_write(RTC_REG_A, (uint8_t)((a & 0xf0) | RTC_RATE_1K));
+	rtc_ack();
+	cmos_write(RTC_REG_B, b | RTC_B_PIE);
+	rc = isa_irq_count(&r);
+	cmos_write(RTC_REG_B, b & (uint8_t)~RTC_B_PIE);
+	rtc_ack();
+	cmos_write(RTC_REG_A, a);
+	return rc;
 }

@@ -1075,6 +1075,26 @@ static void test_isa_irq_to_gsi(void **state)
 	assert_int_equal(acpi_isa_irq_to_gsi(&info, 0, NULL), 2);
 }
 
+static void test_inti_resolve(void **state)
+{
+	(void)state;
+	/* Conforming fields take the bus's convention. */
+	assert_int_equal(acpi_inti_resolve(0x0, ACPI_BUS_ISA), 0x5); /* edge, high */
+	assert_int_equal(acpi_inti_resolve(0x0, ACPI_BUS_PCI), 0xf); /* level, low */
+	/* Explicit fields win, whatever the bus. */
+	assert_int_equal(acpi_inti_resolve(0xd, ACPI_BUS_ISA), 0xd); /* level, high */
+	assert_int_equal(acpi_inti_resolve(0xd, ACPI_BUS_PCI), 0xd);
+	assert_int_equal(acpi_inti_resolve(0x7, ACPI_BUS_PCI), 0x7); /* edge, low */
+	/* One field conforming, the other explicit. */
+	assert_int_equal(acpi_inti_resolve(0x3, ACPI_BUS_ISA), 0x7); /* low given: edge, low */
+	assert_int_equal(acpi_inti_resolve(0xc, ACPI_BUS_PCI), 0xf); /* level given: low */
+	assert_int_equal(acpi_inti_resolve(0x1, ACPI_BUS_PCI), 0xd); /* high given: level */
+	/* The reserved value 2 is treated as conforming; high bits are dropped. */
+	assert_int_equal(acpi_inti_resolve(0xa, ACPI_BUS_ISA), 0x5);
+	assert_int_equal(acpi_inti_resolve(0xa, ACPI_BUS_PCI), 0xf);
+	assert_int_equal(acpi_inti_resolve(0xfff0, ACPI_BUS_ISA), 0x5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest acpi[] = {
@@ -1101,6 +1121,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_ebda, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scan_bad_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isa_irq_to_gsi, setup, teardown),
+		cmocka_unit_test(test_inti_resolve),
 	};
 
 	return cmocka_run_group_tests(acpi, NULL, NULL);

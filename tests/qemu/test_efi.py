@@ -163,3 +163,17 @@ def test_efi_kernel_empty(efi_boot):
     refused(efi_boot, {KERNEL: b""},
             r"^vuk-efi: \\EFI\\BOOT\\KERNEL\.ELF is not a usable kernel: "
             r"file too short for an ELF header \(truncated\?\)$")
+
+
+def test_efi_intx_level(efi_boot):
+    """OVMF, like SeaBIOS, routes the PIRQs and writes Interrupt Line: PCI INTx
+    (level, shared) works after a UEFI boot too."""
+    devices = ["-device", "edu,addr=0x4", "-device", "edu,addr=0x5"]
+    efi_boot(cmdline="test=intx_level", devices=devices).expect(PASS, [
+        r"^ioapic: id 0 at 0xfec00000, GSI 0-23, version 0x20$",
+        r"^pci 00:04\.0: INTx pin A -> GSI 10 \(level, active high\)$",
+        r"^pci 00:05\.0: INTx pin A -> GSI 10 \(level, active high\)$",
+        r"^intx-level: raised once, acknowledged on call 5: 5 calls",
+        r"^intx-level: shared GSI 10, second function raised: first handler 1 calls 0 handled, "
+        r"second 1 calls 1 handled$",
+        r"^TEST PASS: intx_level$"], absent=CLEAN)
