@@ -807,15 +807,6 @@ off:
 	return -ENODEV;
 }
 
-/* Until the IOAPIC lands: no INTx routing known. */
-__attribute__((weak)) int pci_intx_request(struct pci_dev *d, irq_handler_t fn, void *arg)
-{
-	(void)d;
-	(void)fn;
-	(void)arg;
-	return -ENODEV;
-}
-
 static void vp_setup_irq(struct vp_dev *vp)
 {
 	vp->irq = VP_IRQ_POLL;

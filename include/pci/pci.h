@@ -134,10 +134,6 @@ void pci_init(void);
 /* pci_register_driver - probe matching devices now and keep the driver for later ones. */
 int pci_register_driver(const struct pci_driver *drv);
 
-#include <arch/x86_64/apic.h>
-/* pci_intx_request - the function's INTx pin -> fn(arg), level-triggered, shared. */
-int pci_intx_request(struct pci_dev *d, irq_handler_t fn, void *arg);
-
 #define for_each_pci_dev(d) for (struct pci_dev *d = pci_devices; d; d = d->next)
 
 /*
