@@ -173,28 +173,32 @@ static uint8_t read_isr(struct vp_dev *vp)
 }
 
 /*
- * The MSI-X entry for configuration changes or for the selected queue;
- * VIRTIO_MSI_NO_VECTOR to unassign. Returns: what the device kept (it
- * answers NO_VECTOR when it cannot take the entry, 4.1.5.1.2).
+ * Write an MSI-X entry number to a vector register (legacy I/O port, or the
+ * modern common configuration field) and read back what the device kept:
+ * it answers NO_VECTOR when it cannot take the entry (4.1.5.1.2).
  */
-static uint16_t set_config_entry(struct vp_dev *vp, uint16_t entry)
+static uint16_t set_entry(struct vp_dev *vp, uint16_t port, volatile le16 *field, uint16_t entry)
 {
 	if (vp->legacy) {
-		outw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR, entry);
-		return inw(vp->io + VIRTIO_PCI_LEGACY_CONFIG_VECTOR);
+		outw(vp->io + port, entry);
+		return inw(vp->io + port);
 	}
-	vp->common->config_msix_vector = cpu_to_le16(entry);
-	return le16_to_cpu(vp->common->config_msix_vector);
+	*field = cpu_to_le16(entry);
+	return le16_to_cpu(*field);
 }
 
+/* The entry for configuration changes; VIRTIO_MSI_NO_VECTOR unassigns. */
+static uint16_t set_config_entry(struct vp_dev *vp, uint16_t entry)
+{
+	return set_entry(vp, VIRTIO_PCI_LEGACY_CONFIG_VECTOR,
+			 vp->legacy ? NULL : &vp->common->config_msix_vector, entry);
+}
+
+/* The entry for the selected queue. */
 static uint16_t set_queue_entry(struct vp_dev *vp, uint16_t entry)
 {
-	if (vp->legacy) {
-		outw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR, entry);
-		return inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_VECTOR);
-	}
-	vp->common->queue_msix_vector = cpu_to_le16(entry);
-	return le16_to_cpu(vp->common->queue_msix_vector);
+	return set_entry(vp, VIRTIO_PCI_LEGACY_QUEUE_VECTOR,
+			 vp->legacy ? NULL : &vp->common->queue_msix_vector, entry);
 }
 
 static void select_queue(struct vp_dev *vp, unsigned index)
