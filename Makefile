@@ -63,6 +63,7 @@ KERNEL_SRCS := \
 	arch/x86_64/apic.c \
 	drivers/serial/uart16550.c \
 	drivers/pci/pci.c \
+	drivers/pci/pci_resource.c \
 	drivers/pci/pci_x86.c \
 	drivers/virtio/virtio_dma.c \
 	drivers/virtio/virtio_pci.c \
@@ -97,7 +98,7 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
-HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
+HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
