@@ -16,8 +16,10 @@
  *     aligned to its largest member.
  *  3. place: the bus-0 BARs and the windows of subtrees not kept go into
  *     the host windows, largest alignment first, first fit; the offsets
- *     then give every address below. Then registers are written, with
- *     decoding off, and decoding turned on.
+ *     then give every address below. If something does not fit, the
+ *     device asking the most of those that did not is left disabled and
+ *     placement starts over. Then registers are written, with decoding
+ *     off, and decoding turned on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -345,7 +347,7 @@ static int cmp_items(const void *x, const void *y)
 		return p->align < q->align ? 1 : -1;
 	if (p->size != q->size)
 		return p->size < q->size ? 1 : -1;
-	return 0;
+	return p < q ? -1 : p > q; /* then device order: deterministic */
 }
 
 /*
@@ -438,25 +440,37 @@ static struct bnode *size_bridge(struct assign *a, struct pci_dev *br, bool io_o
 	return n;
 }
 
-static void fail_item(struct assign *a, struct item *it, const char *why)
+/* An item that cannot get space: its device (a bridge: and what is behind it) stays off. */
+static void fail_item(struct assign *a, struct item *it, const char *why, uint64_t total)
 {
 	struct pci_dev *d = it->dev;
-	char sz[32];
+	char sz[32], all[32];
+	bool bigger = false; /* another BAR of the device took the room: say how much in all */
 
+	for (unsigned i = 0; i < a->nitems; i++)
+		if (a->items[i].dev == d && a->items[i].parent == it->parent &&
+		    a->items[i].size > it->size)
+			bigger = true;
 	it->failed = true;
-	if (it->bar >= ITEM_WINDOW) {
+	if (state(a, d)->failed)
+		return;
+	state(a, d)->failed = true;
+	if (it->bar >= ITEM_WINDOW)
 		LOG(a,
-		    "pci: %02x:%02x.%u bridge window %s %s %s: what is behind it is left "
-		    "disabled\n",
+		    "pci: %02x:%02x.%u bridge window %s %s %s: the bridge and what is behind it "
+		    "left disabled\n",
 		    d->bus, d->dev, d->fn, win_name[it->bar - ITEM_WINDOW],
 		    size_str(sz, sizeof(sz), it->size), why);
-		return;
-	}
-	if (!state(a, d)->failed)
+	else if (!bigger)
 		LOG(a, "pci: %02x:%02x.%u BAR%d %s %s %s: device left disabled\n", d->bus, d->dev,
 		    d->fn, it->bar, bar_name(&d->bar[it->bar]), size_str(sz, sizeof(sz), it->size),
 		    why);
-	state(a, d)->failed = true;
+	else
+		LOG(a,
+		    "pci: %02x:%02x.%u BAR%d %s %s %s (the device needs %s in all): device left "
+		    "disabled\n",
+		    d->bus, d->dev, d->fn, it->bar, bar_name(&d->bar[it->bar]),
+		    size_str(sz, sizeof(sz), it->size), why, size_str(all, sizeof(all), total));
 }
 
 /* Behind a disabled bridge nothing is reachable: disable it all. */
@@ -484,7 +498,7 @@ static void resolve(struct assign *a, struct bnode *n)
 		if (it->parent != n->dev)
 			continue;
 		if (!n->open[it->win]) {
-			fail_item(a, it, "has no bridge window to go in");
+			fail_item(a, it, "has no bridge window to go in", it->size);
 			continue;
 		}
 		it->addr = n->base[it->win] + it->offset;
@@ -728,34 +742,83 @@ static void collect(struct assign *a)
 }
 
 /* Step 3: bus-0 items into the host windows, then everything below. */
-static int place_all(struct assign *a)
+/* What a device asks of the host bus in all: its BARs there, or a bridge's windows. */
+static uint64_t demand(const struct assign *a, const struct pci_dev *d)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < a->nitems; i++)
+		if (a->items[i].dev == d && !a->items[i].parent)
+			sum += a->items[i].size > SIZE_LIMIT ? SIZE_LIMIT : a->items[i].size;
+	return sum;
+}
+
+/*
+ * Step 3: bus-0 items into the host windows, then everything below. When
+ * something does not fit, the device asking the most of all those that did
+ * not is disabled and placement starts over without it, so one device too
+ * big for the windows does not starve the rest. Each round disables one
+ * device: at most ndev rounds.
+ */
+static int place_all(struct assign *a, unsigned base_used)
 {
 	struct item **host = calloc(a->nitems + 1, sizeof(*host));
+	struct span *base = calloc(base_used + 1, sizeof(*base));
 	unsigned n = 0;
 
-	if (!host)
+	if (!host || !base) {
+		free(host);
+		free(base);
 		return -ENOMEM;
+	}
+	memcpy(base, a->used, base_used * sizeof(*base));
 	for (unsigned i = 0; i < a->nitems; i++)
 		if (!a->items[i].parent)
 			host[n++] = &a->items[i];
 	qsort(host, n, sizeof(*host), cmp_items);
+	for (unsigned round = 0; round <= a->ndev; round++) {
+		struct item *victim = NULL;
+		uint64_t worst = 0;
+
+		/* Reserved and firmware's only: placement starts afresh (use() keeps the order). */
+		memcpy(a->used, base, base_used * sizeof(*base));
+		a->nused = base_used;
+		for (unsigned i = 0; i < n; i++) {
+			struct item *it = host[i];
+			uint64_t want;
+
+			it->placed = false;
+			if (state(a, it->dev)->failed)
+				continue;
+			it->placed = place(a, it);
+			if (it->placed || (victim && (want = demand(a, it->dev)) <= worst))
+				continue;
+			victim = it;
+			worst = demand(a, it->dev);
+		}
+		if (!victim)
+			break;
+		fail_item(a, victim, "does not fit in any window", worst);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct item *it = host[i];
 		struct bnode *b;
 
-		it->placed = place(a, it);
-		if (!it->placed)
-			fail_item(a, it, "does not fit in any window");
 		if (it->bar >= ITEM_WINDOW && (b = bnode_of(a, it->dev))) {
 			b->base[it->bar - ITEM_WINDOW] = it->addr;
 			b->open[it->bar - ITEM_WINDOW] = it->placed;
 		}
 	}
 	free(host);
+	free(base);
 	for (struct pci_dev *d = a->list; d; d = d->next) {
 		struct bnode *b;
 
-		if (!d->upstream && (b = bnode_of(a, d)))
+		if (d->upstream || !(b = bnode_of(a, d)))
+			continue;
+		if (state(a, d)->failed)
+			fail_behind(a, d);
+		else
 			resolve(a, b);
 	}
 	return 0;
@@ -794,7 +857,7 @@ int pci_assign_resources(struct pci_dev *list, const struct pci_resources *res, 
 
 	keep_firmware(&a);
 	collect(&a);
-	rc = place_all(&a);
+	rc = place_all(&a, a.nused);
 	if (rc)
 		goto out;
 

@@ -769,7 +769,7 @@ static void test_assign_too_large(void **state)
 
 	list = pci_enumerate(&ops, NULL);
 	fn_space[0][1][0].bar_writes = 0;
-	assert_int_equal(assign(list, &r), 3);
+	assert_int_equal(assign(list, &r), 4);
 	d = find(list, 0, 1, 0);
 	assert_true(d->disabled);
 	assert_int_equal(d->bar[0].addr, 0);		   /* not half-configured */
@@ -777,13 +777,16 @@ static void test_assign_too_large(void **state)
 	assert_false(find(list, 0, 2, 0)->disabled);
 	assert_true(find(list, 0, 3, 0)->disabled);
 	assert_true(find(list, 1, 0, 0)->disabled);
-	assert_false(find(list, 0, 4, 0)->disabled);
+	assert_true(find(list, 0, 4, 0)->disabled);
 	assert_logged("pci: 00:01.0 BAR1 mem32 1 GiB does not fit in any window: device left "
 		      "disabled");
 	assert_logged("pci: 00:03.0 BAR0 mem64 pref 64 GiB does not fit in any window");
-	assert_logged("pci: 00:04.0 bridge window mem 1 GiB does not fit in any window");
-	assert_logged("pci: 01:00.0 BAR0 mem32 1 GiB has no bridge window to go in");
-	assert_logged("3 devices disabled");
+	assert_logged("pci: 00:04.0 bridge window mem 1 GiB does not fit in any window: the "
+		      "bridge and what is behind it left disabled");
+	assert_logged("pci: 01:00.0 is behind a disabled bridge: device left disabled");
+	assert_logged("4 devices disabled");
+	/* The innocent neighbour got its space. */
+	assert_true(find(list, 0, 2, 0)->bar[1].addr >= LOW_BASE);
 	(void)br;
 	pci_free_list(list);
 
@@ -799,6 +802,44 @@ static void test_assign_too_large(void **state)
 	assert_true(find(list, 1, 0, 0)->disabled);
 	assert_false(br->cfg[PCI_COMMAND] & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
 	assert_logged("pci: 01:00.0 is behind a disabled bridge: device left disabled");
+	pci_free_list(list);
+}
+
+/*
+ * One device would take the whole window and still not fit: it is the one
+ * disabled, not the small devices that came after it in placement order.
+ */
+static void test_assign_hog_released(void **state)
+{
+	struct pci_resources r;
+	struct pci_dev *list;
+	struct fake_fn *f;
+
+	(void)state;
+	windows(&r, false, false); /* 512 MiB */
+	/* Reserved ranges after the window, as the kernel gives them (ECAM, MSI). */
+	r.reserved[r.nr_reserved++] = (struct pci_range){0xe0000000, 0xefffffff};
+	r.reserved[r.nr_reserved++] = (struct pci_range){0xfee00000, 0xfeefffff};
+	f = add(0, 1, 0, 0x1234, 0x1111, 0x03000000, 0);
+	set_bar(f, 0, 0x8, 0xe0000000); /* 512 MiB: the whole window */
+	set_bar(f, 2, 0x0, 0xfffff000); /* and 4 KiB more: cannot fit */
+	f = add(0, 2, 0, 0x1af4, 0x1041, 0x02000000, 0);
+	set_bar(f, 1, 0x0, 0xfffff000);
+	add_bridge(0, 3, false, true, true); /* its 1 MiB window is tried before the 4 KiB BARs */
+	add_virtio(1, 0);
+	list = pci_enumerate(&ops, NULL);
+	fn_space[0][1][0].bar_writes = 0;
+	assert_int_equal(assign(list, &r), 1);
+	assert_true(find(list, 0, 1, 0)->disabled);
+	assert_int_equal(find(list, 0, 1, 0)->bar[0].addr, 0);
+	assert_int_equal(fn_space[0][1][0].bar_writes, 0);
+	assert_false(find(list, 0, 2, 0)->disabled);
+	assert_false(find(list, 0, 3, 0)->disabled);
+	assert_false(find(list, 1, 0, 0)->disabled);
+	assert_int_equal(find(list, 1, 0, 0)->bar[1].addr, LOW_BASE);
+	assert_logged("pci: 00:01.0 BAR2 mem32 4 KiB does not fit in any window (the device "
+		      "needs 524292 KiB in all): device left disabled");
+	assert_logged("1 device disabled");
 	pci_free_list(list);
 }
 
@@ -882,6 +923,7 @@ int main(void)
 		cmocka_unit_test_setup(test_assign_bridges, reset_assign),
 		cmocka_unit_test_setup(test_firmware_bridge_kept, reset_assign),
 		cmocka_unit_test_setup(test_assign_too_large, reset_assign),
+		cmocka_unit_test_setup(test_assign_hog_released, reset_assign),
 		cmocka_unit_test_setup(test_assign_64bit, reset_assign),
 		cmocka_unit_test_setup(test_assign_no_windows, reset_assign),
 		cmocka_unit_test_setup(test_bridge_without_io, reset_assign),
