@@ -153,7 +153,6 @@ static void log_fadt(const struct acpi_info *a)
 static void log_dsdt(const struct acpi_info *a, int rc)
 {
 	char line[384];
-	size_t n;
 
 	if (rc == -ENOENT) {
 		kprintf("acpi: DSDT: none\n");
@@ -168,8 +167,8 @@ static void log_dsdt(const struct acpi_info *a, int rc)
 	for (unsigned i = 0; i < a->nr_pci_hosts; i++) {
 		const struct acpi_pci_host *h = &a->pci_host[i];
 
-		n = (size_t)snprintf(line, sizeof(line), "segment %u buses %u-%u", h->segment,
-				     h->bus_start, h->bus_end);
+		size_t n = (size_t)snprintf(line, sizeof(line), "segment %u buses %u-%u",
+					    h->segment, h->bus_start, h->bus_end);
 		if (h->have_ecam && n < sizeof(line))
 			n += (size_t)snprintf(line + n, sizeof(line) - n, ", ECAM 0x%llx (_CBA)",
 					      (unsigned long long)h->ecam);

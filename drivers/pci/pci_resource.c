@@ -30,7 +30,7 @@
 
 #define FOUR_GIB    0x100000000ull
 #define SIZE_LIMIT  (1ull << 62) /* a sum past this cannot fit anywhere: no overflow */
-#define ITEM_WINDOW 8		 /* item.bar = ITEM_WINDOW + k: bridge window k */
+#define ITEM_WINDOW 6		 /* item.bar: 0-5 a BAR, ITEM_WINDOW + k bridge window k */
 
 /* Where an item may go on the host bus. */
 enum place {

@@ -205,10 +205,13 @@ def test_q35_qboot_assigns_bars(boot):
 
 
 @pytest.mark.skipif(not os.path.exists(QBOOT), reason=f"{QBOOT} not installed")
-def test_q35_qboot_data_behind_bridge(boot):
+@pytest.mark.parametrize("machine", ["q35", "pc"])
+def test_qboot_data_behind_bridge(boot, machine):
+    """qboot on q35 (ECAM) and pc (CF8 ports): the bridge's windows are ours."""
     devices = ["-bios", QBOOT, "-device", "pci-bridge,id=br1,chassis_nr=1,addr=0x3",
                "-device", "virtio-rng-pci,bus=br1,addr=0x1"]
-    boot(cmdline="test=virtio_rng", devices=devices).expect(PASS, [
+    boot(cmdline="test=virtio_rng", machine=machine, devices=devices).expect(PASS, [
+        r"^pci: 00:03\.0 bridge window I/O 4 KiB at 0x1000-0x1fff$",
         r"^pci: 00:03\.0 bridge window mem 1 MiB",
         r"^virtio: virtio-rng 01:01\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio-rng: 32768 bytes in 128 buffers", r"^TEST PASS: virtio_rng$"],
