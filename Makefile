@@ -65,6 +65,7 @@ KERNEL_SRCS := \
 	arch/x86_64/irq.c \
 	drivers/serial/uart16550.c \
 	drivers/pci/pci.c \
+	drivers/pci/pci_resource.c \
 	drivers/pci/pci_x86.c \
 	drivers/pci/pci_intx.c \
 	drivers/virtio/virtio_dma.c \
@@ -77,6 +78,7 @@ KERNEL_SRCS := \
 	lib/mem.c \
 	lib/memmap.c \
 	lib/acpi.c \
+	lib/acpi_aml.c \
 	lib/acpi_init.c \
 	lib/page_alloc.c \
 	lib/cmdline.c \
@@ -98,8 +100,10 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload
-HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload
+HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
+HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
+HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)

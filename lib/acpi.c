@@ -1,8 +1,9 @@
 /*
  * ACPI table parser (ACPI 6.5 chapter 5): RSDP, RSDT/XSDT, MADT, MCFG,
- * FADT. Firmware data is untrusted: each table's signature, length and
- * checksum are checked before use, every read stays inside the validated
- * length, and every loop has a fixed bound. Portable (host-tested).
+ * FADT, and the DSDT's header (its AML goes to lib/acpi_aml.c). Firmware
+ * data is untrusted: each table's signature, length and checksum are
+ * checked before use, every read stays inside the validated length, and
+ * every loop has a fixed bound. Portable (host-tested).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -100,16 +101,30 @@ static void sig_str(char s[5], const uint8_t *p)
 	s[4] = '\0';
 }
 
-static void __attribute__((format(printf, 2, 3))) problem(struct acpi_info *a, const char *fmt, ...)
+static void vproblem(struct acpi_info *a, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	if (a->nr_problems == ACPI_MAX_PROBLEMS) {
 		a->problems_lost++;
 		return;
 	}
-	va_start(ap, fmt);
 	vsnprintf(a->problems[a->nr_problems++], ACPI_PROBLEM_LEN, fmt, ap);
+}
+
+static void __attribute__((format(printf, 2, 3))) problem(struct acpi_info *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vproblem(a, fmt, ap);
+	va_end(ap);
+}
+
+void acpi_problem(struct acpi_info *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vproblem(a, fmt, ap);
 	va_end(ap);
 }
 
@@ -508,6 +523,27 @@ int acpi_parse(struct acpi_info *out, uint64_t rsdp_phys, acpi_map_fn map, void 
 		}
 		parse_entry(&P, addr);
 	}
+	return 0;
+}
+
+int acpi_parse_dsdt(struct acpi_info *a, acpi_map_fn map, void *ctx)
+{
+	struct parser P = {a, map, ctx};
+	const uint8_t *t;
+	uint32_t len;
+
+	if (!a || !map)
+		return -EINVAL;
+	a->have_dsdt = false;
+	a->nr_pci_hosts = 0;
+	a->pci_hosts_dropped = 0;
+	if (!a->have_fadt || !a->fadt.dsdt)
+		return -ENOENT;
+	t = get_table(&P, a->fadt.dsdt, "DSDT", &len);
+	if (!t)
+		return -EINVAL;
+	a->have_dsdt = true;
+	acpi_aml_scan(a, t + HDR_LEN, len - HDR_LEN);
 	return 0;
 }
 

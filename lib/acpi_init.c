@@ -150,6 +150,43 @@ static void log_fadt(const struct acpi_info *a)
 	kprintf("acpi: FADT: %s\n", line);
 }
 
+static void log_dsdt(const struct acpi_info *a, int rc)
+{
+	char line[384];
+
+	if (rc == -ENOENT) {
+		kprintf("acpi: DSDT: none\n");
+		return;
+	}
+	if (rc < 0) {
+		kprintf("acpi: DSDT: not usable\n");
+		return;
+	}
+	if (a->nr_pci_hosts == 0)
+		kprintf("acpi: DSDT: no PCI host bridge\n");
+	for (unsigned i = 0; i < a->nr_pci_hosts; i++) {
+		const struct acpi_pci_host *h = &a->pci_host[i];
+
+		size_t n = (size_t)snprintf(line, sizeof(line), "segment %u buses %u-%u",
+					    h->segment, h->bus_start, h->bus_end);
+		if (h->have_ecam && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, ", ECAM 0x%llx (_CBA)",
+					      (unsigned long long)h->ecam);
+		if (!h->have_crs && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, ", no _CRS");
+		for (unsigned w = 0; w < h->nr_windows && n < sizeof(line); w++) {
+			const struct acpi_window *win = &h->window[w];
+
+			n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s 0x%llx-0x%llx%s",
+					      win->kind == ACPI_WINDOW_IO ? "I/O" : "mem",
+					      (unsigned long long)win->min,
+					      (unsigned long long)win->max,
+					      win->prefetch ? " pref" : "");
+		}
+		kprintf("acpi: DSDT: PCI host bridge %s: %s\n", h->path, line);
+	}
+}
+
 void acpi_init(const struct boot_info *bi)
 {
 	static struct acpi_info first; /* the boot loader's RSDP, when it fails */
@@ -195,5 +232,6 @@ void acpi_init(const struct boot_info *bi)
 	log_madt(&acpi);
 	log_mcfg(&acpi);
 	log_fadt(&acpi);
+	log_dsdt(&acpi, acpi_parse_dsdt(&acpi, acpi_map, NULL));
 	log_problems(&acpi);
 }

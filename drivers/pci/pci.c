@@ -138,6 +138,70 @@ static void size_bars(struct pci_dev *d, int nbars)
 	pci_write16(d, PCI_COMMAND, cmd);
 }
 
+/*
+ * Does a bridge implement an optional window? Its base register reads 0
+ * when it does not (3.2.5.6, 3.2.5.9): write the highest base (above the
+ * limit, so the window stays closed), read it back, restore.
+ */
+static bool probe_base(struct pci_dev *d, uint16_t off, unsigned size)
+{
+	uint32_t got;
+
+	if (size == 1) {
+		pci_write8(d, off, PCI_IO_RANGE_MASK);
+		got = pci_read8(d, off) & PCI_IO_RANGE_MASK;
+		pci_write8(d, off, 0);
+	} else {
+		pci_write16(d, off, PCI_MEM_RANGE_MASK);
+		got = pci_read16(d, off) & PCI_MEM_RANGE_MASK;
+		pci_write16(d, off, 0);
+	}
+	return got != 0;
+}
+
+/*
+ * A bridge's windows as firmware left them, and which it implements. A
+ * window counts as open only when decoding of its kind is on too: base 0
+ * and limit 0 (the reset state) would otherwise read as open at 0.
+ */
+static void read_bridge_windows(struct pci_dev *d)
+{
+	uint16_t cmd = pci_read16(d, PCI_COMMAND);
+	uint8_t io_base = pci_read8(d, PCI_IO_BASE), io_limit = pci_read8(d, PCI_IO_LIMIT);
+	uint16_t pref_base = pci_read16(d, PCI_PREF_MEM_BASE);
+	uint16_t pref_limit = pci_read16(d, PCI_PREF_MEM_LIMIT);
+	struct pci_range *w = d->window;
+
+	/* The range type bits are read-only: non-zero means implemented. */
+	d->has_io_window = io_base || io_limit || probe_base(d, PCI_IO_BASE, 1);
+	d->has_pref_window = pref_base || pref_limit || probe_base(d, PCI_PREF_MEM_BASE, 2);
+	d->pref64 = (pref_base & PCI_PREF_RANGE_TYPE_MASK) == PCI_PREF_RANGE_TYPE_64;
+
+	w[PCI_WIN_IO].base = (uint64_t)(io_base & PCI_IO_RANGE_MASK) << 8;
+	w[PCI_WIN_IO].limit = (uint64_t)(io_limit & PCI_IO_RANGE_MASK) << 8 | 0xfff;
+	if ((io_base & PCI_IO_RANGE_TYPE_MASK) == PCI_IO_RANGE_TYPE_32) {
+		w[PCI_WIN_IO].base |= (uint64_t)pci_read16(d, PCI_IO_BASE_UPPER) << 16;
+		w[PCI_WIN_IO].limit |= (uint64_t)pci_read16(d, PCI_IO_LIMIT_UPPER) << 16;
+	}
+	w[PCI_WIN_MEM].base = (uint64_t)(pci_read16(d, PCI_MEM_BASE) & PCI_MEM_RANGE_MASK) << 16;
+	w[PCI_WIN_MEM].limit =
+		(uint64_t)(pci_read16(d, PCI_MEM_LIMIT) & PCI_MEM_RANGE_MASK) << 16 | 0xfffff;
+	w[PCI_WIN_PREF].base = (uint64_t)(pref_base & PCI_MEM_RANGE_MASK) << 16;
+	w[PCI_WIN_PREF].limit = (uint64_t)(pref_limit & PCI_MEM_RANGE_MASK) << 16 | 0xfffff;
+	if (d->pref64) {
+		w[PCI_WIN_PREF].base |= (uint64_t)pci_read32(d, PCI_PREF_BASE_UPPER) << 32;
+		w[PCI_WIN_PREF].limit |= (uint64_t)pci_read32(d, PCI_PREF_LIMIT_UPPER) << 32;
+	}
+	if (!d->has_io_window || !(cmd & PCI_COMMAND_IO))
+		w[PCI_WIN_IO] = (struct pci_range){1, 0};
+	if (!(cmd & PCI_COMMAND_MEMORY)) {
+		w[PCI_WIN_MEM] = (struct pci_range){1, 0};
+		w[PCI_WIN_PREF] = (struct pci_range){1, 0};
+	}
+	if (!d->has_pref_window)
+		w[PCI_WIN_PREF] = (struct pci_range){1, 0};
+}
+
 struct scan {
 	const struct pci_cfg_ops *cfg;
 	struct pci_dev *head, **tail;
@@ -177,6 +241,7 @@ static struct pci_dev *add_function(struct scan *s, uint8_t bus, uint8_t dev, ui
 		size_bars(d, 6);
 	} else if (d->header_type == PCI_HEADER_BRIDGE) {
 		size_bars(d, 2);
+		read_bridge_windows(d);
 	}
 	*s->tail = d;
 	s->tail = &d->next;

@@ -1,10 +1,13 @@
 /*
  * The kernel's PCI bus on x86: configuration access through ECAM when the
- * ACPI MCFG describes it (segment 0), else the CF8/CFC mechanism (PCI 3.0,
+ * ACPI MCFG describes it (segment 0) or, without an MCFG, the DSDT's host
+ * bridge gives its _CBA (microvm), else the CF8/CFC mechanism (PCI 3.0,
  * 3.2.2.3.2); enumeration at boot with one lspci-like line per function;
- * the driver registry; the shell's `lspci`.
+ * resource assignment in the host bridge's _CRS windows for BARs firmware
+ * left unassigned; the driver registry; the shell's `lspci`.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,6 +76,7 @@ static void cf8_write(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t 
 struct ecam {
 	volatile uint8_t *base; /* mapping of bus 0 (only bus_start..bus_end are mapped) */
 	uint8_t bus_start, bus_end;
+	uint64_t phys, size; /* what is mapped */
 };
 static struct ecam ecam;
 
@@ -115,7 +119,35 @@ static void ecam_write(void *ctx, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t
 static struct pci_cfg_ops cfg_cf8 = {cf8_read, cf8_write, NULL, 256};
 static struct pci_cfg_ops cfg_ecam = {ecam_read, ecam_write, NULL, 4096};
 
-static const struct pci_cfg_ops *choose_access(void)
+/* The DSDT's host bridge of segment 0 that holds bus 0, or NULL. */
+static const struct acpi_pci_host *root_host(void)
+{
+	for (unsigned i = 0; i < acpi.nr_pci_hosts && i < ACPI_MAX_PCI_HOSTS; i++)
+		if (acpi.pci_host[i].segment == 0 && acpi.pci_host[i].bus_start == 0)
+			return &acpi.pci_host[i];
+	return NULL;
+}
+
+/* ECAM of buses bus_start..bus_end, base being the address of bus 0. */
+static bool map_ecam(uint64_t base, uint8_t bus_start, uint8_t bus_end)
+{
+	uint64_t first = base + ((uint64_t)bus_start << 20);
+	size_t size = (size_t)(bus_end - bus_start + 1) << 20;
+	void *map = ioremap(first, size);
+
+	if (!map) {
+		kprintf("pci: cannot map ECAM at 0x%llx, using CF8\n", (unsigned long long)first);
+		return false;
+	}
+	ecam.base = (volatile uint8_t *)map - ((uint64_t)bus_start << 20);
+	ecam.bus_start = bus_start;
+	ecam.bus_end = bus_end;
+	ecam.phys = first;
+	ecam.size = size;
+	return true;
+}
+
+static const struct pci_cfg_ops *choose_access(const struct acpi_pci_host *host)
 {
 	const char *force = cmdline_get(&kernel_cmdline, "pci");
 
@@ -125,23 +157,20 @@ static const struct pci_cfg_ops *choose_access(void)
 	}
 	for (unsigned i = 0; i < acpi.nr_mcfg; i++) {
 		const struct acpi_mcfg *m = &acpi.mcfg[i];
-		uint64_t first = m->base + ((uint64_t)m->bus_start << 20);
-		size_t size = (size_t)(m->bus_end - m->bus_start + 1) << 20;
-		void *map;
 
 		if (m->segment != 0 || m->bus_end < m->bus_start)
 			continue;
-		map = ioremap(first, size);
-		if (!map) {
-			kprintf("pci: cannot map ECAM at 0x%llx, using CF8\n",
-				(unsigned long long)first);
+		if (!map_ecam(m->base, m->bus_start, m->bus_end))
 			break;
-		}
-		ecam.base = (volatile uint8_t *)map - ((uint64_t)m->bus_start << 20);
-		ecam.bus_start = m->bus_start;
-		ecam.bus_end = m->bus_end;
 		kprintf("pci: config access via ECAM at 0x%llx, buses %u-%u\n",
-			(unsigned long long)first, m->bus_start, m->bus_end);
+			(unsigned long long)ecam.phys, m->bus_start, m->bus_end);
+		return &cfg_ecam;
+	}
+	/* No MCFG: a GPEX host bridge (microvm) gives its ECAM through _CBA. */
+	if (!acpi.have_mcfg && host && host->have_ecam && host->bus_end >= host->bus_start &&
+	    map_ecam(host->ecam, host->bus_start, host->bus_end)) {
+		kprintf("pci: config access via ECAM at 0x%llx, buses %u-%u (DSDT %s._CBA)\n",
+			(unsigned long long)ecam.phys, host->bus_start, host->bus_end, host->path);
 		return &cfg_ecam;
 	}
 	kprintf("pci: config access via ports 0xcf8/0xcfc\n");
@@ -154,15 +183,120 @@ static void log_dev(const struct pci_dev *d)
 		d->subclass, d->vendor, d->device, pci_dev_name(d));
 }
 
+static void log_assign(void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)ctx;
+	va_start(ap, fmt);
+	vkprintf(fmt, ap);
+	va_end(ap);
+}
+
+static void reserve(struct pci_resources *r, uint64_t base, uint64_t len)
+{
+	if (len == 0 || base + len - 1 < base)
+		return;
+	if (r->nr_reserved == PCI_MAX_RESERVED) {
+		kprintf("pci: more than %u reserved ranges, 0x%llx-0x%llx not reserved\n",
+			PCI_MAX_RESERVED, (unsigned long long)base,
+			(unsigned long long)(base + len - 1));
+		return;
+	}
+	r->reserved[r->nr_reserved++] = (struct pci_range){base, base + len - 1};
+}
+
+/* The highest physical address the CPU can put on the bus. */
+static uint64_t phys_addr_max(void)
+{
+	uint32_t r[4];
+	unsigned bits = 36; /* without the leaf: the PAE minimum */
+
+	if (cpu_features.max_ext_leaf >= 0x80000008) {
+		cpuid(0x80000008, 0, r);
+		bits = r[0] & 0xff;
+	}
+	if (bits < 32 || bits > 52)
+		bits = 36;
+	return (1ull << bits) - 1;
+}
+
+/*
+ * The host bridge's _CRS windows, up to what the CPU can address. New
+ * assignments start at I/O 0x1000 (below are the chipset's fixed ports)
+ * and memory 1 MiB (the legacy VGA hole is a window too); firmware's may
+ * sit lower (SeaBIOS puts the ICH9 SMBus at 0x700). Never handed out: the
+ * firmware memory map (RAM, ACPI, reserved), the ECAM, the MSI/local APIC
+ * range and the IOAPICs.
+ */
+static void host_resources(const struct acpi_pci_host *h, struct pci_resources *r)
+{
+	uint64_t top = phys_addr_max();
+
+	memset(r, 0, sizeof(*r));
+	r->io_floor = 0x1000;
+	r->mem_floor = 1 * MiB;
+	for (unsigned i = 0; i < h->nr_windows && r->nr_windows < PCI_MAX_WINDOWS; i++) {
+		const struct acpi_window *w = &h->window[i];
+		struct pci_window *o = &r->window[r->nr_windows];
+
+		o->io = w->kind == ACPI_WINDOW_IO;
+		o->base = w->min;
+		o->limit = MIN(w->max, o->io ? 0xffffull : top);
+		if (o->base <= o->limit)
+			r->nr_windows++;
+	}
+	for (unsigned i = 0; i < phys_map.nr; i++) {
+		const struct boot_mem_range *m = &phys_map.r[i];
+
+		for (unsigned k = 0; k < r->nr_windows; k++) {
+			const struct pci_window *w = &r->window[k];
+
+			if (!w->io && m->base <= w->limit && w->base <= m->base + m->len - 1) {
+				reserve(r, m->base, m->len);
+				break;
+			}
+		}
+	}
+	if (ecam.size)
+		reserve(r, ecam.phys, ecam.size);
+	reserve(r, 0xfee00000, 1 * MiB); /* MSI writes and the local APIC */
+	if (acpi.lapic_address && (acpi.lapic_address & ~(MiB - 1)) != 0xfee00000)
+		reserve(r, acpi.lapic_address, PAGE_SIZE);
+	for (unsigned i = 0; i < acpi.nr_ioapic; i++)
+		reserve(r, acpi.ioapic[i].address, PAGE_SIZE);
+}
+
+static void assign_resources(const struct acpi_pci_host *host)
+{
+	static struct pci_resources res;
+	int rc;
+
+	if (!pci_devices)
+		return;
+	if (!host || !host->have_crs || host->nr_windows == 0) {
+		kprintf("pci: no host bridge windows in the DSDT, BARs left as firmware set "
+			"them\n");
+		return;
+	}
+	host_resources(host, &res);
+	rc = pci_assign_resources(pci_devices, &res, log_assign, NULL);
+	if (rc < 0)
+		kprintf("pci: resource assignment failed (%d), BARs left as firmware set them\n",
+			rc);
+}
+
 void pci_init(void)
 {
-	const struct pci_cfg_ops *cfg = choose_access();
+	const struct acpi_pci_host *host = root_host();
+	const struct pci_cfg_ops *cfg = choose_access(host);
 	uint64_t t0 = clock_ns();
 
 	pci_devices = pci_enumerate(cfg, &pci_count);
 	for_each_pci_dev(d) log_dev(d);
 	kprintf("pci: %u functions, enumerated in %llu us\n", pci_count,
 		(unsigned long long)((clock_ns() - t0) / 1000));
+	assign_resources(host);
 }
 
 static const struct pci_id *match(const struct pci_driver *drv, const struct pci_dev *d)
@@ -193,6 +327,12 @@ int pci_register_driver(const struct pci_driver *drv)
 
 		if (d->driver || !(id = match(drv, d)))
 			continue;
+		if (d->disabled) {
+			kprintf("pci: %02x:%02x.%u: not probed by %s: disabled (resources did not "
+				"fit)\n",
+				d->bus, d->dev, d->fn, drv->name);
+			continue;
+		}
 		rc = drv->probe(d, id);
 		if (rc == 0)
 			d->driver = drv;
@@ -286,11 +426,22 @@ KCMD(lspci, "list PCI functions (-v: BARs and capabilities)")
 
 	for_each_pci_dev(d)
 	{
-		printf("%02x:%02x.%u [%02x%02x] %04x:%04x %s%s%s\n", d->bus, d->dev, d->fn,
+		printf("%02x:%02x.%u [%02x%02x] %04x:%04x %s%s%s%s\n", d->bus, d->dev, d->fn,
 		       d->class_code, d->subclass, d->vendor, d->device, pci_dev_name(d),
-		       d->driver ? ", driver " : "", d->driver ? d->driver->name : "");
+		       d->driver ? ", driver " : "", d->driver ? d->driver->name : "",
+		       d->disabled ? ", disabled" : "");
 		if (!verbose)
 			continue;
+		if (d->header_type == PCI_HEADER_BRIDGE) {
+			static const char *const names[PCI_NR_WIN] = {"I/O", "mem", "mem pref"};
+
+			printf("    buses %u-%u\n", d->secondary, d->subordinate);
+			for (int k = 0; k < PCI_NR_WIN; k++)
+				if (d->window[k].base <= d->window[k].limit)
+					printf("    window %s 0x%llx-0x%llx\n", names[k],
+					       (unsigned long long)d->window[k].base,
+					       (unsigned long long)d->window[k].limit);
+		}
 		for (int i = 0; i < 6; i++)
 			if (d->bar[i].type != PCI_BAR_NONE)
 				printf("    BAR%d %s at 0x%llx, %llu bytes\n", i,

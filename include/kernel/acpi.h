@@ -3,7 +3,9 @@
  * the RSDP, the RSDT/XSDT, the MADT (local APIC, IOAPICs, interrupt
  * source overrides, LAPIC NMIs, CPU count), the MCFG (PCIe ECAM windows)
  * and the FADT (PM1 control blocks, PM timer, reset register, DSDT,
- * IAPC_BOOT_ARCH). No AML.
+ * IAPC_BOOT_ARCH). From the DSDT, a bounded read-only AML scan (no
+ * interpreter, lib/acpi_aml.c) takes the PCI host bridges: bus range,
+ * address windows (_CRS) and ECAM base (_CBA).
  *
  * Every table is checked (signature, length, checksum) before any of it
  * is used, and only bytes inside its validated length are read. A bad
@@ -26,6 +28,9 @@
 #define ACPI_MAX_MADT_ENTRIES 4096     /* MADT entries looked at */
 #define ACPI_TABLE_MAX	      0x100000 /* larger tables are rejected (1 MiB) */
 #define ACPI_MAX_PROBLEMS     8
+#define ACPI_MAX_PCI_HOSTS    4	 /* PCI host bridges kept from the DSDT */
+#define ACPI_MAX_WINDOWS      12 /* address windows kept per host bridge */
+#define ACPI_PATH_LEN	      40 /* "\\_SB.PCI0" and the like, truncated */
 #define ACPI_PROBLEM_LEN      96
 
 /* Generic Address Structure address spaces (ACPI 6.5, 5.2.3.2). */
@@ -89,6 +94,34 @@ struct acpi_mcfg {
 	uint8_t bus_start, bus_end;
 };
 
+/* What a host bridge window carries (_CRS Resource Type, ACPI 6.5 Table 6.50). */
+enum acpi_window_kind { ACPI_WINDOW_MEM, ACPI_WINDOW_IO, ACPI_WINDOW_BUS };
+
+/*
+ * One range a host bridge forwards to PCI: a producer Word/DWord/QWord/
+ * Extended Address Space descriptor of its _CRS. Inclusive bounds, with
+ * no translation (descriptors with a translation offset are skipped).
+ */
+struct acpi_window {
+	uint64_t min, max;
+	enum acpi_window_kind kind;
+	bool prefetch; /* memory, _MEM = prefetchable */
+};
+
+/* A PCI host bridge of the DSDT (_HID or _CID PNP0A08 or PNP0A03). */
+struct acpi_pci_host {
+	char path[ACPI_PATH_LEN]; /* absolute, for the log: "\\_SB.PCI0" */
+	uint16_t segment;	  /* _SEG, 0 without one */
+	uint8_t bus_start;	  /* the _CRS bus range, else _BBN-255 */
+	uint8_t bus_end;
+	bool have_crs;	/* a _CRS resource template was found and read */
+	bool have_bus;	/* bus_start/bus_end came from the _CRS */
+	bool have_ecam; /* _CBA: a constant, as a Name or a Method returning it */
+	uint64_t ecam;	/* ECAM address of bus 0 (as the MCFG gives it) */
+	unsigned nr_windows, windows_dropped;
+	struct acpi_window window[ACPI_MAX_WINDOWS]; /* in _CRS order, bus ranges excluded */
+};
+
 struct acpi_fadt {
 	uint8_t revision;
 	uint32_t flags; /* ACPI_FADT_* */
@@ -133,6 +166,11 @@ struct acpi_info {
 	bool have_fadt;
 	struct acpi_fadt fadt;
 
+	/* DSDT (acpi_parse_dsdt): the PCI host bridges, in AML order. */
+	bool have_dsdt;
+	unsigned nr_pci_hosts, pci_hosts_dropped;
+	struct acpi_pci_host pci_host[ACPI_MAX_PCI_HOSTS];
+
 	/* What was skipped or looked wrong, one line each, for the boot log. */
 	unsigned nr_problems;
 	unsigned problems_lost; /* beyond ACPI_MAX_PROBLEMS */
@@ -156,6 +194,42 @@ typedef const void *(*acpi_map_fn)(uint64_t phys, size_t len, void *ctx);
  * table is valid (or a NULL argument).
  */
 int acpi_parse(struct acpi_info *out, uint64_t rsdp_phys, acpi_map_fn map, void *ctx);
+
+/*
+ * acpi_parse_dsdt - read the DSDT the FADT points at (checked like every
+ * table) and scan its AML for PCI host bridges into a->pci_host. Call
+ * after acpi_parse succeeded; a missing or bad DSDT is a problem recorded
+ * in a, never fatal.
+ * Returns: 0, or -ENOENT (no FADT or no DSDT address), -EINVAL (the DSDT
+ * is unusable).
+ */
+int acpi_parse_dsdt(struct acpi_info *a, acpi_map_fn map, void *ctx);
+
+/*
+ * acpi_aml_scan - find the PCI host bridges in an AML byte stream (a DSDT
+ * or SSDT body, after the 36-byte header) without interpreting it: the
+ * namespace structure (Scope, Device, Name, Method, ...) is followed with
+ * every length checked against its enclosing package, objects inside
+ * conditionals and methods are not looked at (a Method _CBA whose body is
+ * "Return (constant)" is the one exception), and an opcode the scan does
+ * not know ends the enclosing scope (a problem is recorded). Bounded by
+ * len, a nesting depth of 16 and 2^20 objects. Host bridges are appended
+ * to a->pci_host.
+ */
+void acpi_aml_scan(struct acpi_info *a, const uint8_t *aml, size_t len);
+
+/*
+ * acpi_parse_crs - read a resource template (ACPI 6.5, 6.4) into h: the
+ * bus range and the producer address windows. Descriptors are walked up
+ * to the End Tag or len; one that runs past the end stops the walk, one
+ * that is malformed is skipped, each with a problem recorded in a.
+ * Returns: the number of windows kept.
+ */
+unsigned acpi_parse_crs(struct acpi_info *a, struct acpi_pci_host *h, const uint8_t *res,
+			size_t len);
+
+/* acpi_problem - record a problem for the boot log (bounded, see problems[]). */
+void acpi_problem(struct acpi_info *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * acpi_find_rsdp - the BIOS-area scan: the first KiB of the EBDA (whose

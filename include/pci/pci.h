@@ -36,6 +36,14 @@ struct pci_bar {
 	bool prefetch;
 };
 
+/* An address range, inclusive; base > limit is empty. */
+struct pci_range {
+	uint64_t base, limit;
+};
+
+/* The windows a PCI-to-PCI bridge forwards (PCI-to-PCI Bridge Architecture 1.2, 3.2.5.6-9). */
+enum pci_win { PCI_WIN_IO, PCI_WIN_MEM, PCI_WIN_PREF, PCI_NR_WIN };
+
 struct pci_driver;
 
 struct pci_dev {
@@ -50,6 +58,12 @@ struct pci_dev {
 	struct pci_bar bar[6];
 	uint8_t secondary, subordinate; /* bridges: the buses behind */
 	struct pci_dev *upstream;	/* the bridge above, NULL on bus 0 */
+	/* Bridges: the windows as programmed (closed: base > limit, or decoding off). */
+	struct pci_range window[PCI_NR_WIN];
+	bool has_io_window, has_pref_window; /* implemented (the memory window always is) */
+	bool pref64;			     /* the prefetchable window has 64-bit registers */
+	/* Resources could not be assigned: decoding is off and no driver is probed. */
+	bool disabled;
 	const struct pci_driver *driver;
 	void *drvdata;
 	/* MSI-X, once pci_msix_enable succeeded */
@@ -113,6 +127,49 @@ void pci_free_list(struct pci_dev *list);
 
 /* pci_enable - turn on memory/I-O decoding (for the BARs it has) and bus mastering. */
 void pci_enable(struct pci_dev *d);
+
+/* What the host bridge forwards, and what must never be handed out. */
+#define PCI_MAX_WINDOWS	 16
+#define PCI_MAX_RESERVED 64
+
+struct pci_window {
+	uint64_t base, limit; /* inclusive, CPU = bus addresses */
+	bool io;	      /* I/O ports, else memory (split at 4 GiB as needed) */
+};
+
+struct pci_resources {
+	unsigned nr_windows;
+	struct pci_window window[PCI_MAX_WINDOWS];
+	/* New assignments start at or above these; firmware's may sit lower in a window. */
+	uint64_t io_floor, mem_floor;
+	unsigned nr_reserved; /* RAM, firmware, ECAM, APICs: never given to a BAR firmware left */
+	struct pci_range reserved[PCI_MAX_RESERVED];
+};
+
+typedef void (*pci_log_fn)(void *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * pci_assign_resources - give every BAR firmware left unassigned (address
+ * 0, outside every window, or overlapping another) space from the host
+ * windows, naturally aligned, clear of firmware-assigned BARs and of the
+ * reserved ranges; program the windows of the bridges above them; enable
+ * decoding and bus mastering of the devices it configured.
+ *
+ * Firmware-assigned BARs in a window and clear of each other are kept
+ * (reserved ranges bind only new assignments), as is a bridge subtree whose
+ * windows firmware programmed to cover every BAR behind it; any other
+ * bridge subtree is assigned afresh, depth-first: window sizes rounded to
+ * 1 MiB (memory) and 4 KiB (I/O), the prefetchable window above 4 GiB
+ * when everything in it is 64-bit. 64-bit prefetchable BARs prefer the
+ * windows above 4 GiB, everything else those below. A device whose BAR
+ * does not fit is left with decoding off and marked disabled (an error is
+ * logged); an I/O BAR with no I/O window on its path (microvm has no port
+ * space) is left unassigned, with a notice, and the device works through
+ * its memory BARs. One line is logged per assignment, and a summary.
+ * Returns: the number of devices left disabled, or -ENOMEM.
+ */
+int pci_assign_resources(struct pci_dev *list, const struct pci_resources *res, pci_log_fn log,
+			 void *log_ctx);
 
 /* A name for the log: from a small table of known IDs, else the class. */
 const char *pci_dev_name(const struct pci_dev *d);

@@ -53,6 +53,16 @@
 
 #define PCI_STATUS_CAP_LIST 0x0010
 
+/* Bridge windows (PCI-to-PCI Bridge Architecture 1.2, 3.2.5.6-9) */
+#define PCI_IO_RANGE_TYPE_MASK	   0x0f
+#define PCI_IO_RANGE_TYPE_32	   0x01
+#define PCI_IO_RANGE_MASK	   0xf0	  /* address bits 15:12 */
+#define PCI_MEM_RANGE_MASK	   0xfff0 /* address bits 31:20 */
+#define PCI_PREF_RANGE_TYPE_MASK   0x000f
+#define PCI_PREF_RANGE_TYPE_64	   0x0001
+#define PCI_IO_WINDOW_GRANULARITY  0x1000
+#define PCI_MEM_WINDOW_GRANULARITY 0x100000
+
 /* BARs (6.2.5.1) */
 #define PCI_BAR_SPACE_IO      0x1
 #define PCI_BAR_MEM_TYPE_MASK 0x6

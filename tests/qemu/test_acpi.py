@@ -17,6 +17,10 @@ def test_acpi_q35(boot):
         MADT_ONE_IOAPIC.format(cpus="1 CPU"),
         r"^acpi: MCFG: ECAM 0xb0000000 segment 0 buses 0-255$",
         r"^acpi: FADT: PM1a_CNT 0x604, PM timer 0x608, reset reg I/O 0xcf9 value 0xf$",
+        # The PCI0 _CRS sits in a later Scope (\_SB.PCI0) than the Device.
+        r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, I/O 0x0-0xcf7, "
+        r"I/O 0xd00-0xffff, mem 0xa0000-0xbffff, mem 0x10000000-0xafffffff, "
+        r"mem 0xc0000000-0xfebfffff, mem 0x100000000-0x8ffffffff$",
     ] + READY, absent=CLEAN)
 
 
@@ -27,6 +31,9 @@ def test_acpi_pc(boot):
         MADT_ONE_IOAPIC.format(cpus="1 CPU"),
         r"^acpi: MCFG: none$",
         r"^acpi: FADT: PM1a_CNT 0x604, PM timer 0x608, no reset reg$",
+        r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, I/O 0x0-0xcf7, "
+        r"I/O 0xd00-0xffff, mem 0xa0000-0xbffff, mem 0x10000000-0xfebfffff, "
+        r"mem 0x100000000-0x17fffffff$",
     ] + READY, absent=CLEAN + [r"^acpi: MCFG: ECAM"])
 
 
@@ -39,6 +46,10 @@ def test_acpi_microvm(boot, machine):
         r"IOAPIC id 1 at 0xfec10000 GSI 24, 0 overrides$",
         r"^acpi: MCFG: none$",
         r"^acpi: FADT: hardware-reduced, reset reg memory 0xfea00202 value 0x42$",
+        # microvm's GPEX: ECAM only through _CBA, no I/O window.
+        r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, "
+        r"ECAM 0xe0000000 \(_CBA\), mem 0xc0000000-0xdfffffff, mem 0xc000000000-0xffffffffff$"
+        if "pcie=on" in machine else r"^acpi: DSDT: no PCI host bridge$",
     ] + READY, absent=CLEAN)
 
 
