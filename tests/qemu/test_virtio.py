@@ -153,3 +153,25 @@ def test_virtio_probe_rich(boot, machine):
         r"^virtio: virtio-rng 00:05\.0: 1 queues, sizes 8, interrupts MSI-X shared$",
         r"^virtio: virtio-rng 01:02\.0: 1 queues, sizes 8, interrupts INTx$",
         r"^virtio: 6 devices$", r"^TEST PASS: virtio_probe$"])
+
+
+def test_virtio_probe_microvm_modes(boot):
+    """microvm,pcie=on: own BAR assignment; MSI-X, shared MSI-X, and without MSI-X no
+    INTx routing is known (no firmware Interrupt Line, no _PRT): polling, still working."""
+    devices = ["-device", "virtio-rng-pci,addr=0x1", "-device", "virtio-rng-pci,addr=0x2,vectors=1",
+               "-device", "virtio-rng-pci,addr=0x3,vectors=0"]
+    boot(cmdline="test=virtio_probe", machine="microvm,pcie=on", devices=devices).expect(PASS, [
+        r"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, interrupts MSI-X$",
+        r"^virtio: virtio-rng 00:02\.0: modern interface, 1 queues, interrupts MSI-X shared$",
+        r"^virtio: virtio-rng 00:03\.0: modern interface, 1 queues, interrupts polling$",
+        r"^virtio: 3 devices$", r"^TEST PASS: virtio_probe$"])
+
+
+@pytest.mark.parametrize("opts,mode", [("", "MSI-X"), (",vectors=1", "MSI-X shared"),
+                                       (",vectors=0", "polling")])
+def test_virtio_irq_microvm(boot, opts, mode):
+    """Completions on microvm: by MSI-X, and counted by polling where no interrupt exists."""
+    run = boot(cmdline="test=virtio_irq" if mode != "polling" else "test=virtio_rng",
+               machine="microvm,pcie=on", devices=["-device", f"virtio-rng-pci{opts}"])
+    run.expect(PASS, [rf"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, "
+                      rf"interrupts {mode}$", r"^TEST PASS"])
