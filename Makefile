@@ -67,6 +67,8 @@ KERNEL_SRCS := \
 	drivers/virtio/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
+	drivers/virtio/blk_queue.c \
+	drivers/virtio/blk.c \
 	$(VQ_SRCS) \
 	lib/init.c \
 	lib/console.c \
@@ -79,12 +81,18 @@ KERNEL_SRCS := \
 	lib/cmdline.c \
 	lib/syscalls.c \
 	lib/shell.c \
+	lib/sg_cursor.c \
+	lib/blk_pattern.c \
+	lib/blkdev.c \
+	lib/blk_job.c \
+	lib/blk_shell.c \
 	tests/guest/exceptions.c \
 	tests/guest/libc.c \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
-	tests/guest/virtio.c
+	tests/guest/virtio.c \
+	tests/guest/blk.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
