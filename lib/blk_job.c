@@ -357,10 +357,11 @@ void blk_job_print(const char *what, const struct blk_job_result *r)
 	       (unsigned long long)(r->ns / 1000000), (unsigned long long)(r->bytes * 1000 / ns),
 	       (unsigned long long)(r->bytes * 10000 / ns % 10),
 	       (unsigned long long)(r->requests * 1000000000ull / ns));
-	if (r->errors || r->mismatches)
-		printf(", %llu errors, %llu wrong (first bad sector %llu)",
-		       (unsigned long long)r->errors, (unsigned long long)r->mismatches,
-		       (unsigned long long)(r->mismatches ? r->bad_sector : 0));
+	if (r->errors)
+		printf(", %llu failed", (unsigned long long)r->errors);
+	if (r->mismatches)
+		printf(", %llu read wrong data (first wrong sector %llu)",
+		       (unsigned long long)r->mismatches, (unsigned long long)r->bad_sector);
 	printf("\n");
 }
 

@@ -188,7 +188,7 @@ static int cmd_pattern(struct blkdev *bd, int argc, char **argv, enum blk_op op)
 		       bd->name, (unsigned long long)r.mismatches,
 		       (unsigned long long)r.bad_sector);
 	if (rc == 0)
-		printf("blk: %s: %s of sectors %llu+%llu (seed %llu): ok, %llu KiB in %llu ms\n",
+		printf("blk: %s: %s sectors %llu+%llu (seed %llu): ok, %llu KiB in %llu ms\n",
 		       bd->name, op == BLK_OP_WRITE ? "wrote" : "verified",
 		       (unsigned long long)sector, (unsigned long long)n, (unsigned long long)seed,
 		       (unsigned long long)(r.bytes / 1024), (unsigned long long)(r.ns / 1000000));
