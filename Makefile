@@ -6,7 +6,7 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail)
+#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
@@ -150,7 +150,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring clean distclean format FORCE
+	bench-boot bench-ring bench-blk clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -290,9 +290,13 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring
+bench: bench-boot bench-ring bench-blk
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
+
+# virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
+bench-blk: kernel
+	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
 
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench
@@ -303,7 +307,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
-		$(BUILD)/fuzz $(BUILD)/bench $(EFI_DIR)
+		$(BUILD)/fuzz $(BUILD)/bench $(BUILD)/test-blk $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)

@@ -370,7 +370,7 @@ static void print_ratio(uint64_t x, uint64_t y)
 {
 	uint64_t v = y ? x * 100 / y : 0;
 
-	printf(" %6llu.%02llu", (unsigned long long)(v / 100), (unsigned long long)(v % 100));
+	printf(" %7llu.%02llu", (unsigned long long)(v / 100), (unsigned long long)(v % 100));
 }
 
 int blk_bench(struct blkdev *bd, unsigned int ms)
@@ -435,7 +435,7 @@ int blk_bench(struct blkdev *bd, unsigned int ms)
 		else
 			snprintf(size, sizeof(size), "%uK", (unsigned)(cases[i].bytes >> 10));
 		ns = r.ns ? r.ns : 1;
-		printf("%-10s %6s %3u %6llu.%llu %10llu", cases[i].name, size, cases[i].depth,
+		printf("%-10s %6s %3u %8llu.%llu %10llu", cases[i].name, size, cases[i].depth,
 		       (unsigned long long)(r.bytes * 1000 / ns),
 		       (unsigned long long)(r.bytes * 10000 / ns % 10),
 		       (unsigned long long)(r.requests * 1000000000ull / ns));

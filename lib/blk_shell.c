@@ -213,10 +213,9 @@ static int cmd_range(struct blkdev *bd, int argc, char **argv, enum blk_op op)
 
 static int cmd_cache(struct blkdev *bd, int argc, char **argv)
 {
-	int rc;
-
 	if (argc == 2) {
 		bool wb = strcmp(argv[1], "writeback") == 0;
+		int rc;
 
 		if (!wb && strcmp(argv[1], "writethrough") != 0) {
 			printf("usage: blk cache [writeback|writethrough]\n");

@@ -84,7 +84,7 @@ const char *blkdev_strerror(int err)
 
 int blkdev_check(struct blkdev *bd, struct blk_request *req)
 {
-	uint64_t len, end, bs_sectors = bd->block_size / BLK_SECTOR_SIZE;
+	uint64_t end, bs_sectors = bd->block_size / BLK_SECTOR_SIZE;
 
 	if (bd->dead)
 		return -ENODEV;
@@ -93,9 +93,9 @@ int blkdev_check(struct blkdev *bd, struct blk_request *req)
 	switch (req->op) {
 	case BLK_OP_READ:
 	case BLK_OP_WRITE: {
-		int n = sg_count(req->data);
+		uint64_t len;
 
-		if (n <= 0)
+		if (sg_count(req->data) <= 0)
 			return -EINVAL;
 		len = sg_total_len(req->data);
 		if (len == 0 || len % bd->block_size || len >= (1ull << 40))
@@ -186,24 +186,21 @@ int blkdev_run(struct blkdev *bd, struct blk_request *req)
 	int rc;
 
 	req->done = sync_done;
-	req->priv = (void *)&finished;
+	/* The flag outlives the request: done() runs before this function returns. */
+	req->priv = (void *)&finished; /* cppcheck-suppress autoVariables */
 	rc = blkdev_submit(bd, req);
-	if (rc)
-		return rc;
 	deadline = clock_ns() + BLKDEV_TIMEOUT_NS;
-	while (!finished) {
+	while (rc == 0 && !finished) {
 		blkdev_poll(bd);
-		if (finished)
-			break;
-		if (clock_ns() > deadline) {
+		if (!finished && clock_ns() > deadline) {
 			/* Fails every outstanding request, this one included. */
 			bd->ops->abort(bd, "a request got no answer within the timeout");
 			deadline = UINT64_MAX;
-			continue;
 		}
 		cpu_relax();
 	}
-	return req->error;
+	req->priv = NULL;
+	return rc ? rc : req->error;
 }
 
 static int run_data(struct blkdev *bd, enum blk_op op, uint64_t sector, const struct sg_ring *data)

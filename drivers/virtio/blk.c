@@ -45,9 +45,9 @@ struct vblk_dev {
 	struct blkdev bd;
 	struct virtio_device *vd;
 	struct vblk_queue q[VBLK_MAX_QUEUES];
-	bool ready;		/* queues initialised: callbacks may run */
-	bool polled;		/* the device has no interrupts: polls look at the ISR */
-	uint64_t next_isr_poll; /* clock_ns of the next ISR look */
+	bool ready;		   /* queues initialised: callbacks may run */
+	bool polled;		   /* the device has no interrupts: polls look at the ISR */
+	uint64_t next_config_poll; /* clock_ns of the next look at the configuration */
 };
 
 #define CFG(field) offsetof(struct virtio_blk_config, field)
@@ -136,11 +136,13 @@ static void vblk_poll_op(struct blkdev *bd)
 	struct vblk_dev *d = to_dev(bd);
 	uint64_t flags;
 
-	if (d->polled && clock_ns() >= d->next_isr_poll) {
-		/* No interrupts: the ISR tells of configuration changes (and runs callbacks). */
-		d->next_isr_poll = clock_ns() + VBLK_CONFIG_POLL_NS;
+	if (clock_ns() >= d->next_config_poll) {
+		d->next_config_poll = clock_ns() + VBLK_CONFIG_POLL_NS;
 		flags = irq_save();
-		virtio_poll(d->vd);
+		if (d->polled)
+			virtio_poll(d->vd); /* the ISR tells of configuration changes */
+		else if (!(flags & (1u << 9)))
+			vblk_config_changed(d->vd); /* its interrupt waits for the CPU */
 		irq_restore(flags);
 	}
 	for (unsigned i = 0; i < d->vb.nq; i++) {
@@ -218,10 +220,11 @@ static void vblk_info_op(struct blkdev *bd)
 
 	printf("  transport: %s, interrupts %s, %s interface\n", d->vd->name, d->vd->irq_mode,
 	       d->vd->legacy ? "legacy" : "modern");
-	printf("  limits: %u segments of %u bytes max per request, %u KiB per request, "
-	       "discard %u sectors, write zeroes %u sectors\n",
-	       d->vb.max_segs, d->vb.size_max, d->vb.max_bytes / 1024, d->vb.max_discard,
-	       d->vb.max_zeroes);
+	printf("  limits per device request: %u segments", d->vb.max_segs);
+	if (d->vb.size_max)
+		printf(" of %u bytes", d->vb.size_max);
+	printf(", %u KiB, discard %u sectors, write zeroes %u sectors\n", d->vb.max_bytes / 1024,
+	       d->vb.max_discard, d->vb.max_zeroes);
 	for (unsigned i = 0; i < d->vb.nq; i++) {
 		const struct vblk_queue *q = &d->q[i];
 		const struct vq_stats *st = virtqueue_stats(q->vq);

@@ -110,7 +110,7 @@ static uint64_t range_piece(struct vblk *vb, const struct blk_request *req)
 	uint64_t bs = vb->bd->block_size / BLK_SECTOR_SIZE;
 
 	/* 5.2.5: discard_sector_alignment guides where a split request is cut. */
-	if (n < req->in.left && req->op == BLK_OP_DISCARD && vb->discard_align > 1) {
+	if (max < req->in.left && req->op == BLK_OP_DISCARD && vb->discard_align > 1) {
 		uint64_t end = req->in.sector + n;
 		uint64_t cut = end - end % vb->discard_align;
 
@@ -398,13 +398,14 @@ static void run_waiting(struct vblk_queue *q)
 void vblk_process(struct vblk_queue *q)
 {
 	struct vblk *vb = q->vb;
-	struct vblk_slot *s;
 	uint32_t len;
 
 	if (vb->dead)
 		return;
 	vb->in_completion++;
 	do {
+		struct vblk_slot *s;
+
 		if (q->irq)
 			virtqueue_disable_cb(q->vq);
 		while (!vb->dead && (s = virtqueue_get_buf(q->vq, &len)) != NULL)

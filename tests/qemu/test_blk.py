@@ -63,7 +63,7 @@ MATRIX = [
      [r"max 14 segments"]),
     ("q16-no-indirect", ",queue-size=16,indirect_desc=off", "", [r"max 14 segments"]),
     ("seg-max-3", "", "blk.seg_max=3 blk.size_max=4096",
-     [r"max 3 segments of 4096 bytes", r"limits: 3 segments of 4096 bytes"]),
+     [r"max 3 segments of 4096 bytes", r"limits per device request: 3 segments of 4096 bytes"]),
     ("blocks-4k", ",logical_block_size=4096,physical_block_size=4096", "",
      [r"4096-byte blocks"]),
     ("legacy", ",disable-modern=on", "", [r"legacy interface"]),
