@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arch/x86_64/barrier.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/blk_job.h>
 #include <kernel/blk_pattern.h>
@@ -262,6 +263,7 @@ int blk_job_run(struct blkdev *bd, uint64_t start, uint64_t count, const struct 
 
 			if (!jr->busy || !jr->finished)
 				continue;
+			barrier(); /* done() ran: the data is in, read it only now */
 			jr->busy = false;
 			inflight--;
 			progress = true;

@@ -159,7 +159,7 @@ static int send_piece(struct vblk_queue *q, struct blk_request *req)
 		if (bytes == 0) {
 			vblk_log(vb,
 				 "%s at sector %llu: its buffers do not make a block of %u bytes "
-				 "within %u segments of at most %u bytes",
+				 "within %u segments (of at most %u bytes; 0: any size)",
 				 blkdev_op_name(req->op), (unsigned long long)req->in.sector,
 				 vb->bd->block_size, vb->max_segs, vb->size_max);
 			return -EINVAL;
