@@ -55,6 +55,8 @@ MATRIX = [
     ("msix-shared", ",num-queues=4,vectors=2", "", [r"interrupts MSI-X shared"]),
     ("mq4", ",num-queues=4", "",
      [r"4 queues of 256"] + [rf"queue {i}: .* [1-9]\d* requests" for i in range(4)]),
+    ("mq4-use-2", ",num-queues=4", "blk.queues=2",
+     [r"2 queues of 256", r"queue 1: .* [1-9]\d* requests"]),
     ("mq4-packed-q16", ",num-queues=4,packed=on,queue-size=16", "",
      [r"4 queues of 16, interrupts MSI-X"] +
      [rf"queue {i}: 16 entries packed.* [1-9]\d* waited" for i in range(4)]),
