@@ -29,7 +29,10 @@
  * it goes beyond the capacity (-ERANGE), is not aligned to the block size
  * (-EINVAL), writes to a read-only disk (-EROFS) or asks for what the
  * device cannot do (-EOPNOTSUPP); the device answers -EIO (I/O error) or
- * -EOPNOTSUPP (unsupported), for that request only.
+ * -EOPNOTSUPP (unsupported), for that request only. A request the driver
+ * had to cut into several device requests (segment or discard limits) may
+ * be partly done when it fails; the parts after the failing one are not
+ * sent. A flush covers the writes that completed before it was submitted.
  */
 #ifndef KERNEL_BLKDEV_H
 #define KERNEL_BLKDEV_H
