@@ -6,7 +6,7 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail)
+#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
@@ -71,6 +71,8 @@ KERNEL_SRCS := \
 	drivers/virtio/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
+	drivers/virtio/blk_queue.c \
+	drivers/virtio/blk.c \
 	$(VQ_SRCS) \
 	lib/init.c \
 	lib/console.c \
@@ -84,13 +86,19 @@ KERNEL_SRCS := \
 	lib/cmdline.c \
 	lib/syscalls.c \
 	lib/shell.c \
+	lib/sg_cursor.c \
+	lib/blk_pattern.c \
+	lib/blkdev.c \
+	lib/blk_job.c \
+	lib/blk_shell.c \
 	tests/guest/exceptions.c \
 	tests/guest/libc.c \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
 	tests/guest/pci_intx.c \
-	tests/guest/virtio.c
+	tests/guest/virtio.c \
+	tests/guest/blk.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -100,11 +108,13 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
+HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/blk_queue.c
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
@@ -148,7 +158,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring clean distclean format FORCE
+	bench-boot bench-ring bench-blk clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -288,9 +298,13 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring
+bench: bench-boot bench-ring bench-blk
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
+
+# virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
+bench-blk: kernel
+	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
 
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench
@@ -301,7 +315,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
-		$(BUILD)/fuzz $(BUILD)/bench $(EFI_DIR)
+		$(BUILD)/fuzz $(BUILD)/bench $(BUILD)/test-blk $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)

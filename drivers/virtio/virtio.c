@@ -112,3 +112,10 @@ int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
 
 	return vd->ops->reset_vq(vd, vq, num, recycle);
 }
+
+void virtio_del_vq(struct virtqueue *vq)
+{
+	struct virtio_device *vd = virtio_vq_device(vq);
+
+	vd->ops->del_vq(vd, vq);
+}

@@ -908,3 +908,10 @@ void virtio_poll(struct virtio_device *vd)
 	if (isr & VIRTIO_PCI_ISR_QUEUE)
 		vp_all_queues(vp);
 }
+
+bool virtio_vq_has_irq(struct virtqueue *vq)
+{
+	struct vp_queue *q = virtqueue_priv(vq);
+
+	return q->msix_entry != VIRTIO_MSI_NO_VECTOR || to_vp(q->vd)->irq == VP_IRQ_INTX;
+}

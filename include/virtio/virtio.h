@@ -125,6 +125,12 @@ struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index);
 /* virtio_vq_irq_entry - the queue's MSI-X entry, or -1 (INTx or polled). */
 int virtio_vq_irq_entry(struct virtqueue *vq);
 
+/* virtio_vq_has_irq - the queue's callback runs from an interrupt (MSI-X or INTx). */
+bool virtio_vq_has_irq(struct virtqueue *vq);
+
+/* virtio_del_vq - take a queue down and free it (after a device reset). */
+void virtio_del_vq(struct virtqueue *vq);
+
 /*
  * virtio_reset_vq - reset one queue (VIRTIO_F_RING_RESET, 2.6.1): the device
  * stops using it, every outstanding buffer goes to recycle (may be NULL),

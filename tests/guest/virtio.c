@@ -44,6 +44,17 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 		if (vd->driver) { /* in use: look, do not touch */
 			printf("virtio: %s: bound to %s, features ", vd->name, vd->driver->name);
 			print_features(vd->features);
+			printf("virtio: %s: %u queues, in use:", vd->name, nq);
+			for (unsigned i = 0; i < nq && i < 8; i++) {
+				struct virtqueue *vq = virtio_get_vq(vd, i);
+
+				if (vq)
+					printf(" %u%s", virtqueue_num(vq),
+					       virtqueue_layout(vq) == VQ_PACKED ? "p" : "");
+				else
+					printf(" -");
+			}
+			printf(", interrupts %s\n", vd->irq_mode);
 			continue;
 		}
 		if (virtio_negotiate(vd, 0)) {

@@ -108,7 +108,9 @@ def test_microvm_pcie_assigns_bars(boot):
         r"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:02\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: modern interface, 1 queues, interrupts MSI-X$",
-        r"^virtio: virtio-blk 00:03\.0: 1 queues, sizes 256, interrupts MSI-X$",
+        r"^blk: vda: virtio-blk 00:03\.0, 2097152 sectors \(1024 MiB\)",
+        r"^virtio: virtio-blk 00:03\.0: bound to virtio_blk, features",
+        r"^virtio: virtio-blk 00:03\.0: 1 queues, in use: 256, interrupts MSI-X$",
         r"^virtio: 3 devices$", r"^TEST PASS: virtio_probe$"], absent=ASSIGN_CLEAN)
 
 

@@ -18,27 +18,40 @@ def test_virtio_rng_on_pc(boot):
         PASS, [r"^virtio-rng: 32768 bytes in 128 buffers, split ring", r"^TEST PASS: virtio_rng$"])
 
 
+PROBE_DEVICES = ["-netdev", "user,id=n0,restrict=on",
+                 "-device", "virtio-net-pci,netdev=n0,addr=0x2,packed=on",
+                 "-drive", "driver=null-co,id=d0,if=none",
+                 "-device", "virtio-blk-pci,drive=d0,addr=0x3,disable-legacy=on",
+                 "-device", "virtio-rng-pci,addr=0x4",
+                 "-device", "virtio-rng-pci,addr=0x5,disable-modern=on"]
+
+
 def test_virtio_probe_mixed_devices(boot):
-    devices = ["-netdev", "user,id=n0,restrict=on",
-               "-device", "virtio-net-pci,netdev=n0,addr=0x2,packed=on",
-               "-drive", "driver=null-co,id=d0,if=none",
-               "-device", "virtio-blk-pci,drive=d0,addr=0x3,disable-legacy=on",
-               "-device", "virtio-rng-pci,addr=0x4",
-               "-device", "virtio-rng-pci,addr=0x5,disable-modern=on"]
-    run = boot(cmdline="test=virtio_probe", devices=devices)
+    """virtio-blk has a driver now: the probe lists it as bound and leaves it alone."""
+    run = boot(cmdline="test=virtio_probe", devices=PROBE_DEVICES)
     run.expect(PASS, [
         r"^virtio: virtio-net 00:02\.0: modern interface, 3 queues, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: modern interface, 1 queues, interrupts MSI-X$",
+        r"^blk: vda: virtio-blk 00:03\.0, \d+ sectors",
         r"^virtio: virtio-rng 00:04\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:05\.0: legacy interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-net 00:02\.0: features 0x[0-9a-f]+ .*RING_PACKED",
         r"^virtio: virtio-net 00:02\.0: 3 queues, sizes 256p 256p 64p, interrupts MSI-X$",
-        r"^virtio: virtio-blk 00:03\.0: features 0x[0-9a-f]+ .*VERSION_1",
-        r"^virtio: virtio-blk 00:03\.0: 1 queues, sizes 256, interrupts MSI-X$",
+        r"^virtio: virtio-blk 00:03\.0: bound to virtio_blk, features 0x[0-9a-f]+ .*VERSION_1",
+        r"^virtio: virtio-blk 00:03\.0: 1 queues, in use: 256, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:04\.0: 1 queues, sizes 8, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:05\.0: features 0x30000000 INDIRECT_DESC EVENT_IDX$",
         r"^virtio: virtio-rng 00:05\.0: 1 queues, sizes 8, interrupts MSI-X$",
         r"^virtio: 4 devices$", r"^TEST PASS: virtio_probe$"])
+
+
+def test_virtio_probe_nobind(boot):
+    """virtio=nobind: no driver binds, the probe negotiates with virtio-blk itself."""
+    run = boot(cmdline="test=virtio_probe virtio=nobind", devices=PROBE_DEVICES)
+    run.expect(PASS, [
+        r"^virtio: virtio-blk 00:03\.0: features 0x[0-9a-f]+ .*VERSION_1",
+        r"^virtio: virtio-blk 00:03\.0: 1 queues, sizes 256, interrupts MSI-X$",
+        r"^virtio: 4 devices$", r"^TEST PASS: virtio_probe$"], absent=[r"^blk: vda"])
 
 
 def test_virtio_rng_missing(boot):
