@@ -46,6 +46,10 @@ KERNEL_LIBS := --start-group $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a --end-gro
 VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
 	drivers/virtio/virtqueue_packed.c
 
+# The virtio console's portable core: built unchanged into the kernel and
+# its host test (the kernel glue is drivers/virtio/console.c).
+VCON_SRCS := drivers/virtio/console_ctrl.c drivers/virtio/console_port.c
+
 KERNEL_SRCS := \
 	boot/pvh.S \
 	boot/pvh.c \
@@ -68,6 +72,9 @@ KERNEL_SRCS := \
 	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
 	$(VQ_SRCS) \
+	$(VCON_SRCS) \
+	drivers/virtio/console.c \
+	drivers/virtio/console_vport.c \
 	lib/init.c \
 	lib/console.c \
 	lib/panic.c \
@@ -78,6 +85,7 @@ KERNEL_SRCS := \
 	lib/page_alloc.c \
 	lib/cmdline.c \
 	lib/syscalls.c \
+	lib/file.c \
 	lib/shell.c \
 	tests/guest/exceptions.c \
 	tests/guest/libc.c \

@@ -1,18 +1,32 @@
 /*
  * Virtio devices independent of the transport (VIRTIO 1.2 sections 2 and
  * 3): the list of devices, the driver table and binding, feature
- * negotiation, configuration access and queue set-up through the
- * transport's ops.
+ * negotiation, configuration access, queue set-up through the
+ * transport's ops, and the shell's `virtio` command.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <kernel/cmdline.h>
 #include <kernel/kernel.h>
+#include <kernel/registry.h>
 #include <virtio/virtio.h>
 
 struct virtio_device *virtio_devices;
 static struct virtio_device **virtio_tail = &virtio_devices;
+
+/*
+ * The queues made through virtio_setup_vq, for the `virtio` command: the
+ * transport keeps its own table but does not show it.
+ */
+struct virtio_vq_rec {
+	struct virtio_device *vd;
+	struct virtqueue *vq;
+	struct virtio_vq_rec *next;
+};
+static struct virtio_vq_rec *vq_recs;
 
 const char *virtio_id_name(uint16_t id)
 {
@@ -93,10 +107,119 @@ int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp)
 {
-	return vd->ops->setup_vq(vd, index, max_size, callback, vqp);
+	struct virtio_vq_rec *r = malloc(sizeof(*r)), **pp = &vq_recs;
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	rc = vd->ops->setup_vq(vd, index, max_size, callback, vqp);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	/* Kept in queue index order per device. */
+	while (*pp && ((*pp)->vd != vd || virtqueue_index((*pp)->vq) < index))
+		pp = &(*pp)->next;
+	*r = (struct virtio_vq_rec){vd, *vqp, *pp};
+	*pp = r;
+	return 0;
+}
+
+void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq)
+{
+	for (struct virtio_vq_rec **pp = &vq_recs; *pp; pp = &(*pp)->next) {
+		if ((*pp)->vq == vq) {
+			struct virtio_vq_rec *r = *pp;
+
+			*pp = r->next;
+			free(r);
+			break;
+		}
+	}
+	vd->ops->del_vq(vd, vq);
 }
 
 void virtio_device_ready(struct virtio_device *vd)
 {
 	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void print_features(const struct virtio_device *vd)
+{
+	static const struct {
+		uint16_t device_id; /* 0: any device */
+		uint8_t bit;
+		const char *name;
+	} names[] = {
+		{VIRTIO_ID_CONSOLE, 0, "CONSOLE_F_SIZE"},
+		{VIRTIO_ID_CONSOLE, 1, "CONSOLE_F_MULTIPORT"},
+		{VIRTIO_ID_CONSOLE, 2, "CONSOLE_F_EMERG_WRITE"},
+		{0, VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
+		{0, VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
+		{0, VIRTIO_F_VERSION_1, "VERSION_1"},
+		{0, VIRTIO_F_RING_PACKED, "RING_PACKED"},
+		{0, VIRTIO_F_IN_ORDER, "IN_ORDER"},
+		{0, VIRTIO_F_NOTIFICATION_DATA, "NOTIFICATION_DATA"},
+		{0, VIRTIO_F_RING_RESET, "RING_RESET"},
+	};
+	uint64_t rest = vd->features;
+
+	printf("  features 0x%llx:", (unsigned long long)vd->features);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if ((names[i].device_id && names[i].device_id != vd->id) ||
+		    !(vd->features & VIRTIO_BIT(names[i].bit)))
+			continue;
+		printf(" %s", names[i].name);
+		rest &= ~VIRTIO_BIT(names[i].bit);
+	}
+	for (unsigned b = 0; b < 64; b++)
+		if (rest & VIRTIO_BIT(b))
+			printf(" bit%u", b);
+	printf("\n");
+}
+
+KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
+{
+	unsigned n = 0;
+
+	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
+		printf("%s: %s, interrupts %s, %llu config changes\n", vd->name,
+		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
+		       (unsigned long long)vd->config_irqs);
+		print_features(vd);
+		for (struct virtio_vq_rec *r = vq_recs; r; r = r->next) {
+			const struct vq_stats *s;
+			struct virtio_vq_rec *last = r;
+
+			if (r->vd != vd)
+				continue;
+			s = virtqueue_stats(r->vq);
+			if (s->added == 0 && s->interrupts == 0) {
+				/* A run of queues never used: one line. */
+				while (last->next && last->next->vd == vd &&
+				       virtqueue_stats(last->next->vq)->added == 0 &&
+				       virtqueue_stats(last->next->vq)->interrupts == 0)
+					last = last->next;
+				if (last != r) {
+					printf("  queues %u-%u: never used\n",
+					       virtqueue_index(r->vq), virtqueue_index(last->vq));
+					r = last;
+					continue;
+				}
+			}
+			printf("  queue %-2u %4u %-6s added %llu used %llu kicks %llu (+%llu "
+			       "suppressed) interrupts %llu free %u%s%s\n",
+			       virtqueue_index(r->vq), virtqueue_num(r->vq),
+			       virtqueue_layout(r->vq) == VQ_PACKED ? "packed" : "split",
+			       (unsigned long long)s->added, (unsigned long long)s->used,
+			       (unsigned long long)s->kicks,
+			       (unsigned long long)s->kicks_suppressed,
+			       (unsigned long long)s->interrupts, virtqueue_num_free(r->vq),
+			       virtqueue_is_broken(r->vq) ? " BROKEN: " : "",
+			       virtqueue_broken_reason(r->vq) ?: "");
+		}
+	}
+	if (n == 0)
+		printf("no virtio devices\n");
+	return 0;
 }

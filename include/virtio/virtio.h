@@ -103,9 +103,16 @@ static inline int virtio_has_feature(const struct virtio_device *vd, unsigned bi
 	return (vd->features >> bit) & 1;
 }
 
-/* virtio_setup_vq - queue index, at most max_size entries; transport does the rest. */
+/*
+ * virtio_setup_vq - queue index, at most max_size entries; transport does
+ * the rest. The queue is listed for the `virtio` command.
+ * Returns: 0, -ENOMEM, or the transport's error.
+ */
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp);
+
+/* virtio_del_vq - free a queue virtio_setup_vq made (after a device reset). */
+void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq);
 
 /* virtio_device_ready - DRIVER_OK: the device may use the queues now. */
 void virtio_device_ready(struct virtio_device *vd);
