@@ -86,13 +86,15 @@ KERNEL_SRCS := \
 	lib/cmdline.c \
 	lib/syscalls.c \
 	lib/file.c \
+	lib/sha256.c \
 	lib/shell.c \
 	tests/guest/exceptions.c \
 	tests/guest/libc.c \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
-	tests/guest/virtio.c
+	tests/guest/virtio.c \
+	tests/guest/console.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -102,9 +104,11 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload sha256 console
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
+HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS) $(VCON_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))

@@ -104,6 +104,13 @@ void console_write(const char *buf, size_t len)
 	write_to(CONSOLE_STDIO, buf, len);
 }
 
+void console_flush(void)
+{
+	for (struct console *c = consoles; c; c = c->next)
+		if (c->flush)
+			c->flush(c);
+}
+
 void console_log_write(const char *buf, size_t len)
 {
 	write_to(CONSOLE_LOG, buf, len);

@@ -180,6 +180,18 @@ static void kvcon_con_wait(struct console *c)
 	kvcon_leave(k, flags);
 }
 
+static void kvcon_con_flush(struct console *c)
+{
+	struct vcon_kdev *k = container_of(c, struct vcon_kdev, con);
+	uint64_t flags;
+
+	if (k->depth || !k->stdio)
+		return;
+	flags = kvcon_enter(k);
+	vcon_flush(k->stdio);
+	kvcon_leave(k, flags);
+}
+
 /* emerg_wr (5.3.4): one byte per 32-bit write, usable in any state of the device. */
 static void kvcon_emerg_write(const char *buf, size_t len)
 {
@@ -212,6 +224,7 @@ static void kvcon_stdio_take(struct vcon_kdev *k, struct vcon_port *p)
 	k->con.write = kvcon_con_write;
 	k->con.read = kvcon_con_read;
 	k->con.wait = kvcon_con_wait;
+	k->con.flush = kvcon_con_flush;
 	k->con.flags = 0;
 	k->stdio = p;
 	console_register(&k->con);

@@ -150,6 +150,12 @@ struct vcon_port *vcon_find(struct vcon_dev *d, const char *name)
 	return NULL;
 }
 
+/* A port the host must have open for the device to pass data on. */
+static bool tx_needs_host(const struct vcon_port *p)
+{
+	return p->dev->multiport && !p->console;
+}
+
 /*
  * Wait for the device on p's queue q; the control queue too where a host
  * close ends the wait (not for consoles, which the host cannot close).
@@ -181,6 +187,44 @@ int vcon_open(struct vcon_port *p)
 	return 0;
 }
 
+static unsigned tx_free_count(const struct vcon_port *p)
+{
+	unsigned n = 0;
+
+	for (const struct vcon_buf *b = p->tx_free; b; b = b->next)
+		n++;
+	return n;
+}
+
+/* Why the device will not take more of p's bytes, or 0. */
+static int tx_stopped(const struct vcon_port *p)
+{
+	if (virtqueue_is_broken(p->txq))
+		return -EIO;
+	if (!p->present)
+		return -ENODEV;
+	if (tx_needs_host(p) && !p->host_open)
+		return -EPIPE;
+	return 0;
+}
+
+int vcon_flush(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+	int rc;
+
+	vcon_service(d);
+	if (!p->bufs_ready)
+		return p->present ? 0 : -ENODEV;
+	while (tx_free_count(p) < p->ntx) {
+		if ((rc = tx_stopped(p)) != 0)
+			return rc;
+		port_idle(p, p->txq);
+		vcon_service(d);
+	}
+	return 0;
+}
+
 void vcon_close(struct vcon_port *p)
 {
 	struct vcon_dev *d = p->dev;
@@ -188,6 +232,7 @@ void vcon_close(struct vcon_port *p)
 	vcon_service(d);
 	if (!p->present || !p->guest_open)
 		return;
+	vcon_flush(p); /* what was written reaches the host before it hears the close */
 	vcon_port_drop_rx(p);
 	if (p->console)
 		return; /* a console stays open (5.3.6.2.2) */
@@ -255,12 +300,6 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 	return (ssize_t)n;
 }
 
-/* A port the host must have open for the device to pass data on. */
-static bool tx_needs_host(const struct vcon_port *p)
-{
-	return p->dev->multiport && !p->console;
-}
-
 ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 {
 	struct vcon_dev *d = p->dev;
@@ -270,10 +309,8 @@ ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 	int rc = 0;
 
 	vcon_service(d);
-	if (!p->present)
-		return -ENODEV;
-	if (tx_needs_host(p) && !p->host_open)
-		return -EPIPE; /* the device would drop them (QEMU does) */
+	if ((rc = tx_stopped(p)) != 0)
+		return rc; /* EPIPE: the device would drop the bytes (QEMU does) */
 	while (done < len) {
 		struct vcon_buf *b;
 		uint32_t n;
@@ -288,13 +325,7 @@ ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 			}
 			port_idle(p, p->txq);
 			vcon_service(d);
-			if (virtqueue_is_broken(p->txq))
-				rc = -EIO;
-			else if (!p->present)
-				rc = -ENODEV;
-			else if (tx_needs_host(p) && !p->host_open)
-				rc = -EPIPE;
-			if (rc)
+			if ((rc = tx_stopped(p)) != 0)
 				return done ? (ssize_t)done : rc;
 		}
 		b = p->tx_free;

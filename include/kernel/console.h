@@ -27,6 +27,8 @@ struct console {
 	size_t (*read)(struct console *c, char *buf, size_t len);
 	/* wait - block until input may be waiting (may return early). NULL: the console is polled. */
 	void (*wait)(struct console *c);
+	/* flush - return once what was written has left the machine. NULL: at once. */
+	void (*flush)(struct console *c);
 	unsigned flags; /* CONSOLE_LOG | CONSOLE_STDIO */
 	struct console *next;
 };
@@ -46,6 +48,9 @@ void console_release(struct console *c);
 
 /* console_write - to every stdio console (newlib's stdout and stderr). */
 void console_write(const char *buf, size_t len);
+
+/* console_flush - wait until every console's output has left (before an exit). */
+void console_flush(void);
 
 /* console_log_write - to every log console (kprintf). */
 void console_log_write(const char *buf, size_t len);

@@ -217,6 +217,13 @@ ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len);
  */
 void vcon_size_from_config(struct vcon_port *p, uint16_t cols, uint16_t rows);
 
+/*
+ * vcon_flush - wait until the device has taken every byte written to p
+ * (all transmit buffers back). Returns: 0; -EPIPE, -ENODEV, -EIO when the
+ * host closed the port, it went away or the queue broke first.
+ */
+int vcon_flush(struct vcon_port *p);
+
 /* vcon_event_name - "open", "close", ... for logs. */
 const char *vcon_event_name(enum vcon_event ev);
 
