@@ -6,8 +6,8 @@
  * to the kernel log (kprintf: the UART), data to the virtio console.
  *
  * Command-line words they read: bytes=N (default 16 MiB), seed=N,
- * port=NAME (a named port instead of stdio), echo=NAME, watch=NAME,
- * events=N.
+ * port=NAME (a named port instead of stdio), delay_ms=N (the sink sleeps
+ * before reading), echo=NAME, watch=NAME, events=N.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,7 +87,8 @@ static void report(const char *test, uint64_t bytes, uint64_t ns, struct sha256 
 
 KTEST(console_sink, "read bytes=N from the console (or port=NAME), print their SHA-256 and MB/s")
 {
-	uint64_t want = arg_u64("bytes", 16 * MiB), got = 0, t0 = 0;
+	uint64_t want = arg_u64("bytes", 16 * MiB), delay_ms = arg_u64("delay_ms", 0), got = 0,
+		 t0 = 0;
 	uint8_t *buf = malloc(CHUNK);
 	struct sha256 s;
 	int fd = open_stream("console-sink", O_RDONLY);
@@ -96,6 +97,11 @@ KTEST(console_sink, "read bytes=N from the console (or port=NAME), print their S
 		return 1;
 	sha256_init(&s);
 	kprintf("console-sink: ready for %llu bytes\n", (unsigned long long)want);
+	if (delay_ms) {
+		/* The host sends meanwhile: the ring holds it back, nothing is lost. */
+		usleep((useconds_t)(delay_ms * 1000));
+		kprintf("console-sink: reading after %llu ms\n", (unsigned long long)delay_ms);
+	}
 	while (got < want) {
 		size_t n = want - got < CHUNK ? (size_t)(want - got) : CHUNK;
 		ssize_t r = read(fd, buf, n);
@@ -259,14 +265,19 @@ KTEST(console_ports, "echo port echo=NAME, report host opens/closes of watch=NAM
 {
 	uint64_t events = arg_u64("events", 4), seen = 0, echoed = 0, watch_bytes = 0;
 	int echo = open_port("echo", O_RDWR), watch = open_port("watch", O_RDWR | O_NONBLOCK);
-	bool echo_done = false;
+	bool echo_open = false, echo_done = false;
 	static uint8_t buf[CHUNK];
 
 	if (echo < 0 || watch < 0 || check_refusals(watch))
 		return 1;
 	kprintf("console-ports: ready\n");
 	while (seen < events || !echo_done) {
-		struct vport_pollfd p[2] = {{echo, echo_done ? 0 : VPORT_POLLIN, 0},
+		/* Until the host opens echo, a read there would return end of input at once. */
+		struct vport_pollfd p[2] = {{echo,
+					     echo_done	 ? 0
+					     : echo_open ? VPORT_POLLIN
+							 : VPORT_OPENED,
+					     0},
 					    {watch, VPORT_OPENED | VPORT_CLOSED, 0}};
 		struct vport_info info;
 
@@ -274,6 +285,7 @@ KTEST(console_ports, "echo port echo=NAME, report host opens/closes of watch=NAM
 			kprintf("console-ports: poll failed\n");
 			return 1;
 		}
+		echo_open |= (p[0].revents & VPORT_OPENED) != 0;
 		if (p[0].revents & VPORT_POLLIN) {
 			ssize_t r = read(echo, buf, sizeof(buf));
 

@@ -3,8 +3,10 @@
 A guest gets a virtio-serial-pci device whose ports are unix-socket
 chardevs in a temporary directory; the test connects to them as QEMU's
 peer. The console port (virtconsole) uses wait=on, so QEMU does not start
-the guest before the test is connected and no byte of it is lost (QEMU
-drops console output nobody reads: see README, "The virtio console").
+the guest before the test is connected and no byte of it is lost. QEMU
+drops console output its chardev cannot take at once (a socket whose
+reader lags): bulk guest->host on port 0 goes to a file chardev
+(console_to_file), and an echo keeps at most one window of it unread.
 Named ports (virtserialport) use wait=off: connecting and disconnecting is
 the host opening and closing its end, which the guest sees.
 
@@ -18,6 +20,7 @@ the host opening and closing its end, which the guest sees.
 """
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
@@ -47,6 +50,11 @@ class VirtioSerial:
         self.ports.append((cid, dev, True))
         return self
 
+    def console_to_file(self, cid, path):
+        """Port 0 writing into a file: QEMU's console never drops bytes there (see README)."""
+        self.ports.append((cid, f"virtconsole,chardev={cid}", path))
+        return self
+
     def port(self, cid, name):
         self.ports.append((cid, f"virtserialport,chardev={cid},name={name}", False))
         return self
@@ -54,9 +62,22 @@ class VirtioSerial:
     def args(self):
         a = ["-device", "virtio-serial-pci," + ",".join(self.opts)]
         for cid, dev, wait in self.ports:
+            if isinstance(wait, str):
+                a += ["-chardev", f"file,id={cid},path={wait}", "-device", dev]
+                continue
             a += ["-chardev", f"socket,id={cid},path={self.path(cid)},server=on,"
                   f"wait={'on' if wait else 'off'}", "-device", dev]
         return a
+
+
+def hangup(sock):
+    """Close the host's end. shutdown() first: a plain close() while a Reader thread
+    is blocked in recv() on the socket leaves it open and QEMU never sees the close."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def connect(path, timeout=30):
@@ -81,18 +102,44 @@ class Guest:
         self.serial = serial
         self.run = None
         self.error = None
+        self.uart = []                  # serial lines so far
+        self.uart_cond = threading.Condition()
         for cid, _, _ in serial.ports:
             if os.path.exists(serial.path(cid)):
                 os.unlink(serial.path(cid))
 
+        def on_line(text):
+            with self.uart_cond:
+                self.uart.append(text)
+                self.uart_cond.notify_all()
+
         def body():
             try:
                 self.run = vm.boot(name, cmdline=cmdline, devices=serial.args() + list(devices),
-                                   timeout=timeout, **kw)
+                                   timeout=timeout, on_line=on_line, **kw)
             except Exception as e:  # reported by wait()
                 self.error = e
+            with self.uart_cond:
+                self.uart_cond.notify_all()
         self.thread = threading.Thread(target=body, daemon=True)
         self.thread.start()
+
+    def wait_line(self, pattern, timeout=30):
+        """Wait for a serial line matching the regex. Returns the match, or None."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        seen = 0
+        with self.uart_cond:
+            while True:
+                for text in self.uart[seen:]:
+                    m = rx.search(text)
+                    if m:
+                        return m
+                seen = len(self.uart)
+                left = end - time.monotonic()
+                if left <= 0 or not self.thread.is_alive():
+                    return None
+                self.uart_cond.wait(min(left, 0.5))
 
     def connect(self, cid, timeout=30):
         return connect(self.serial.path(cid), timeout)
@@ -166,6 +213,17 @@ class Reader:
                 found.append(i + len(marker))
             return i >= 0
         return found[0] if self.wait_for(pred, timeout) else -1
+
+
+def echo_windowed(sock, reader, data, window=64 * 1024, timeout=120):
+    """Send data through an echo, window bytes at a time, each echoed back
+    before the next: never more than window bytes wait in QEMU's socket."""
+    for off in range(0, len(data), window):
+        chunk = data[off:off + window]
+        sock.sendall(chunk)
+        if not reader.wait_count(off + len(chunk), timeout):
+            return False
+    return True
 
 
 def prng_bytes(seed, n):

@@ -10,6 +10,8 @@ boot(efi_esp=IMAGE) boots an ESP image under OVMF instead of the kernel
 through PVH; the firmware's console output shares the serial port, with
 its terminal escape sequences removed from the recorded lines.
 boot(until=REGEX) stops QEMU as soon as a line matches (Run.stopped).
+boot(on_line=FN) calls FN(text) for each serial line as it arrives (from
+the reader thread), for tests that act on the guest's progress.
 """
 import os
 import re
@@ -94,12 +96,13 @@ def _safe(name):
 
 
 def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
-         input_delay=0.0, timeout=60, efi_esp=None, until=None):
+         input_delay=0.0, timeout=60, efi_esp=None, until=None, on_line=None):
     """Boot the kernel, wait for QEMU to exit (or the timeout), return a Run.
 
     input: bytes written to the serial port after input_delay seconds.
     efi_esp: boot this ESP image under OVMF (cmdline must be empty).
     until: a regex; QEMU is stopped as soon as a line matches it.
+    on_line: called with each line's text as it arrives.
     """
     os.makedirs(LOGDIR, exist_ok=True)
     logfile = os.path.join(LOGDIR, _safe(name) + ".log")
@@ -117,6 +120,8 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     def add(now, raw):
         text = ANSI_CSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
         lines.append((now, text))
+        if on_line:
+            on_line(text)
         if until_rx and not matched.is_set() and until_rx.search(text):
             matched.set()
             proc.kill()
