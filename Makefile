@@ -10,6 +10,7 @@
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
+#        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
 
 BUILD   := build
 DEPS    := $(BUILD)/deps
@@ -248,7 +249,7 @@ kernel:
 
 run: kernel
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive
+		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console)
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
