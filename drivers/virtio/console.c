@@ -275,20 +275,32 @@ static void kvcon_del_vqs(struct vcon_kdev *k)
 			virtio_del_vq(k->vd, k->vqs[i]);
 }
 
+static int kvcon_port_vqs(struct vcon_kdev *k, uint32_t port)
+{
+	unsigned rx = virtio_console_rxq(port), tx = virtio_console_txq(port);
+	int rc;
+
+	if ((rc = virtio_setup_vq(k->vd, rx, VCON_QUEUE_SIZE, kvcon_vq_irq, &k->vqs[rx])) ||
+	    (rc = virtio_setup_vq(k->vd, tx, VCON_QUEUE_SIZE, kvcon_vq_irq, &k->vqs[tx])))
+		return rc;
+	k->ports[port].rxq = k->vqs[rx];
+	k->ports[port].txq = k->vqs[tx];
+	return 0;
+}
+
+/*
+ * Port 0, the control queues, then the other ports. A port whose queues
+ * the transport cannot make (it has a fixed table) ends the list: the
+ * ports before it are driven, and the device's messages about the
+ * others are refused as for ports that do not exist.
+ */
 static int kvcon_setup_vqs(struct vcon_kdev *k)
 {
 	struct vcon_dev *d = &k->core;
 	int rc;
 
-	for (uint32_t i = 0; i < d->nports; i++) {
-		unsigned rx = virtio_console_rxq(i), tx = virtio_console_txq(i);
-
-		if ((rc = virtio_setup_vq(k->vd, rx, VCON_QUEUE_SIZE, kvcon_vq_irq, &k->vqs[rx])) ||
-		    (rc = virtio_setup_vq(k->vd, tx, VCON_QUEUE_SIZE, kvcon_vq_irq, &k->vqs[tx])))
-			return rc;
-		k->ports[i].rxq = k->vqs[rx];
-		k->ports[i].txq = k->vqs[tx];
-	}
+	if ((rc = kvcon_port_vqs(k, 0)) != 0)
+		return rc;
 	if (!d->multiport)
 		return 0;
 	if ((rc = virtio_setup_vq(k->vd, VIRTIO_CONSOLE_Q_CTRL_RX, 0, kvcon_vq_irq,
@@ -298,6 +310,14 @@ static int kvcon_setup_vqs(struct vcon_kdev *k)
 		return rc;
 	d->ctrl_rxq = k->vqs[VIRTIO_CONSOLE_Q_CTRL_RX];
 	d->ctrl_txq = k->vqs[VIRTIO_CONSOLE_Q_CTRL_TX];
+	for (uint32_t i = 1; i < d->nports; i++) {
+		if ((rc = kvcon_port_vqs(k, i)) != 0) {
+			kprintf("vcon: %s: no queues for port %u (%d): driving ports 0-%u\n",
+				k->vd->name, i, rc, i - 1);
+			d->nports = i;
+			break;
+		}
+	}
 	return 0;
 }
 

@@ -107,11 +107,11 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 	d->st.ctrl_tx++;
 	virtqueue_kick(d->ctrl_txq);
 	/* Wait until the device took it: by then it has queued what it answers. */
-	while (b->busy) {
+	for (;;) {
 		d->ops->idle(d, &d->ctrl_txq, 1);
 		ctrl_tx_reclaim(d);
 		if (!b->busy)
-			break;
+			return 0;
 		if (virtqueue_is_broken(d->ctrl_txq))
 			return -EIO;
 		if (d->ops->clock_ns() > deadline) {
@@ -123,7 +123,6 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 			return -ETIMEDOUT;
 		}
 	}
-	return 0;
 }
 
 /* DEVICE_ADD: a new port, or one that came back after DEVICE_REMOVE. */

@@ -22,8 +22,6 @@ static int rx_post(struct vcon_port *p, struct vcon_buf *b)
 
 int vcon_port_setup(struct vcon_port *p, bool kick)
 {
-	int rc;
-
 	if (p->mem)
 		return -EIO; /* an earlier set-up failed half-way: its queue is broken */
 	p->nrx = virtqueue_num(p->rxq) < VCON_RX_BUFS ? virtqueue_num(p->rxq) : VCON_RX_BUFS;
@@ -41,6 +39,8 @@ int vcon_port_setup(struct vcon_port *p, bool kick)
 		p->tx_free = b;
 	}
 	for (unsigned i = 0; i < p->nrx; i++) {
+		int rc;
+
 		p->rx[i].data = p->mem + (size_t)i * VCON_BUF_SIZE;
 		if ((rc = rx_post(p, &p->rx[i])) != 0)
 			return rc;
@@ -211,13 +211,14 @@ static int tx_stopped(const struct vcon_port *p)
 int vcon_flush(struct vcon_port *p)
 {
 	struct vcon_dev *d = p->dev;
-	int rc;
 
 	vcon_service(d);
 	if (!p->bufs_ready)
 		return p->present ? 0 : -ENODEV;
 	while (tx_free_count(p) < p->ntx) {
-		if ((rc = tx_stopped(p)) != 0)
+		int rc = tx_stopped(p);
+
+		if (rc)
 			return rc;
 		port_idle(p, p->txq);
 		vcon_service(d);

@@ -182,10 +182,10 @@ int vport_poll(struct vport_pollfd *fds, unsigned n, int timeout_ms)
 
 		for (unsigned i = 0; i < n; i++) {
 			struct vport_file *vf = vport_file(file_get(fds[i].fd));
-			uint64_t flags;
 
 			if (vf) {
-				flags = kvcon_enter(vf->k);
+				uint64_t flags = kvcon_enter(vf->k);
+
 				vcon_service(&vf->k->core);
 				fds[i].revents = vport_revents(&fds[i]);
 				kvcon_leave(vf->k, flags);
@@ -242,8 +242,7 @@ int vport_info(int fd, struct vport_info *info)
 		.host_opens = p->st.host_opens,
 		.host_closes = p->st.host_closes,
 	};
-	memcpy(info->name, p->name,
-	       sizeof(p->name) < sizeof(info->name) ? sizeof(p->name) : sizeof(info->name));
-	info->name[sizeof(info->name) - 1] = '\0';
+	_Static_assert(sizeof(info->name) >= sizeof(p->name), "vport_info holds every port name");
+	memcpy(info->name, p->name, sizeof(p->name));
 	return 0;
 }

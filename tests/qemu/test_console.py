@@ -282,3 +282,22 @@ def test_no_virtio_console_nothing_changes(boot):
     """Without a virtio console the shell and the kernel log stay on the UART."""
     boot(cmdline="app=shell", input=b"vcon\rpoweroff\r", input_delay=0.3).expect(
         PASS, [r"^> vcon$", r"^no virtio console$", r"^poweroff$"], absent=[r"^vcon: "])
+
+
+def test_console_more_ports_than_queues(tmp_path):
+    """max_ports=40 needs 82 queues; the transport makes 64: ports 0-30 are driven, a
+    port beyond them is refused and logged, the console works."""
+    serial = (VirtioSerial(tmp_path, max_ports=40).console("c0")
+              .port("p1", "low.port").port("p2", "high.port"))
+    serial.ports[-1] = ("p2", "virtserialport,chardev=p2,name=high.port,nr=35", False)
+    guest = Guest("console_40_ports", "app=shell", serial)
+    sock = guest.connect("c0")
+    r = Reader(sock)
+    assert r.until(b"> ") >= 0
+    out = shell_cmd(sock, r, b"vcon")
+    assert re.search(r"^  port 1 +low\.port +port", out, re.M), out
+    sock.sendall(b"poweroff\r")
+    guest.wait().expect(PASS, [r"^vcon: .*: device has 40 ports, driving the first 32$",
+                               r"^vcon: .*: no queues for port 31 \(-22\): driving ports 0-30$",
+                               r"control: DEVICE_ADD for port 35, which does not exist \(31 "
+                               r"ports\): ignored$"])
