@@ -112,7 +112,8 @@ KTEST(console_sink, "read bytes=N from the console (or port=NAME), print their S
 	struct sha256 s;
 	int fd = open_stream("console-sink", O_RDONLY);
 
-	if (fd < 0 || !buf)
+	/* Until the host opens a port, a read there is the end of input. */
+	if (fd < 0 || !buf || wait_host(fd))
 		return 1;
 	sha256_init(&s);
 	kprintf("console-sink: ready for %llu bytes\n", (unsigned long long)want);
@@ -200,7 +201,7 @@ KTEST(console_echo, "echo bytes=N from the console (or port=NAME) back, SHA-256 
 	struct sha256 s;
 	int in = open_stream("console-echo", O_RDWR), out = port ? in : 1;
 
-	if (in < 0 || !buf)
+	if (in < 0 || !buf || wait_host(in))
 		return 1;
 	sha256_init(&s);
 	kprintf("console-echo: ready for %llu bytes\n", (unsigned long long)want);
