@@ -77,8 +77,7 @@ void console_release(struct console *c)
 {
 	bool stdio_left = false;
 
-	fflush(stdout);
-	fflush(stderr);
+	/* Unlinked first: what stdout still holds goes to the console that takes over. */
 	for (struct console **pp = &consoles; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -90,6 +89,8 @@ void console_release(struct console *c)
 		stdio_left |= (o->flags & CONSOLE_STDIO) != 0;
 	if (!stdio_left && consoles)
 		consoles->flags |= CONSOLE_STDIO;
+	fflush(stdout);
+	fflush(stderr);
 }
 
 static void write_to(unsigned role, const char *buf, size_t len)

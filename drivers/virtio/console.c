@@ -433,6 +433,7 @@ int vport_console_size(uint16_t *cols, uint16_t *rows)
 
 		if (!k->stdio || !(k->con.flags & CONSOLE_STDIO))
 			continue;
+		k->config_changed = true; /* re-read: without MSI-X no change is signalled */
 		flags = kvcon_enter(k);
 		vcon_service(&k->core);
 		known = k->stdio->has_size;
