@@ -6,10 +6,11 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk
+#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
+#        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
 
 BUILD   := build
 DEPS    := $(BUILD)/deps
@@ -46,6 +47,10 @@ KERNEL_LIBS := --start-group $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a --end-gro
 VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
 	drivers/virtio/virtqueue_packed.c
 
+# The virtio console's portable core: built unchanged into the kernel and
+# its host test (the kernel glue is drivers/virtio/console.c).
+VCON_SRCS := drivers/virtio/console_ctrl.c drivers/virtio/console_port.c
+
 KERNEL_SRCS := \
 	boot/pvh.S \
 	boot/pvh.c \
@@ -74,6 +79,9 @@ KERNEL_SRCS := \
 	drivers/virtio/blk_queue.c \
 	drivers/virtio/blk.c \
 	$(VQ_SRCS) \
+	$(VCON_SRCS) \
+	drivers/virtio/console.c \
+	drivers/virtio/console_vport.c \
 	lib/init.c \
 	lib/console.c \
 	lib/panic.c \
@@ -85,6 +93,8 @@ KERNEL_SRCS := \
 	lib/page_alloc.c \
 	lib/cmdline.c \
 	lib/syscalls.c \
+	lib/file.c \
+	lib/sha256.c \
 	lib/shell.c \
 	lib/sg_cursor.c \
 	lib/blk_pattern.c \
@@ -98,7 +108,8 @@ KERNEL_SRCS := \
 	tests/guest/interrupts.c \
 	tests/guest/pci_intx.c \
 	tests/guest/virtio.c \
-	tests/guest/blk.c
+	tests/guest/blk.c \
+	tests/guest/console.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -108,13 +119,15 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/blk_queue.c
+HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS) $(VCON_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
@@ -158,7 +171,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring bench-blk clean distclean format FORCE
+	bench-boot bench-ring bench-blk bench-console clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -254,7 +267,7 @@ kernel:
 
 run: kernel
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive
+		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console)
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
@@ -298,13 +311,17 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring bench-blk
+bench: bench-boot bench-ring bench-blk bench-console
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
 
 # virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
 bench-blk: kernel
 	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
+
+# Virtio console throughput: make bench-console CONSOLE_BENCH_ARGS="--runs 5 --mib 32"
+bench-console: kernel
+	$(PYTHON) bench/console.py --build $(BUILD) $(CONSOLE_BENCH_ARGS)
 
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench

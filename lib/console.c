@@ -1,12 +1,16 @@
 /* Console multiplexer and kprintf (see include/kernel/console.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include <arch/x86_64/cpu.h>
 #include <drivers/uart16550.h>
+#include <kernel/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 
 static struct console *consoles;
+static void (*emergency)(const char *buf, size_t len);
+static bool raw_output;
 
 static void uart_console_write(struct console *c, const char *buf, size_t len)
 {
@@ -14,17 +18,22 @@ static void uart_console_write(struct console *c, const char *buf, size_t len)
 	uart_write(buf, len);
 }
 
-static int uart_console_read(struct console *c)
+static size_t uart_console_read(struct console *c, char *buf, size_t len)
 {
+	size_t n = 0;
+	int b;
+
 	(void)c;
-	return uart_read_byte();
+	while (n < len && (b = uart_read_byte()) >= 0)
+		buf[n++] = (char)b;
+	return n;
 }
 
 static struct console uart_console = {
 	.name = "ttyS0",
 	.write = uart_console_write,
-	.read_byte = uart_console_read,
-	.enabled = true,
+	.read = uart_console_read,
+	.flags = CONSOLE_LOG | CONSOLE_STDIO,
 };
 
 void console_init_early(void)
@@ -43,36 +52,127 @@ void console_register(struct console *c)
 	*pp = c;
 }
 
-void console_write(const char *buf, size_t len)
+bool console_takeover(struct console *c)
+{
+	const char *mode = cmdline_get(&kernel_cmdline, "console");
+
+	fflush(stdout);
+	fflush(stderr);
+	if (mode && strcmp(mode, "uart") == 0)
+		return false;
+	if (mode && strcmp(mode, "mirror") == 0) {
+		c->flags |= CONSOLE_LOG | CONSOLE_STDIO;
+		return true;
+	}
+	if (mode && strcmp(mode, "virtio") != 0)
+		kprintf("console: unknown console=%s (virtio, mirror or uart): using virtio\n",
+			mode);
+	for (struct console *o = consoles; o; o = o->next)
+		o->flags &= ~CONSOLE_STDIO;
+	c->flags |= CONSOLE_STDIO;
+	return true;
+}
+
+void console_release(struct console *c)
+{
+	bool stdio_left = false;
+
+	/* Unlinked first: what stdout still holds goes to the console that takes over. */
+	for (struct console **pp = &consoles; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	c->flags = 0;
+	for (struct console *o = consoles; o; o = o->next)
+		stdio_left |= (o->flags & CONSOLE_STDIO) != 0;
+	if (!stdio_left && consoles)
+		consoles->flags |= CONSOLE_STDIO;
+	fflush(stdout);
+	fflush(stderr);
+}
+
+static void write_to(unsigned role, const char *buf, size_t len)
 {
 	for (struct console *c = consoles; c; c = c->next)
-		if (c->enabled)
+		if (c->flags & role)
 			c->write(c, buf, len);
+}
+
+void console_write(const char *buf, size_t len)
+{
+	write_to(CONSOLE_STDIO, buf, len);
+}
+
+void console_flush(void)
+{
+	for (struct console *c = consoles; c; c = c->next)
+		if (c->flush)
+			c->flush(c);
+}
+
+void console_log_write(const char *buf, size_t len)
+{
+	write_to(CONSOLE_LOG, buf, len);
+}
+
+size_t console_read(char *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (;;) {
+		struct console *only = NULL;
+		unsigned inputs = 0;
+
+		for (struct console *c = consoles; c; c = c->next) {
+			size_t n;
+
+			if (!(c->flags & CONSOLE_STDIO) || !c->read)
+				continue;
+			if ((n = c->read(c, buf, len)) > 0)
+				return n;
+			only = c;
+			inputs++;
+		}
+		/* One input that can sleep: let it. Several (mirror): poll them all. */
+		if (inputs == 1 && only->wait)
+			only->wait(only);
+		else
+			cpu_relax();
+	}
 }
 
 void console_panic_write(const char *buf, size_t len)
 {
 	uart_write(buf, len);
+	if (emergency)
+		emergency(buf, len);
 }
 
-int console_poll(void)
+void console_set_emergency(void (*fn)(const char *buf, size_t len))
 {
-	for (struct console *c = consoles; c; c = c->next) {
-		int b;
-
-		if (c->enabled && c->read_byte && (b = c->read_byte(c)) >= 0)
-			return b;
-	}
-	return -1;
+	emergency = fn;
 }
 
-int console_getc(void)
+void console_set_raw(bool raw)
 {
-	int b;
+	fflush(stdout);
+	fflush(stderr);
+	raw_output = raw;
+}
 
-	while ((b = console_poll()) < 0)
-		cpu_relax();
-	return b;
+bool console_raw(void)
+{
+	return raw_output;
+}
+
+const char *console_stdio_name(void)
+{
+	for (struct console *c = consoles; c; c = c->next)
+		if (c->flags & CONSOLE_STDIO)
+			return c->name;
+	return "none";
 }
 
 int vkprintf(const char *fmt, va_list ap)
@@ -82,7 +182,7 @@ int vkprintf(const char *fmt, va_list ap)
 
 	if (n < 0)
 		return n;
-	console_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	console_log_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	return n;
 }
 

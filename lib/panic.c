@@ -34,5 +34,6 @@ void kernel_exit(int code)
 {
 	fflush(stdout);
 	fflush(stderr);
+	console_flush(); /* a virtio console's last bytes reach the host before QEMU ends */
 	arch_exit(code);
 }

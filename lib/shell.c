@@ -16,6 +16,11 @@
 
 #define SHELL_LINE_MAX 256
 #define SHELL_ARGS_MAX 16
+#define SHELL_HISTORY  16
+
+/* The last SHELL_HISTORY lines entered; hist_count counts every line ever kept. */
+static char history[SHELL_HISTORY][SHELL_LINE_MAX];
+static unsigned hist_count;
 
 static void echo_out(const char *s, size_t n)
 {
@@ -23,13 +28,35 @@ static void echo_out(const char *s, size_t n)
 	fflush(stdout);
 }
 
+/* Erase the n characters typed so far and show with instead. */
+static void replace_line(char *line, size_t *n, const char *with)
+{
+	size_t len = strlen(with);
+
+	for (; *n > 0; (*n)--)
+		echo_out("\b \b", 3);
+	memcpy(line, with, len + 1);
+	*n = len;
+	echo_out(line, len);
+}
+
+static void history_add(const char *line)
+{
+	if (!line[0] ||
+	    (hist_count && strcmp(history[(hist_count - 1) % SHELL_HISTORY], line) == 0))
+		return;
+	strcpy(history[hist_count % SHELL_HISTORY], line);
+	hist_count++;
+}
+
 /*
- * Read one line with backspace editing; Ctrl-C drops the line, Ctrl-D on
- * an empty line ends input. Escape sequences (arrow keys) are swallowed.
- * Returns: the length, or -1 at end of input.
+ * Read one line with backspace editing and history (up and down arrows);
+ * Ctrl-C drops the line, Ctrl-D on an empty line ends input. Other escape
+ * sequences are swallowed. Returns: the length, or -1 at end of input.
  */
 static int shell_readline(char *line, size_t size)
 {
+	unsigned back = 0; /* 0: the new line; k: the k-th most recent history line */
 	size_t n = 0;
 	int esc = 0;
 
@@ -46,6 +73,16 @@ static int shell_readline(char *line, size_t size)
 			}
 			if (esc == 2 && (c < 0x40 || c > 0x7e))
 				continue;
+			if (esc == 2 && c == 'A' && back < MIN(hist_count, SHELL_HISTORY)) {
+				back++;
+				replace_line(line, &n,
+					     history[(hist_count - back) % SHELL_HISTORY]);
+			} else if (esc == 2 && c == 'B' && back > 0) {
+				back--;
+				replace_line(line, &n,
+					     back ? history[(hist_count - back) % SHELL_HISTORY]
+						  : "");
+			}
 			esc = 0;
 			continue;
 		}
@@ -54,6 +91,7 @@ static int shell_readline(char *line, size_t size)
 		case '\n':
 			echo_out("\n", 1);
 			line[n] = '\0';
+			history_add(line);
 			return (int)n;
 		case 0x7f:
 		case '\b':

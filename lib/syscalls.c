@@ -1,10 +1,13 @@
 /*
  * newlib's system-call layer for a single-address-space kernel: stdin,
- * stdout and stderr are the consoles; time comes from the TSC clock and
- * the RTC; exit leaves QEMU. (sbrk lives in lib/mem.c.) clock_gettime,
- * nanosleep, usleep and sleep are POSIX calls newlib leaves to the system.
+ * stdout and stderr are the consoles; other descriptors are the device
+ * files of lib/file.c (open("/dev/vport/NAME")); time comes from the TSC
+ * clock and the RTC; exit leaves QEMU. (sbrk lives in lib/mem.c.)
+ * clock_gettime, nanosleep, usleep and sleep are POSIX calls newlib
+ * leaves to the system.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -16,6 +19,7 @@
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
 #include <kernel/console.h>
+#include <kernel/file.h>
 #include <kernel/kernel.h>
 
 static int is_stdio(int fd)
@@ -23,14 +27,29 @@ static int is_stdio(int fd)
 	return fd >= 0 && fd <= 2;
 }
 
+/* A negative errno from a driver becomes -1 with errno set. */
+static int sys_result(ssize_t rc)
+{
+	if (rc < 0) {
+		errno = (int)-rc;
+		return -1;
+	}
+	return (int)rc;
+}
+
 int write(int fd, const void *buf, size_t len)
 {
-	if (fd != 1 && fd != 2) {
+	struct file *f;
+
+	if (fd == 1 || fd == 2) {
+		console_write(buf, len);
+		return (int)len;
+	}
+	if (!(f = file_get(fd)) || (f->flags & O_ACCMODE) == O_RDONLY || !f->ops->write) {
 		errno = EBADF;
 		return -1;
 	}
-	console_write(buf, len);
-	return (int)len;
+	return sys_result(f->ops->write(f, buf, len));
 }
 
 /*
@@ -39,41 +58,32 @@ int write(int fd, const void *buf, size_t len)
  */
 int read(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-	size_t n = 0;
-	int b;
+	struct file *f;
 
-	if (fd != 0) {
+	if (fd == 0)
+		return (int)console_read(buf, len);
+	if (!(f = file_get(fd)) || (f->flags & O_ACCMODE) == O_WRONLY || !f->ops->read) {
 		errno = EBADF;
 		return -1;
 	}
-	if (len == 0)
-		return 0;
-	p[n++] = (char)console_getc();
-	while (n < len && (b = console_poll()) >= 0)
-		p[n++] = (char)b;
-	return (int)n;
+	return sys_result(f->ops->read(f, buf, len));
 }
 
 int open(const char *path, int flags, ...)
 {
-	(void)path;
-	(void)flags;
-	errno = ENOENT;
-	return -1;
+	return sys_result(file_open(path, flags));
 }
 
 int close(int fd)
 {
 	if (is_stdio(fd))
 		return 0;
-	errno = EBADF;
-	return -1;
+	return sys_result(file_close(fd));
 }
 
 int fstat(int fd, struct stat *st)
 {
-	if (!is_stdio(fd)) {
+	if (!is_stdio(fd) && !file_get(fd)) {
 		errno = EBADF;
 		return -1;
 	}
@@ -81,11 +91,12 @@ int fstat(int fd, struct stat *st)
 	return 0;
 }
 
+/* The consoles are terminals; device files are not (newlib buffers them fully). */
 int isatty(int fd)
 {
 	if (is_stdio(fd))
 		return 1;
-	errno = EBADF;
+	errno = file_get(fd) ? ENOTTY : EBADF;
 	return 0;
 }
 
@@ -93,7 +104,7 @@ off_t lseek(int fd, off_t off, int whence)
 {
 	(void)off;
 	(void)whence;
-	errno = is_stdio(fd) ? ESPIPE : EBADF;
+	errno = is_stdio(fd) || file_get(fd) ? ESPIPE : EBADF;
 	return -1;
 }
 

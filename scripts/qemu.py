@@ -37,7 +37,7 @@ def ovmf_files():
 
 def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
                  cpu=None, serial="stdio", devices=(), gdb=False,
-                 interactive=False, efi_esp=None, efi_vars=None):
+                 interactive=False, efi_esp=None, efi_vars=None, virtio_console=False):
     """Return the argv that boots `kernel` with `cmdline`.
 
     serial: a QEMU chardev spec for COM1 ("stdio", "file:PATH", ...).
@@ -47,6 +47,11 @@ def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
     efi_vars: where the fresh copy of OVMF's variable store is written
     (default: OVMF_VARS.fd next to the ESP image); every boot starts from
     the template, so no boot entry or setting carries over.
+    virtio_console: (interactive) a virtio-serial device whose console
+    port shares this terminal with COM1 and the monitor through one mux:
+    the kernel log (COM1) and the shell (the virtio console) both show,
+    typing goes to the shell; Ctrl-A C cycles the input between the
+    console, COM1 and the monitor.
     """
     args = [QEMU, "-machine", machine, "-accel", accel, "-m", str(mem),
             "-nodefaults", "-no-reboot", "-display", "none"]
@@ -65,7 +70,12 @@ def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
     args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if cpu:
         args += ["-cpu", cpu]
-    if interactive:
+    if interactive and virtio_console:
+        # One mux on stdio; the frontend attached last (the console) has the input.
+        args += ["-chardev", "stdio,id=term,mux=on,signal=off", "-serial", "chardev:term",
+                 "-mon", "chardev=term,mode=readline",
+                 "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=term"]
+    elif interactive:
         # mon:stdio multiplexes the monitor: Ctrl-A X quits, Ctrl-A C monitor.
         args += ["-serial", "mon:stdio"]
     else:
@@ -110,6 +120,8 @@ def main():
     p.add_argument("--efi", metavar="ESP",
                    help="boot this ESP image under OVMF (UEFI) instead of the kernel via PVH")
     p.add_argument("--interactive", action="store_true")
+    p.add_argument("--virtio-console", action="store_true",
+                   help="(interactive) the shell on a virtio console sharing the terminal")
     p.add_argument("--gdb", action="store_true", help="halt at start, gdb stub on :1234")
     p.add_argument("--symbolize", metavar="LOG",
                    help="print LOG with backtrace addresses resolved, then exit")
@@ -126,7 +138,8 @@ def main():
     if not os.path.exists(image):
         sys.exit(f"qemu.py: {image} not found (run make{' efi' if a.efi else ''})")
     argv = qemu_command(a.kernel, a.cmdline, a.machine, a.accel, a.mem,
-                        devices=a.extra, gdb=a.gdb, interactive=a.interactive, efi_esp=a.efi)
+                        devices=a.extra, gdb=a.gdb, interactive=a.interactive, efi_esp=a.efi,
+                        virtio_console=a.virtio_console)
     if a.interactive:
         print("qemu:", " ".join(argv), file=sys.stderr)
         print("qemu: Ctrl-A X quits", file=sys.stderr)

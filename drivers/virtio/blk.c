@@ -386,7 +386,7 @@ static void vblk_teardown(struct vblk_dev *d)
 	for (unsigned i = 0; i < VBLK_MAX_QUEUES; i++) {
 		if (!d->q[i].vq)
 			continue;
-		virtio_del_vq(d->q[i].vq);
+		virtio_del_vq(vd, d->q[i].vq);
 		vblk_queue_fini(&d->q[i]);
 		d->q[i].vq = NULL;
 	}

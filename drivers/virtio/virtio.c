@@ -1,14 +1,17 @@
 /*
  * Virtio devices independent of the transport (VIRTIO 1.2 sections 2 and
  * 3): the list of devices, the driver table and binding, feature
- * negotiation, configuration access and queue set-up through the
- * transport's ops.
+ * negotiation, configuration access, queue set-up through the
+ * transport's ops, and the shell's `virtio` command.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <kernel/cmdline.h>
 #include <kernel/kernel.h>
+#include <kernel/registry.h>
 #include <virtio/virtio.h>
 
 struct virtio_device *virtio_devices;
@@ -101,6 +104,11 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	return vd->ops->setup_vq(vd, index, max_size, callback, vqp);
 }
 
+void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq)
+{
+	vd->ops->del_vq(vd, vq);
+}
+
 void virtio_device_ready(struct virtio_device *vd)
 {
 	vd->ops->set_status(vd, vd->ops->get_status(vd) | VIRTIO_STATUS_DRIVER_OK);
@@ -113,9 +121,84 @@ int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
 	return vd->ops->reset_vq(vd, vq, num, recycle);
 }
 
-void virtio_del_vq(struct virtqueue *vq)
+static void print_features(const struct virtio_device *vd)
 {
-	struct virtio_device *vd = virtio_vq_device(vq);
+	static const struct {
+		uint16_t device_id; /* 0: any device */
+		uint8_t bit;
+		const char *name;
+	} names[] = {
+		{VIRTIO_ID_CONSOLE, 0, "CONSOLE_F_SIZE"},
+		{VIRTIO_ID_CONSOLE, 1, "CONSOLE_F_MULTIPORT"},
+		{VIRTIO_ID_CONSOLE, 2, "CONSOLE_F_EMERG_WRITE"},
+		{0, VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
+		{0, VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
+		{0, VIRTIO_F_VERSION_1, "VERSION_1"},
+		{0, VIRTIO_F_RING_PACKED, "RING_PACKED"},
+		{0, VIRTIO_F_IN_ORDER, "IN_ORDER"},
+		{0, VIRTIO_F_NOTIFICATION_DATA, "NOTIFICATION_DATA"},
+		{0, VIRTIO_F_RING_RESET, "RING_RESET"},
+	};
+	uint64_t rest = vd->features;
 
-	vd->ops->del_vq(vd, vq);
+	printf("  features 0x%llx:", (unsigned long long)vd->features);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if ((names[i].device_id && names[i].device_id != vd->id) ||
+		    !(vd->features & VIRTIO_BIT(names[i].bit)))
+			continue;
+		printf(" %s", names[i].name);
+		rest &= ~VIRTIO_BIT(names[i].bit);
+	}
+	for (unsigned b = 0; b < 64; b++)
+		if (rest & VIRTIO_BIT(b))
+			printf(" bit%u", b);
+	printf("\n");
+}
+
+KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
+{
+	unsigned n = 0;
+
+	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
+		printf("%s: %s, interrupts %s, %llu config changes\n", vd->name,
+		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
+		       (unsigned long long)vd->config_irqs);
+		print_features(vd);
+		for (unsigned i = 0; i < 64; i++) {
+			struct virtqueue *vq = virtio_get_vq(vd, i);
+			const struct vq_stats *s;
+			unsigned last = i;
+
+			if (!vq)
+				continue;
+			s = virtqueue_stats(vq);
+			if (s->added == 0 && s->interrupts == 0) {
+				/* A run of queues never used: one line. */
+				while (last + 1 < 64 && virtio_get_vq(vd, last + 1) &&
+				       virtqueue_stats(virtio_get_vq(vd, last + 1))->added == 0 &&
+				       virtqueue_stats(virtio_get_vq(vd, last + 1))->interrupts ==
+					       0)
+					last++;
+				if (last != i) {
+					printf("  queues %u-%u: never used\n", i, last);
+					i = last;
+					continue;
+				}
+			}
+			printf("  queue %-2u %4u %-6s added %llu used %llu kicks %llu (+%llu "
+			       "suppressed) interrupts %llu free %u%s%s%s\n",
+			       i, virtqueue_num(vq),
+			       virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split",
+			       (unsigned long long)s->added, (unsigned long long)s->used,
+			       (unsigned long long)s->kicks,
+			       (unsigned long long)s->kicks_suppressed,
+			       (unsigned long long)s->interrupts, virtqueue_num_free(vq),
+			       virtio_vq_has_irq(vq) ? "" : " (polled)",
+			       virtqueue_is_broken(vq) ? " BROKEN: " : "",
+			       virtqueue_broken_reason(vq) ?: "");
+		}
+	}
+	if (n == 0)
+		printf("no virtio devices\n");
+	return 0;
 }

@@ -109,9 +109,16 @@ static inline int virtio_has_feature(const struct virtio_device *vd, unsigned bi
 	return (vd->features >> bit) & 1;
 }
 
-/* virtio_setup_vq - queue index, at most max_size entries; transport does the rest. */
+/*
+ * virtio_setup_vq - queue index, at most max_size entries; transport does
+ * the rest. The queue is listed for the `virtio` command.
+ * Returns: 0, -ENOMEM, or the transport's error.
+ */
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp);
+
+/* virtio_del_vq - free a queue virtio_setup_vq made (after a device reset). */
+void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq);
 
 /* virtio_device_ready - DRIVER_OK: the device may use the queues now. */
 void virtio_device_ready(struct virtio_device *vd);
@@ -127,9 +134,6 @@ int virtio_vq_irq_entry(struct virtqueue *vq);
 
 /* virtio_vq_has_irq - the queue's callback runs from an interrupt (MSI-X or INTx). */
 bool virtio_vq_has_irq(struct virtqueue *vq);
-
-/* virtio_del_vq - take a queue down and free it (after a device reset). */
-void virtio_del_vq(struct virtqueue *vq);
 
 /*
  * virtio_reset_vq - reset one queue (VIRTIO_F_RING_RESET, 2.6.1): the device

@@ -76,7 +76,7 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 			printf(" %u%s", virtqueue_num(vq),
 			       virtqueue_layout(vq) == VQ_PACKED ? "p" : "");
 			vd->ops->reset(vd); /* the device lets go of the ring first */
-			vd->ops->del_vq(vd, vq);
+			virtio_del_vq(vd, vq);
 			vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 			if (virtio_negotiate(vd, 0))
 				bad++;
@@ -148,7 +148,7 @@ KTEST(virtio_rng, "entropy through a virtio-rng queue, 8 buffers in flight")
 	       virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split");
 	print_features(vd->features);
 	vd->ops->reset(vd);
-	vd->ops->del_vq(vd, vq);
+	virtio_del_vq(vd, vq);
 	/* Random bytes are zero about 1 time in 256. */
 	return !(total >= (uint64_t)rounds * RNG_BUFS && nonzero > total / 2);
 }
@@ -210,7 +210,7 @@ KTEST(virtio_irq, "a virtio-rng completion arrives by MSI-X interrupt")
 	printf("virtio-irq: %u interrupts via %s, %llu queue interrupts counted by the ring\n",
 	       rng_irqs, vd->irq_mode, (unsigned long long)virtqueue_stats(vq)->interrupts);
 	vd->ops->reset(vd);
-	vd->ops->del_vq(vd, vq);
+	virtio_del_vq(vd, vq);
 	return 0;
 }
 

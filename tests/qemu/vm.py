@@ -12,6 +12,8 @@ its terminal escape sequences removed from the recorded lines.
 boot(until=REGEX) stops QEMU as soon as a line matches (Run.stopped).
 boot(monitor=[(REGEX, COMMAND), ...]) sends each human-monitor COMMAND
 (e.g. "set_link n0 off") once a line matches its REGEX, in order.
+boot(on_line=FN) calls FN(text) for each serial line as it arrives (from
+the reader thread), for tests that act on the guest's progress.
 """
 import os
 import re
@@ -118,13 +120,15 @@ def _monitor_send(path, command):
 
 
 def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
-         input_delay=0.0, timeout=60, efi_esp=None, until=None, monitor=()):
+         input_delay=0.0, timeout=60, efi_esp=None, until=None, monitor=(),
+         on_line=None):
     """Boot the kernel, wait for QEMU to exit (or the timeout), return a Run.
 
     input: bytes written to the serial port after input_delay seconds.
     efi_esp: boot this ESP image under OVMF (cmdline must be empty).
     until: a regex; QEMU is stopped as soon as a line matches it.
     monitor: [(regex, hmp_command)], sent in order as lines match.
+    on_line: called with each line's text as it arrives.
     """
     os.makedirs(LOGDIR, exist_ok=True)
     logfile = os.path.join(LOGDIR, _safe(name) + ".log")
@@ -158,6 +162,8 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
                 lines.append((now, f"[monitor] {cmd}" + (f": {out}" if out else "")))
             except OSError as e:
                 lines.append((now, f"[monitor] {cmd}: failed: {e}"))
+        if on_line:
+            on_line(text)
         if until_rx and not matched.is_set() and until_rx.search(text):
             matched.set()
             proc.kill()

@@ -1,0 +1,350 @@
+/*
+ * Console port data paths (VIRTIO 1.2 section 5.3.6): receive buffers
+ * that go back to the device only once read, transmit buffers filled by
+ * copy and queued one descriptor each, and the service loop that moves
+ * used buffers to where they belong. Portable: host-tested.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <virtio/virtio_console.h>
+#include <virtio/virtio_dma.h>
+
+#include "console_internal.h"
+
+static int rx_post(struct vcon_port *p, struct vcon_buf *b)
+{
+	b->next = NULL;
+	b->len = b->off = 0;
+	/* 5.3.6.1: receive queues take device-writable buffers only. */
+	return virtqueue_add_buf_single(p->rxq, b->data, VCON_BUF_SIZE, VQ_IN, b);
+}
+
+int vcon_port_setup(struct vcon_port *p, bool kick)
+{
+	if (p->mem)
+		return -EIO; /* an earlier set-up failed half-way: its queue is broken */
+	p->nrx = virtqueue_num(p->rxq) < VCON_RX_BUFS ? virtqueue_num(p->rxq) : VCON_RX_BUFS;
+	p->ntx = virtqueue_num(p->txq) < VCON_TX_BUFS ? virtqueue_num(p->txq) : VCON_TX_BUFS;
+	p->mem = virtio_dma_alloc((size_t)(p->nrx + p->ntx) * VCON_BUF_SIZE, 4096);
+	if (!p->mem)
+		return -ENOMEM;
+	p->rx_head = p->rx_tail = NULL;
+	p->tx_free = NULL;
+	for (unsigned i = 0; i < p->ntx; i++) {
+		struct vcon_buf *b = &p->tx[i];
+
+		b->data = p->mem + (size_t)(p->nrx + i) * VCON_BUF_SIZE;
+		b->next = p->tx_free;
+		p->tx_free = b;
+	}
+	for (unsigned i = 0; i < p->nrx; i++) {
+		int rc;
+
+		p->rx[i].data = p->mem + (size_t)i * VCON_BUF_SIZE;
+		if ((rc = rx_post(p, &p->rx[i])) != 0)
+			return rc;
+	}
+	if (kick)
+		virtqueue_kick(p->rxq);
+	p->bufs_ready = true;
+	return 0;
+}
+
+void vcon_port_free(struct vcon_port *p)
+{
+	if (p->mem)
+		virtio_dma_free(p->mem, (size_t)(p->nrx + p->ntx) * VCON_BUF_SIZE);
+	p->mem = NULL;
+	p->bufs_ready = false;
+	p->rx_head = p->rx_tail = NULL;
+	p->tx_free = NULL;
+}
+
+void vcon_port_drop_rx(struct vcon_port *p)
+{
+	unsigned reposted = 0;
+
+	while (p->rx_head) {
+		struct vcon_buf *b = p->rx_head;
+
+		p->rx_head = b->next;
+		reposted += rx_post(p, b) == 0;
+	}
+	p->rx_tail = NULL;
+	if (reposted)
+		virtqueue_kick(p->rxq);
+}
+
+/* Whether bytes that arrive now have no reader: they are dropped. */
+static const char *rx_unwanted(const struct vcon_port *p)
+{
+	if (!p->present)
+		return "the port was removed";
+	if (!p->guest_open)
+		return "the port is not open in the guest";
+	if (p->eof_seen && !p->host_open)
+		return "the host closed the port and the reader saw the end";
+	return NULL;
+}
+
+void vcon_port_collect(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+	struct vcon_buf *b;
+	unsigned reposted = 0;
+	uint32_t len;
+
+	if (!p->bufs_ready)
+		return;
+	while ((b = virtqueue_get_buf(p->rxq, &len)) != NULL) {
+		const char *why = len ? rx_unwanted(p) : NULL;
+
+		if (len == 0 || why) {
+			p->st.rx_dropped += len;
+			if (why && !p->drop_logged) {
+				p->drop_logged = true;
+				vcon_log(d, "port %u: %u bytes arrived but %s: dropped", p->id, len,
+					 why);
+			}
+			reposted += rx_post(p, b) == 0;
+			continue;
+		}
+		b->len = len;
+		b->off = 0;
+		b->next = NULL;
+		if (p->rx_tail)
+			p->rx_tail->next = b;
+		else
+			p->rx_head = b;
+		p->rx_tail = b;
+		p->st.rx_bytes += len;
+		p->st.rx_bufs++;
+	}
+	if (reposted)
+		virtqueue_kick(p->rxq);
+	while ((b = virtqueue_get_buf(p->txq, &len)) != NULL) {
+		b->next = p->tx_free;
+		p->tx_free = b;
+	}
+}
+
+void vcon_service(struct vcon_dev *d)
+{
+	if (d->in_service)
+		return;
+	d->in_service = true;
+	if (d->multiport)
+		vcon_ctrl_poll(d);
+	for (uint32_t i = 0; i < d->nports; i++)
+		vcon_port_collect(&d->ports[i]);
+	d->in_service = false;
+}
+
+struct vcon_port *vcon_find(struct vcon_dev *d, const char *name)
+{
+	for (uint32_t i = 0; i < d->nports; i++)
+		if (d->ports[i].present && d->ports[i].name[0] &&
+		    strcmp(d->ports[i].name, name) == 0)
+			return &d->ports[i];
+	return NULL;
+}
+
+/* A port the host must have open for the device to pass data on. */
+static bool tx_needs_host(const struct vcon_port *p)
+{
+	return p->dev->multiport && !p->console;
+}
+
+/*
+ * Wait for the device on p's queue q; the control queue too where a host
+ * close ends the wait (not for consoles, which the host cannot close).
+ */
+static void port_idle(struct vcon_port *p, struct virtqueue *q)
+{
+	struct vcon_dev *d = p->dev;
+	struct virtqueue *vqs[2] = {q, d->ctrl_rxq};
+
+	d->ops->idle(d, vqs, d->multiport && !p->console ? 2 : 1);
+}
+
+int vcon_open(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+	int rc;
+
+	vcon_service(d);
+	if (!p->present)
+		return -ENODEV;
+	if (p->guest_open)
+		return p->console ? 0 : -EBUSY;
+	p->guest_open = true;
+	p->drop_logged = false;
+	if (d->multiport && (rc = vcon_ctrl_send(d, p->id, VIRTIO_CONSOLE_PORT_OPEN, 1)) != 0) {
+		p->guest_open = false;
+		return rc;
+	}
+	return 0;
+}
+
+static unsigned tx_free_count(const struct vcon_port *p)
+{
+	unsigned n = 0;
+
+	for (const struct vcon_buf *b = p->tx_free; b; b = b->next)
+		n++;
+	return n;
+}
+
+/* Why the device will not take more of p's bytes, or 0. */
+static int tx_stopped(const struct vcon_port *p)
+{
+	if (virtqueue_is_broken(p->txq))
+		return -EIO;
+	if (!p->present)
+		return -ENODEV;
+	if (tx_needs_host(p) && !p->host_open)
+		return -EPIPE;
+	return 0;
+}
+
+int vcon_flush(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+
+	vcon_service(d);
+	if (!p->bufs_ready)
+		return p->present ? 0 : -ENODEV;
+	while (tx_free_count(p) < p->ntx) {
+		int rc = tx_stopped(p);
+
+		if (rc)
+			return rc;
+		port_idle(p, p->txq);
+		vcon_service(d);
+	}
+	return 0;
+}
+
+void vcon_close(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+
+	vcon_service(d);
+	if (!p->present || !p->guest_open)
+		return;
+	vcon_flush(p); /* what was written reaches the host before it hears the close */
+	vcon_port_drop_rx(p);
+	if (p->console)
+		return; /* a console stays open (5.3.6.2.2) */
+	p->guest_open = false;
+	if (d->multiport)
+		vcon_ctrl_send(d, p->id, VIRTIO_CONSOLE_PORT_OPEN, 0);
+}
+
+size_t vcon_readable(const struct vcon_port *p)
+{
+	size_t n = 0;
+
+	for (const struct vcon_buf *b = p->rx_head; b; b = b->next)
+		n += b->len - b->off;
+	return n;
+}
+
+bool vcon_eof(const struct vcon_port *p)
+{
+	return p->dev->multiport && !p->console && !p->host_open && !p->rx_head;
+}
+
+ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
+{
+	struct vcon_dev *d = p->dev;
+	uint8_t *out = buf;
+	unsigned reposted = 0;
+	size_t n = 0;
+
+	for (;;) {
+		vcon_service(d);
+		if (!p->present)
+			return -ENODEV;
+		if (len == 0)
+			return 0;
+		if (p->rx_head)
+			break;
+		if (vcon_eof(p)) {
+			p->eof_seen = true;
+			return 0;
+		}
+		if (!block)
+			return -EAGAIN;
+		port_idle(p, p->rxq);
+	}
+	while (n < len && p->rx_head) {
+		struct vcon_buf *b = p->rx_head;
+		size_t take = b->len - b->off;
+
+		if (take > len - n)
+			take = len - n;
+		memcpy(out + n, b->data + b->off, take);
+		b->off += (uint32_t)take;
+		n += take;
+		if (b->off == b->len) {
+			/* Read to the end: only now does the device get it back. */
+			p->rx_head = b->next;
+			if (!p->rx_head)
+				p->rx_tail = NULL;
+			reposted += rx_post(p, b) == 0;
+		}
+	}
+	if (reposted)
+		virtqueue_kick(p->rxq);
+	return (ssize_t)n;
+}
+
+ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
+{
+	struct vcon_dev *d = p->dev;
+	const uint8_t *in = buf;
+	unsigned queued = 0;
+	size_t done = 0;
+	int rc = 0;
+
+	vcon_service(d);
+	if ((rc = tx_stopped(p)) != 0)
+		return rc; /* EPIPE: the device would drop the bytes (QEMU does) */
+	while (done < len) {
+		struct vcon_buf *b;
+		uint32_t n;
+
+		if (!p->tx_free)
+			p->st.tx_waits++;
+		while (!p->tx_free) {
+			/* Every buffer is in flight: let the device see them, then wait. */
+			if (queued) {
+				virtqueue_kick(p->txq);
+				queued = 0;
+			}
+			port_idle(p, p->txq);
+			vcon_service(d);
+			if ((rc = tx_stopped(p)) != 0)
+				return done ? (ssize_t)done : rc;
+		}
+		b = p->tx_free;
+		n = len - done > VCON_BUF_SIZE ? VCON_BUF_SIZE : (uint32_t)(len - done);
+		memcpy(b->data, in + done, n);
+		/* 5.3.6.1: transmit queues take device-readable buffers only. */
+		rc = virtqueue_add_buf_single(p->txq, b->data, n, VQ_OUT, b);
+		if (rc)
+			break;
+		p->tx_free = b->next;
+		done += n;
+		queued++;
+		p->st.tx_bytes += n;
+		p->st.tx_bufs++;
+	}
+	if (queued)
+		virtqueue_kick(p->txq);
+	if (rc && !done)
+		return rc;
+	return (ssize_t)done;
+}

@@ -1,0 +1,230 @@
+/*
+ * The virtio console driver (VIRTIO 1.2 section 5.3): ports, their data
+ * paths and the multiport control protocol.
+ *
+ * Two layers. The core (drivers/virtio/console_ctrl.c, console_port.c) is
+ * portable: it sees only the virtqueue API and the hooks in struct
+ * vcon_ops, so the host tests run it unchanged against a simulated device
+ * (tests/host/test_console.c). The kernel glue (drivers/virtio/console.c)
+ * binds it to a virtio device, waits by interrupt or poll, makes the
+ * console port the kernel's stdio, and offers the other ports to
+ * applications as files (include/virtio/vport.h).
+ *
+ * Typical use of the core (the glue does this):
+ *
+ *	d->ops = &ops; d->multiport = ...; d->nports = n;
+ *	d->ports[i].rxq / .txq, d->ctrl_rxq / ctrl_txq = queues the transport made
+ *	vcon_init(d)            buffers allocated, receive buffers posted
+ *	(DRIVER_OK)
+ *	vcon_start(d)           DEVICE_READY; ports announced and made ready
+ *	vcon_read(p, ...), vcon_write(p, ...), vcon_service(d) from then on
+ *
+ * Receive buffers stay posted: a buffer goes back to the device only when
+ * its bytes were read, so a host that sends faster than the guest reads
+ * is held back by the ring, and nothing is dropped. A write copies into
+ * transmit buffers (one descriptor each, the single-buffer fast path),
+ * splits what does not fit one, and waits for the device to return
+ * buffers when all are in flight.
+ *
+ * Not thread-safe: one caller at a time (the kernel runs one thread and
+ * takes no interrupt inside the core).
+ */
+#ifndef VIRTIO_VCON_H
+#define VIRTIO_VCON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <virtio/virtqueue.h>
+
+#define VCON_MAX_PORTS	     32	  /* ports handled per device (QEMU's default max_ports is 31) */
+#define VCON_NAME_MAX	     63	  /* longest port name accepted, in bytes */
+#define VCON_RX_BUFS	     32	  /* receive buffers per port */
+#define VCON_TX_BUFS	     32	  /* transmit buffers per port */
+#define VCON_BUF_SIZE	     4096 /* bytes per data buffer */
+#define VCON_CTRL_RX_BUFS    32	  /* control receive buffers (QEMU's control queue has 32) */
+#define VCON_CTRL_BUF_SIZE   4096 /* a control message and its name */
+#define VCON_CTRL_TX_BUFS    4
+#define VCON_CTRL_TIMEOUT_NS 1000000000ull /* how long a control message may stay unused */
+
+struct vcon_dev;
+
+/* A data or control buffer: driver memory the device reads or writes. */
+struct vcon_buf {
+	struct vcon_buf *next; /* receive FIFO or free list */
+	uint8_t *data;
+	uint32_t len; /* receive: bytes the device wrote */
+	uint32_t off; /* receive: bytes already read */
+	bool busy;    /* control transmit: the device has it */
+};
+
+/* What the core tells the glue about a port (struct vcon_ops.event). */
+enum vcon_event {
+	VCON_EV_ADD,	 /* announced by the device, ready */
+	VCON_EV_REMOVE,	 /* gone */
+	VCON_EV_CONSOLE, /* nominated as a console */
+	VCON_EV_NAME,	 /* named */
+	VCON_EV_OPEN,	 /* opened by the host */
+	VCON_EV_CLOSE,	 /* closed by the host */
+	VCON_EV_RESIZE,	 /* new size in cols/rows */
+};
+
+struct vcon_port_stats {
+	uint64_t rx_bytes, rx_bufs; /* delivered to the reader */
+	uint64_t tx_bytes, tx_bufs;
+	uint64_t rx_dropped; /* bytes that came while no one in the guest had the port open */
+	uint64_t tx_waits;   /* times a write waited for the device to free a buffer */
+	uint64_t host_opens, host_closes, resizes;
+};
+
+struct vcon_port {
+	struct vcon_dev *dev;
+	uint32_t id;
+	struct virtqueue *rxq, *txq;
+	bool present;	 /* announced (DEVICE_ADD, or port 0 without MULTIPORT) */
+	bool bufs_ready; /* buffers allocated and receive buffers posted (kept across remove) */
+	bool console;	 /* CONSOLE_PORT */
+	bool host_open;	 /* the device said PORT_OPEN 1 (always, without MULTIPORT) */
+	bool guest_open; /* we said PORT_OPEN 1 */
+	bool has_size;
+	bool ready_pending; /* PORT_READY still to send, with ready_value */
+	bool open_pending;  /* PORT_OPEN still to send, with open_value */
+	bool drop_logged;   /* rx_dropped was logged since the guest last opened it */
+	bool eof_seen;	    /* a read returned end of input; later bytes are dropped */
+	uint16_t ready_value, open_value;
+	uint16_t cols, rows;
+	uint32_t gen; /* bumped by every DEVICE_ADD: files of an older port fail */
+	char name[VCON_NAME_MAX + 1];
+	struct vcon_buf *rx_head, *rx_tail; /* filled by the device, not read yet */
+	struct vcon_buf *tx_free;
+	unsigned nrx, ntx;
+	struct vcon_buf rx[VCON_RX_BUFS], tx[VCON_TX_BUFS];
+	uint8_t *mem; /* data of rx[] then tx[] */
+	struct vcon_port_stats st;
+};
+
+struct vcon_ops {
+	/*
+	 * idle - wait until the device may have used a buffer of one of
+	 * the n queues (by interrupt), or return at once to be polled
+	 * again. Spurious returns are fine; a lost wakeup is not.
+	 */
+	void (*idle)(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n);
+	uint64_t (*clock_ns)(void);
+	void (*log)(struct vcon_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* event - something happened to port p (called from vcon_service). NULL: ignored. */
+	void (*event)(struct vcon_dev *d, struct vcon_port *p, enum vcon_event ev);
+};
+
+struct vcon_dev_stats {
+	uint64_t ctrl_rx, ctrl_tx; /* control messages received and sent */
+	uint64_t ctrl_bad;	   /* received messages refused (logged) */
+	uint64_t ctrl_timeouts;	   /* sent messages the device did not take in time */
+};
+
+struct vcon_dev {
+	const struct vcon_ops *ops;
+	void *priv; /* the glue's */
+	bool multiport;
+	uint32_t nports;	 /* ports[] entries, <= VCON_MAX_PORTS */
+	struct vcon_port *ports; /* the caller's array, rxq/txq filled in */
+	struct virtqueue *ctrl_rxq, *ctrl_txq;
+	struct vcon_buf ctrl_rx[VCON_CTRL_RX_BUFS];
+	struct vcon_buf ctrl_tx[VCON_CTRL_TX_BUFS];
+	unsigned nctrl_rx, nctrl_tx;
+	uint8_t *ctrl_mem;
+	size_t ctrl_size;
+	bool in_service;
+	bool ctrl_broken_logged;
+	struct vcon_dev_stats st;
+};
+
+/*
+ * vcon_init - allocate the control buffers (MULTIPORT) or port 0's
+ * buffers (no MULTIPORT) and post the receive buffers, without notifying
+ * the device (it is not DRIVER_OK yet). Returns: 0, -EINVAL (no queues,
+ * nports 0 or above VCON_MAX_PORTS), -ENOMEM, -EIO (a broken queue).
+ */
+int vcon_init(struct vcon_dev *d);
+
+/*
+ * vcon_start - after DRIVER_OK: notify the receive queues; with MULTIPORT
+ * send DEVICE_READY and handle what the device answers (DEVICE_ADD,
+ * CONSOLE_PORT, PORT_NAME, PORT_OPEN) until it has taken every message we
+ * sent. Returns: 0, or -ETIMEDOUT / -EIO when DEVICE_READY was not taken.
+ */
+int vcon_start(struct vcon_dev *d);
+
+/* vcon_free - after the device was reset: free every buffer vcon_init and ports took. */
+void vcon_free(struct vcon_dev *d);
+
+/*
+ * vcon_service - handle control messages, collect received data into the
+ * ports' FIFOs, take back transmitted buffers. Every call below does it
+ * first; call it when nothing else runs for a while.
+ */
+void vcon_service(struct vcon_dev *d);
+
+/*
+ * vcon_ctrl_handle - one control message from the device (len bytes at
+ * buf). Malformed or impossible messages are logged, counted in
+ * ctrl_bad and ignored. Returns: 0, or -EINVAL for a refused message.
+ */
+int vcon_ctrl_handle(struct vcon_dev *d, const void *buf, uint32_t len);
+
+/* vcon_find - the present port named name, or NULL. */
+struct vcon_port *vcon_find(struct vcon_dev *d, const char *name);
+
+/*
+ * vcon_open - the guest opens port p: it may receive from now on; with
+ * MULTIPORT the device hears PORT_OPEN 1. Returns: 0, -ENODEV (not
+ * present), -EBUSY (already open in the guest), -ETIMEDOUT/-EIO (the
+ * device did not take the message; the port stays closed).
+ */
+int vcon_open(struct vcon_port *p);
+
+/* vcon_close - the guest closes p: unread data is dropped, the device hears PORT_OPEN 0. */
+void vcon_close(struct vcon_port *p);
+
+/*
+ * vcon_read - up to len received bytes. With block, waits for the first
+ * one. Returns: the count; 0 at end of input (MULTIPORT, not a console,
+ * the host closed the port and everything it sent was read); -EAGAIN
+ * (nothing yet, !block); -ENODEV (port removed).
+ */
+ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block);
+
+/* vcon_readable - bytes received and not read yet. */
+size_t vcon_readable(const struct vcon_port *p);
+
+/* vcon_eof - vcon_read would return 0: closed by the host and drained. */
+bool vcon_eof(const struct vcon_port *p);
+
+/*
+ * vcon_write - send len bytes; waits while every transmit buffer is in
+ * flight. Returns: len; fewer when the port went away or the queue broke
+ * after some bytes were queued; -EPIPE (MULTIPORT, not a console, the
+ * host has not opened the port: the device would drop the bytes);
+ * -ENODEV (not present); -EIO (queue broken before any byte).
+ */
+ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len);
+
+/*
+ * vcon_size_from_config - port 0's size from the configuration space
+ * (VIRTIO_CONSOLE_F_SIZE): recorded, with a RESIZE event if it changed.
+ */
+void vcon_size_from_config(struct vcon_port *p, uint16_t cols, uint16_t rows);
+
+/*
+ * vcon_flush - wait until the device has taken every byte written to p
+ * (all transmit buffers back). Returns: 0; -EPIPE, -ENODEV, -EIO when the
+ * host closed the port, it went away or the queue broke first.
+ */
+int vcon_flush(struct vcon_port *p);
+
+/* vcon_event_name - "open", "close", ... for logs. */
+const char *vcon_event_name(enum vcon_event ev);
+
+#endif

@@ -1,0 +1,899 @@
+/*
+ * Host tests of the virtio console core (drivers/virtio/console_ctrl.c and
+ * console_port.c, unchanged) against a simulated virtio-serial device
+ * built on tests/host/vq_sim.c: bring-up and the control protocol as QEMU
+ * runs it, the data paths (receive buffers held until read, writes split
+ * and waiting for the device), host open/close and end of input, and
+ * crafted control messages no real device sends (VIRTIO 1.2 5.3.6.2).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtio/vcon.h>
+#include <virtio/virtio_config.h>
+#include <virtio/virtio_console.h>
+
+#include "vq_sim.h"
+
+#define F(b)	   VIRTIO_BIT(VIRTIO_F_##b)
+#define NPORTS	   31
+#define NQUEUES	   (2 * NPORTS + 2)
+#define PORT_QSIZE 64
+#define CTRL_QSIZE 32
+#define IDLE_LIMIT 1000000u
+
+struct param {
+	const char *name;
+	uint64_t features;
+};
+static const struct param split = {"split", F(VERSION_1) | F(EVENT_IDX) | F(INDIRECT_DESC)};
+static const struct param packed = {"packed", F(VERSION_1) | F(EVENT_IDX) | F(INDIRECT_DESC) |
+						      F(RING_PACKED)};
+
+/* One queue: the sim first (the ring's priv points at it). */
+struct simq {
+	struct vq_sim sim;
+	struct virtqueue *vq;
+};
+
+/* The device's side of a port, as QEMU's virtio-serial keeps it. */
+struct sport {
+	bool exists, is_console, host_connected, guest_connected;
+	const char *name;
+	uint8_t *in; /* host -> guest, not delivered yet */
+	size_t in_len, in_off;
+	uint32_t chunk; /* at most this many bytes per receive buffer (0: all that fit) */
+	uint8_t *out;	/* guest -> host */
+	size_t out_len, out_cap;
+	uint32_t max_out_seg; /* largest transmit buffer seen */
+	bool multi_desc;      /* a transmit buffer had more than one segment */
+};
+
+struct ev {
+	uint32_t port;
+	enum vcon_event ev;
+};
+
+struct ctl {
+	uint32_t id;
+	uint16_t event, value;
+};
+
+struct t {
+	const struct param *p;
+	bool multiport;
+	uint32_t nports;
+	struct simq q[NQUEUES];
+	struct vcon_dev d;
+	struct vcon_port ports[NPORTS];
+	struct sport sp[NPORTS];
+	uint64_t clock;
+	unsigned idles, idle_limit;
+	unsigned tx_every; /* the device takes transmit buffers only every n-th step (0: always) */
+	bool ctrl_stuck;   /* the device takes no control message */
+	unsigned ctrl_dropped; /* control messages the device had no buffer for (QEMU drops them) */
+	char log[64][256];
+	unsigned nlog;
+	struct ev ev[512];
+	unsigned nev;
+	struct ctl sent[512]; /* control messages the driver sent */
+	unsigned nsent;
+};
+
+static struct t *T; /* the running test's device, for the ops */
+
+/* The device */
+
+static struct simq *dq(struct t *t, unsigned index)
+{
+	return &t->q[index];
+}
+
+/* Device -> driver control message; dropped like QEMU when no buffer is posted. */
+static void dev_ctrl(struct t *t, uint32_t id, uint16_t event, uint16_t value, const void *extra,
+		     uint32_t extra_len)
+{
+	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_RX);
+	struct virtio_console_control c = {cpu_to_le32(id), cpu_to_le16(event), cpu_to_le16(value)};
+	uint8_t msg[8 + 256];
+	struct vq_sim_buf *b;
+
+	assert_true(extra_len <= 256);
+	memcpy(msg, &c, 8);
+	if (extra_len)
+		memcpy(msg + 8, extra, extra_len);
+	if (!(b = vq_sim_pop(&q->sim))) {
+		t->ctrl_dropped++;
+		return;
+	}
+	assert_int_equal(vq_sim_write(&q->sim, b, msg, 8 + extra_len), 8 + extra_len);
+	vq_sim_complete(&q->sim, b, 8 + extra_len);
+}
+
+/* Raw bytes as a control message, for what no real device sends. */
+static void dev_ctrl_raw(struct t *t, const void *msg, uint32_t len)
+{
+	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_RX);
+	struct vq_sim_buf *b = vq_sim_pop(&q->sim);
+
+	assert_non_null(b);
+	assert_int_equal(vq_sim_write(&q->sim, b, msg, len), len);
+	vq_sim_complete(&q->sim, b, len);
+}
+
+static void dev_port_ready(struct t *t, uint32_t id)
+{
+	struct sport *sp = &t->sp[id];
+
+	/* What QEMU's virtio-serial answers to PORT_READY. */
+	if (sp->is_console)
+		dev_ctrl(t, id, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL, 0);
+	if (sp->name)
+		dev_ctrl(t, id, VIRTIO_CONSOLE_PORT_NAME, 1, sp->name,
+			 (uint32_t)strlen(sp->name) + 1);
+	if (sp->host_connected)
+		dev_ctrl(t, id, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0);
+}
+
+static void dev_ctrl_tx(struct t *t)
+{
+	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_TX);
+	struct vq_sim_buf *b;
+
+	while (!t->ctrl_stuck && (b = vq_sim_pop(&q->sim))) {
+		struct virtio_console_control c;
+		struct ctl m;
+
+		assert_int_equal(vq_sim_read(&q->sim, b, &c, sizeof(c)), 8);
+		assert_int_equal(b->nsegs, 1);
+		m = (struct ctl){le32_to_cpu(c.id), le16_to_cpu(c.event), le16_to_cpu(c.value)};
+		assert_true(t->nsent < 512);
+		t->sent[t->nsent++] = m;
+		switch (m.event) {
+		case VIRTIO_CONSOLE_DEVICE_READY:
+			for (uint32_t i = 0; i < t->nports; i++)
+				if (t->sp[i].exists)
+					dev_ctrl(t, i, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+			break;
+		case VIRTIO_CONSOLE_PORT_READY:
+			if (m.value)
+				dev_port_ready(t, m.id);
+			break;
+		case VIRTIO_CONSOLE_PORT_OPEN: t->sp[m.id].guest_connected = m.value; break;
+		default: fail_msg("driver sent control event %u", m.event);
+		}
+		vq_sim_complete(&q->sim, b, 0);
+	}
+}
+
+static void dev_ports(struct t *t)
+{
+	for (uint32_t i = 0; i < t->nports; i++) {
+		struct sport *sp = &t->sp[i];
+		struct simq *tx = dq(t, virtio_console_txq(i)), *rx = dq(t, virtio_console_rxq(i));
+		struct vq_sim_buf *b;
+
+		if (!rx->vq)
+			continue;
+		while ((!t->tx_every || t->idles % t->tx_every == 0) &&
+		       (b = vq_sim_pop(&tx->sim))) {
+			uint64_t n = b->out_len;
+
+			assert_int_equal(b->in_len, 0);
+			if (b->nsegs != 1)
+				sp->multi_desc = true;
+			if (n > sp->max_out_seg)
+				sp->max_out_seg = (uint32_t)n;
+			if (sp->out_len + n > sp->out_cap) {
+				sp->out_cap = (sp->out_len + n) * 2;
+				sp->out = realloc(sp->out, sp->out_cap);
+				assert_non_null(sp->out);
+			}
+			vq_sim_read(&tx->sim, b, sp->out + sp->out_len, n);
+			sp->out_len += n;
+			vq_sim_complete(&tx->sim, b, 0);
+		}
+		/* Like QEMU: only to a guest that listens (always without MULTIPORT). */
+		while (sp->in_off < sp->in_len && (sp->guest_connected || !t->multiport) &&
+		       (b = vq_sim_pop(&rx->sim))) {
+			uint32_t n = (uint32_t)(sp->in_len - sp->in_off);
+
+			assert_int_equal(b->out_len, 0);
+			if (sp->chunk && n > sp->chunk)
+				n = sp->chunk;
+			n = vq_sim_write(&rx->sim, b, sp->in + sp->in_off, n);
+			sp->in_off += n;
+			vq_sim_complete(&rx->sim, b, n);
+		}
+	}
+}
+
+static void dev_step(struct t *t)
+{
+	if (t->multiport)
+		dev_ctrl_tx(t);
+	dev_ports(t);
+	for (unsigned i = 0; i < NQUEUES; i++)
+		if (t->q[i].vq)
+			vq_sim_signal(&t->q[i].sim);
+}
+
+/* Host-side actions */
+
+static void host_send(struct t *t, uint32_t id, const void *data, size_t len)
+{
+	struct sport *sp = &t->sp[id];
+
+	sp->in = realloc(sp->in, sp->in_len + len);
+	assert_non_null(sp->in);
+	memcpy(sp->in + sp->in_len, data, len);
+	sp->in_len += len;
+}
+
+static void host_connect(struct t *t, uint32_t id, bool on)
+{
+	t->sp[id].host_connected = on;
+	dev_ctrl(t, id, VIRTIO_CONSOLE_PORT_OPEN, on, NULL, 0);
+}
+
+/* The driver's hooks */
+
+static void t_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n)
+{
+	struct t *t = d->priv;
+
+	(void)vqs;
+	(void)n;
+	if (++t->idles > t->idle_limit)
+		fail_msg("the driver waited %u times: it would hang", t->idles);
+	t->clock += 1000000; /* 1 ms per wait */
+	dev_step(t);
+}
+
+static uint64_t t_clock(void)
+{
+	return T->clock;
+}
+
+static void t_log(struct vcon_dev *d, const char *fmt, ...)
+{
+	struct t *t = d->priv;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (t->nlog < 64)
+		vsnprintf(t->log[t->nlog++], sizeof(t->log[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void t_event(struct vcon_dev *d, struct vcon_port *p, enum vcon_event ev)
+{
+	struct t *t = d->priv;
+
+	assert_true(t->nev < 512);
+	t->ev[t->nev++] = (struct ev){p->id, ev};
+}
+
+static const struct vcon_ops t_ops = {
+	.idle = t_idle,
+	.clock_ns = t_clock,
+	.log = t_log,
+	.event = t_event,
+};
+
+/* Set-up */
+
+static void make_queue(struct t *t, unsigned index, uint32_t num)
+{
+	struct simq *q = &t->q[index];
+	struct vq_config cfg = {
+		.name = "vcon",
+		.index = (uint16_t)index,
+		.num = num,
+		.features = t->p->features,
+		.notify = vq_sim_notify,
+		.priv = &q->sim,
+	};
+
+	assert_int_equal(virtqueue_create(&cfg, &q->vq), 0);
+	vq_sim_attach(&q->sim, q->vq, t->p->features);
+}
+
+/* A device with nports ports (MULTIPORT when multiport); ports configured before start. */
+static struct t *t_new(const struct param *p, bool multiport, uint32_t nports)
+{
+	struct t *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	T = t;
+	t->p = p;
+	t->multiport = multiport;
+	t->nports = nports;
+	t->idle_limit = IDLE_LIMIT;
+	for (unsigned i = 0; i < NQUEUES; i++)
+		vq_sim_init(&t->q[i].sim);
+	for (uint32_t i = 0; i < nports; i++) {
+		make_queue(t, virtio_console_rxq(i), PORT_QSIZE);
+		make_queue(t, virtio_console_txq(i), PORT_QSIZE);
+		t->ports[i].rxq = t->q[virtio_console_rxq(i)].vq;
+		t->ports[i].txq = t->q[virtio_console_txq(i)].vq;
+	}
+	if (multiport) {
+		make_queue(t, VIRTIO_CONSOLE_Q_CTRL_RX, CTRL_QSIZE);
+		make_queue(t, VIRTIO_CONSOLE_Q_CTRL_TX, CTRL_QSIZE);
+		t->d.ctrl_rxq = t->q[VIRTIO_CONSOLE_Q_CTRL_RX].vq;
+		t->d.ctrl_txq = t->q[VIRTIO_CONSOLE_Q_CTRL_TX].vq;
+	}
+	t->d.ops = &t_ops;
+	t->d.priv = t;
+	t->d.multiport = multiport;
+	t->d.nports = nports;
+	t->d.ports = t->ports;
+	return t;
+}
+
+static void t_start(struct t *t)
+{
+	assert_int_equal(vcon_init(&t->d), 0);
+	assert_int_equal(vcon_start(&t->d), 0);
+}
+
+static void t_free(struct t *t)
+{
+	vcon_free(&t->d);
+	for (unsigned i = 0; i < NQUEUES; i++) {
+		if (t->q[i].vq)
+			virtqueue_destroy(t->q[i].vq);
+		vq_sim_fini(&t->q[i].sim);
+	}
+	for (uint32_t i = 0; i < NPORTS; i++) {
+		free(t->sp[i].in);
+		free(t->sp[i].out);
+	}
+	free(t);
+	T = NULL;
+}
+
+/* The usual three-port device: console port 0, a closed port 1, an open port 2. */
+static struct t *t_three(void **state)
+{
+	struct t *t = t_new(*state, true, 3);
+
+	t->sp[0] = (struct sport){
+		.exists = true, .is_console = true, .host_connected = true, .name = "con0"};
+	t->sp[1] = (struct sport){.exists = true, .name = "alpha"};
+	t->sp[2] = (struct sport){.exists = true, .host_connected = true, .name = "beta"};
+	t_start(t);
+	return t;
+}
+
+static bool logged(struct t *t, const char *needle)
+{
+	for (unsigned i = 0; i < t->nlog; i++)
+		if (strstr(t->log[i], needle))
+			return true;
+	return false;
+}
+
+static unsigned count_ev(struct t *t, uint32_t port, enum vcon_event ev)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->nev; i++)
+		n += t->ev[i].port == port && t->ev[i].ev == ev;
+	return n;
+}
+
+static unsigned count_sent(struct t *t, uint32_t id, uint16_t event, uint16_t value)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->nsent; i++)
+		n += t->sent[i].id == id && t->sent[i].event == event && t->sent[i].value == value;
+	return n;
+}
+
+static void fill_random(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+/* Bring-up */
+
+static void test_bringup_multiport(void **state)
+{
+	struct t *t = t_three(state);
+
+	assert_int_equal(t->sent[0].event, VIRTIO_CONSOLE_DEVICE_READY);
+	assert_int_equal(t->sent[0].value, 1);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_true(t->ports[i].present);
+		assert_int_equal(count_sent(t, i, VIRTIO_CONSOLE_PORT_READY, 1), 1);
+		assert_int_equal(count_ev(t, i, VCON_EV_ADD), 1);
+		assert_int_equal(count_ev(t, i, VCON_EV_NAME), 1);
+	}
+	assert_string_equal(t->ports[0].name, "con0");
+	assert_string_equal(t->ports[1].name, "alpha");
+	assert_string_equal(t->ports[2].name, "beta");
+	/* CONSOLE_PORT: the driver MUST answer PORT_OPEN 1 (5.3.6.2.2). */
+	assert_true(t->ports[0].console && t->ports[0].guest_open);
+	assert_int_equal(count_sent(t, 0, VIRTIO_CONSOLE_PORT_OPEN, 1), 1);
+	assert_true(t->sp[0].guest_connected);
+	assert_int_equal(count_ev(t, 0, VCON_EV_CONSOLE), 1);
+	assert_true(t->ports[0].host_open && !t->ports[1].host_open && t->ports[2].host_open);
+	assert_false(t->ports[1].guest_open || t->ports[2].guest_open);
+	assert_false(t->ports[3 - 1].console);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	assert_int_equal(t->ctrl_dropped, 0);
+	assert_ptr_equal(vcon_find(&t->d, "beta"), &t->ports[2]);
+	assert_null(vcon_find(&t->d, "gamma"));
+	t_free(t);
+}
+
+/*
+ * 31 named, connected ports: DEVICE_READY brings 31 DEVICE_ADD, each
+ * PORT_READY three answers. Sent one at a time with the receive queue
+ * drained in between, no answer finds the 32 control buffers used up.
+ */
+static void test_bringup_many_ports(void **state)
+{
+	static char names[NPORTS][16];
+	struct t *t = t_new(*state, true, NPORTS);
+
+	for (uint32_t i = 0; i < NPORTS; i++) {
+		snprintf(names[i], sizeof(names[i]), "port.%u", i);
+		t->sp[i] = (struct sport){.exists = true,
+					  .is_console = i == 0,
+					  .host_connected = true,
+					  .name = names[i]};
+	}
+	t_start(t);
+	assert_int_equal(t->ctrl_dropped, 0);
+	for (uint32_t i = 0; i < NPORTS; i++) {
+		assert_true(t->ports[i].present && t->ports[i].host_open);
+		assert_string_equal(t->ports[i].name, names[i]);
+	}
+	assert_int_equal(t->d.st.ctrl_rx, NPORTS * 3 + 1);
+	t_free(t);
+}
+
+static void test_single_port(void **state)
+{
+	struct t *t = t_new(*state, false, 1);
+	uint8_t buf[16];
+
+	t->sp[0].exists = true;
+	t_start(t);
+	assert_true(t->ports[0].present && t->ports[0].console && t->ports[0].host_open);
+	assert_int_equal(count_ev(t, 0, VCON_EV_CONSOLE), 1);
+	assert_int_equal(t->nsent, 0); /* no control queue */
+	host_send(t, 0, "ping", 4);
+	assert_int_equal(vcon_read(&t->ports[0], buf, sizeof(buf), true), 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(vcon_write(&t->ports[0], "pong", 4), 4);
+	assert_int_equal(vcon_flush(&t->ports[0]), 0);
+	assert_int_equal(t->sp[0].out_len, 4);
+	assert_memory_equal(t->sp[0].out, "pong", 4);
+	assert_false(vcon_eof(&t->ports[0]));
+	t_free(t);
+}
+
+static void test_init_refuses_bad_setup(void **state)
+{
+	struct t *t = t_new(*state, true, 2);
+
+	t->d.nports = 0;
+	assert_int_equal(vcon_init(&t->d), -EINVAL);
+	t->d.nports = VCON_MAX_PORTS + 1;
+	assert_int_equal(vcon_init(&t->d), -EINVAL);
+	t->d.nports = 2;
+	t->d.ctrl_rxq = NULL;
+	assert_int_equal(vcon_init(&t->d), -EINVAL);
+	t->d.ctrl_rxq = t->q[VIRTIO_CONSOLE_Q_CTRL_RX].vq;
+	t->d.multiport = false; /* without MULTIPORT there is exactly one port */
+	assert_int_equal(vcon_init(&t->d), -EINVAL);
+	t_free(t);
+}
+
+/* Receive */
+
+/*
+ * The host sends more than all receive buffers hold: the device fills
+ * them and waits. A buffer goes back only when read to its end.
+ */
+static void test_rx_buffers_return_only_when_read(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[2];
+	struct sport *sp = &t->sp[2];
+	size_t total = (VCON_RX_BUFS + 8) * VCON_BUF_SIZE, got = 0;
+	uint8_t *data = malloc(total), *back = malloc(total);
+
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_random(data, total, 7);
+	assert_int_equal(vcon_open(p), 0);
+	host_send(t, 2, data, total);
+	dev_step(t);
+	vcon_service(&t->d);
+	assert_int_equal(sp->in_off, VCON_RX_BUFS * VCON_BUF_SIZE); /* every buffer full */
+	assert_int_equal(vcon_readable(p), VCON_RX_BUFS * VCON_BUF_SIZE);
+	/* One byte read: that buffer is still the guest's. */
+	assert_int_equal(vcon_read(p, back, 1, false), 1);
+	dev_step(t);
+	assert_int_equal(sp->in_off, VCON_RX_BUFS * VCON_BUF_SIZE);
+	/* The rest of it: now the device may fill it again. */
+	assert_int_equal(vcon_read(p, back + 1, VCON_BUF_SIZE - 1, false), VCON_BUF_SIZE - 1);
+	dev_step(t);
+	assert_int_equal(sp->in_off, (VCON_RX_BUFS + 1) * VCON_BUF_SIZE);
+	got = VCON_BUF_SIZE;
+	while (got < total) {
+		ssize_t n = vcon_read(p, back + got, total - got, true);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_memory_equal(back, data, total);
+	assert_int_equal(p->st.rx_bytes, total);
+	assert_int_equal(p->st.rx_dropped, 0);
+	free(data);
+	free(back);
+	t_free(t);
+}
+
+/* 1 MiB in random pieces from the device, read in random sizes: every byte, in order. */
+static void test_rx_random_sizes(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[2];
+	size_t total = 1 << 20, got = 0;
+	uint8_t *data = malloc(total), *back = malloc(total);
+	uint32_t seed = 99;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	fill_random(data, total, 3);
+	assert_int_equal(vcon_open(p), 0);
+	host_send(t, 2, data, total);
+	while (got < total) {
+		size_t want;
+		ssize_t n;
+
+		seed = seed * 1103515245u + 12345u;
+		t->sp[2].chunk = 1 + (seed >> 8) % VCON_BUF_SIZE;
+		want = 1 + (seed >> 4) % 9000;
+		if (want > total - got)
+			want = total - got;
+		n = vcon_read(p, back + got, want, true);
+		assert_true(n > 0 && (size_t)n <= want);
+		got += (size_t)n;
+	}
+	assert_memory_equal(back, data, total);
+	free(data);
+	free(back);
+	t_free(t);
+}
+
+/* Bytes for a port nobody in the guest opened: logged, dropped, buffer reposted. */
+static void test_rx_unopened_port_dropped(void **state)
+{
+	struct t *t = t_three(state);
+	uint8_t b;
+
+	t->sp[2].guest_connected = true; /* a device that sends anyway */
+	host_send(t, 2, "unwanted", 8);
+	dev_step(t);
+	vcon_service(&t->d);
+	assert_int_equal(t->ports[2].st.rx_dropped, 8);
+	assert_true(logged(
+		t, "port 2: 8 bytes arrived but the port is not open in the guest: dropped"));
+	assert_int_equal(vcon_readable(&t->ports[2]), 0);
+	assert_int_equal(virtqueue_num_free(t->ports[2].rxq), PORT_QSIZE - VCON_RX_BUFS);
+	/* Opened now: what comes next is delivered. */
+	assert_int_equal(vcon_open(&t->ports[2]), 0);
+	host_send(t, 2, "x", 1);
+	assert_int_equal(vcon_read(&t->ports[2], &b, 1, true), 1);
+	assert_int_equal(b, 'x');
+	t_free(t);
+}
+
+/* Transmit */
+
+/* One write of 1 MiB: split into buffers of one descriptor, waiting while the device is slow. */
+static void test_tx_split_and_wait(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[2];
+	size_t total = 1 << 20;
+	uint8_t *data = malloc(total);
+
+	assert_non_null(data);
+	fill_random(data, total, 11);
+	t->tx_every = 3;
+	assert_int_equal(vcon_open(p), 0);
+	assert_int_equal(vcon_write(p, data, total), (ssize_t)total);
+	assert_int_equal(vcon_flush(p), 0);
+	assert_int_equal(t->sp[2].out_len, total);
+	assert_memory_equal(t->sp[2].out, data, total);
+	assert_int_equal(t->sp[2].max_out_seg, VCON_BUF_SIZE);
+	assert_false(t->sp[2].multi_desc);
+	assert_true(p->st.tx_waits > 0);
+	assert_int_equal(p->st.tx_bufs, total / VCON_BUF_SIZE);
+	free(data);
+	t_free(t);
+}
+
+static void test_tx_needs_host(void **state)
+{
+	struct t *t = t_three(state);
+
+	assert_int_equal(vcon_open(&t->ports[1]), 0);
+	/* Port 1's host end is closed: the device would drop the bytes. */
+	assert_int_equal(vcon_write(&t->ports[1], "x", 1), -EPIPE);
+	host_connect(t, 1, true);
+	assert_int_equal(vcon_write(&t->ports[1], "x", 1), 1);
+	/* A console takes bytes whatever the host does. */
+	host_connect(t, 0, false);
+	assert_int_equal(vcon_write(&t->ports[0], "y", 1), 1);
+	t_free(t);
+}
+
+/* Open, close, end of input */
+
+static void test_open_close_and_eof(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[1];
+	uint8_t buf[16];
+
+	assert_int_equal(vcon_open(p), 0);
+	assert_int_equal(count_sent(t, 1, VIRTIO_CONSOLE_PORT_OPEN, 1), 1);
+	assert_int_equal(vcon_open(p), -EBUSY);
+	host_connect(t, 1, true);
+	host_send(t, 1, "hello", 5);
+	dev_step(t);
+	host_connect(t, 1, false);
+	/* The bytes sent before the close, then the end. */
+	assert_int_equal(vcon_read(p, buf, sizeof(buf), true), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(vcon_read(p, buf, sizeof(buf), true), 0);
+	assert_int_equal(count_ev(t, 1, VCON_EV_OPEN), 1);
+	assert_int_equal(count_ev(t, 1, VCON_EV_CLOSE), 1);
+	assert_int_equal(p->st.host_opens, 1);
+	assert_int_equal(p->st.host_closes, 1);
+	/* A device that sends after the close, once the reader saw the end: dropped. */
+	host_send(t, 1, "late", 4);
+	dev_step(t);
+	assert_int_equal(vcon_read(p, buf, sizeof(buf), true), 0);
+	assert_true(logged(t, "the host closed the port and the reader saw the end: dropped"));
+	assert_int_equal(p->st.rx_dropped, 4);
+	/* The host comes back: data flows again. */
+	host_connect(t, 1, true);
+	host_send(t, 1, "again", 5);
+	assert_int_equal(vcon_read(p, buf, sizeof(buf), true), 5);
+	assert_memory_equal(buf, "again", 5);
+	vcon_close(p);
+	assert_int_equal(count_sent(t, 1, VIRTIO_CONSOLE_PORT_OPEN, 0), 1);
+	assert_false(t->sp[1].guest_connected);
+	t_free(t);
+}
+
+static void test_remove_and_add_again(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[2];
+	uint32_t gen = p->gen;
+	uint8_t b;
+
+	assert_int_equal(vcon_open(p), 0);
+	dev_ctrl(t, 2, VIRTIO_CONSOLE_DEVICE_REMOVE, 0, NULL, 0);
+	vcon_service(&t->d);
+	assert_false(p->present);
+	assert_int_equal(count_ev(t, 2, VCON_EV_REMOVE), 1);
+	assert_int_equal(vcon_read(p, &b, 1, true), -ENODEV);
+	assert_int_equal(vcon_write(p, "x", 1), -ENODEV);
+	assert_null(vcon_find(&t->d, "beta"));
+	/* Back: a new port on the same queues, its receive buffers still posted (not twice). */
+	dev_ctrl(t, 2, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+	vcon_service(&t->d);
+	assert_true(p->present);
+	assert_int_equal(p->gen, gen + 1);
+	assert_false(p->guest_open);
+	assert_string_equal(p->name, "beta");
+	assert_int_equal(count_sent(t, 2, VIRTIO_CONSOLE_PORT_READY, 1), 2);
+	assert_int_equal(virtqueue_num_free(p->rxq), PORT_QSIZE - VCON_RX_BUFS);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	t_free(t);
+}
+
+/* The device never takes a control message: the driver gives up after a second. */
+static void test_ctrl_timeout(void **state)
+{
+	struct t *t = t_three(state);
+
+	t->ctrl_stuck = true;
+	assert_int_equal(vcon_open(&t->ports[1]), -ETIMEDOUT);
+	assert_false(t->ports[1].guest_open);
+	assert_int_equal(t->d.st.ctrl_timeouts, 1);
+	assert_true(logged(t, "the device did not take PORT_OPEN for port 1 within 1000 ms"));
+	assert_true(t->clock >= VCON_CTRL_TIMEOUT_NS);
+	t_free(t);
+}
+
+/* Size */
+
+static void test_resize(void **state)
+{
+	struct t *t = t_three(state);
+	struct virtio_console_resize r = {cpu_to_le16(132), cpu_to_le16(43)};
+
+	assert_false(t->ports[0].has_size);
+	dev_ctrl(t, 0, VIRTIO_CONSOLE_RESIZE, 0, &r, sizeof(r));
+	vcon_service(&t->d);
+	assert_true(t->ports[0].has_size);
+	assert_int_equal(t->ports[0].cols, 132);
+	assert_int_equal(t->ports[0].rows, 43);
+	assert_int_equal(count_ev(t, 0, VCON_EV_RESIZE), 1);
+	/* From the configuration space (F_SIZE): an event only when it changes. */
+	vcon_size_from_config(&t->ports[0], 80, 25);
+	vcon_size_from_config(&t->ports[0], 80, 25);
+	assert_int_equal(t->ports[0].cols, 80);
+	assert_int_equal(t->ports[0].rows, 25);
+	assert_int_equal(count_ev(t, 0, VCON_EV_RESIZE), 2);
+	assert_int_equal(t->ports[0].st.resizes, 2);
+	t_free(t);
+}
+
+/* Crafted control messages: each logged, counted and ignored, nothing else changes. */
+
+struct bad {
+	const char *what;
+	uint32_t id;
+	uint16_t event, value;
+	const char *payload;
+	uint32_t payload_len;
+	const char *log;
+};
+
+static void test_bad_control_messages(void **state)
+{
+	static char longname[101];
+	static const char slash[] = "a/b";
+	struct t *t = t_three(state);
+	uint8_t short_msg[4] = {1, 0, 0, 0}, b[8];
+	const struct bad bad[] = {
+		{"unknown event", 1, 99, 0, NULL, 0, "unknown event 99 for port 1"},
+		{"DEVICE_READY from the device", 0, VIRTIO_CONSOLE_DEVICE_READY, 1, NULL, 0,
+		 "DEVICE_READY (port 0) came from the device"},
+		{"PORT_READY from the device", 1, VIRTIO_CONSOLE_PORT_READY, 1, NULL, 0,
+		 "PORT_READY (port 1) came from the device"},
+		{"port beyond max", 40, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0,
+		 "PORT_OPEN for port 40, which does not exist (3 ports)"},
+		{"huge port id", 0xffffffffu, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0,
+		 "DEVICE_ADD for port 4294967295, which does not exist"},
+		{"ADD of a port that exists", 1, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0,
+		 "DEVICE_ADD for port 1, which exists"},
+		{"oversized name", 1, VIRTIO_CONSOLE_PORT_NAME, 1, longname, 100,
+		 "PORT_NAME for port 1 is 100 bytes, longer than 63: ignored"},
+		{"name with a slash", 1, VIRTIO_CONSOLE_PORT_NAME, 1, slash, 3,
+		 "PORT_NAME for port 1 has a '/' or a control character"},
+		{"empty name", 1, VIRTIO_CONSOLE_PORT_NAME, 1, "\0", 1,
+		 "PORT_NAME for port 1 is empty"},
+		{"name of another port", 1, VIRTIO_CONSOLE_PORT_NAME, 1, "beta", 4,
+		 "PORT_NAME for port 1 repeats the name of port 2"},
+		{"RESIZE without its size", 0, VIRTIO_CONSOLE_RESIZE, 0, "ab", 2,
+		 "RESIZE for port 0 without its 4-byte size (2 bytes)"},
+		{"PORT_OPEN with value 7", 2, VIRTIO_CONSOLE_PORT_OPEN, 7, NULL, 0,
+		 "PORT_OPEN for port 2 with value 7"},
+	};
+	uint64_t bad_before;
+
+	memset(longname, 'n', 100);
+	/* Shorter than the 8-byte header. */
+	dev_ctrl_raw(t, short_msg, sizeof(short_msg));
+	vcon_service(&t->d);
+	assert_int_equal(t->d.st.ctrl_bad, 1);
+	assert_true(logged(t, "message of 4 bytes, shorter than its 8-byte header"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_before = t->d.st.ctrl_bad;
+		dev_ctrl(t, bad[i].id, bad[i].event, bad[i].value, bad[i].payload,
+			 bad[i].payload_len);
+		vcon_service(&t->d);
+		if (t->d.st.ctrl_bad != bad_before + 1)
+			fail_msg("%s: not refused", bad[i].what);
+		if (!logged(t, bad[i].log))
+			fail_msg("%s: no log line with \"%s\"", bad[i].what, bad[i].log);
+	}
+	/* A port that was never added: remove and open are refused. */
+	{
+		struct t *u = t_new(*state, true, 3);
+
+		u->sp[0] =
+			(struct sport){.exists = true, .is_console = true, .host_connected = true};
+		t_start(u);
+		dev_ctrl(u, 2, VIRTIO_CONSOLE_DEVICE_REMOVE, 0, NULL, 0);
+		dev_ctrl(u, 2, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0);
+		vcon_service(&u->d);
+		assert_int_equal(u->d.st.ctrl_bad, 2);
+		assert_true(logged(u, "DEVICE_REMOVE for port 2, which the device has not added"));
+		assert_false(u->ports[2].present || u->ports[2].host_open);
+		t_free(u);
+		T = t;
+	}
+	/* Nothing changed, and the ports still work. */
+	assert_string_equal(t->ports[1].name, "alpha");
+	assert_string_equal(t->ports[2].name, "beta");
+	assert_false(t->ports[0].has_size);
+	assert_true(t->ports[2].host_open);
+	assert_true(t->ports[0].present && t->ports[1].present && t->ports[2].present);
+	assert_int_equal(vcon_open(&t->ports[2]), 0);
+	host_send(t, 2, "still ok", 8);
+	assert_int_equal(vcon_read(&t->ports[2], b, sizeof(b), true), 8);
+	assert_memory_equal(b, "still ok", 8);
+	assert_int_equal(vcon_write(&t->ports[2], "fine", 4), 4);
+	assert_int_equal(vcon_flush(&t->ports[2]), 0);
+	assert_memory_equal(t->sp[2].out, "fine", 4);
+	assert_int_equal(t->ctrl_dropped, 0);
+	t_free(t);
+}
+
+/* A name without the NUL QEMU adds (the spec sends none) and one of exactly 63 bytes. */
+static void test_port_name_forms(void **state)
+{
+	static char name63[64];
+	struct t *t = t_three(state);
+
+	dev_ctrl(t, 1, VIRTIO_CONSOLE_PORT_NAME, 1, "no-nul", 6);
+	vcon_service(&t->d);
+	assert_string_equal(t->ports[1].name, "no-nul");
+	memset(name63, 'x', 63);
+	dev_ctrl(t, 1, VIRTIO_CONSOLE_PORT_NAME, 1, name63, 63);
+	vcon_service(&t->d);
+	assert_string_equal(t->ports[1].name, name63);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	t_free(t);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return 0;
+}
+
+#define BOTH(fn)                                                                   \
+	cmocka_unit_test_prestate_setup_teardown(fn, setup, NULL, (void *)&split), \
+		cmocka_unit_test_prestate_setup_teardown(fn, setup, NULL, (void *)&packed)
+
+int main(void)
+{
+	const struct CMUnitTest console[] = {
+		BOTH(test_bringup_multiport),
+		BOTH(test_bringup_many_ports),
+		BOTH(test_single_port),
+		BOTH(test_init_refuses_bad_setup),
+		BOTH(test_rx_buffers_return_only_when_read),
+		BOTH(test_rx_random_sizes),
+		BOTH(test_rx_unopened_port_dropped),
+		BOTH(test_tx_split_and_wait),
+		BOTH(test_tx_needs_host),
+		BOTH(test_open_close_and_eof),
+		BOTH(test_remove_and_add_again),
+		BOTH(test_ctrl_timeout),
+		BOTH(test_resize),
+		BOTH(test_bad_control_messages),
+		BOTH(test_port_name_forms),
+	};
+
+	return cmocka_run_group_tests_name("console", console, NULL, NULL);
+}
