@@ -7,6 +7,7 @@
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
 #   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console
+#   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
@@ -171,7 +172,8 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring bench-blk bench-console clean distclean format FORCE
+	bench-boot bench-ring bench-blk bench-console linux-guest bench-linux-blk bench-linux-net \
+	clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -323,6 +325,20 @@ bench-blk: kernel
 bench-console: kernel
 	$(PYTHON) bench/console.py --build $(BUILD) $(CONSOLE_BENCH_ARGS)
 
+# Linux baseline (README "Linux baseline"): Debian's Linux 6.1 with busybox,
+# fio and iperf 2 in an initramfs (kernel package cached in build/deps/linux),
+# benchmarked in the QEMU set-up of ours:
+#   make bench-linux-blk LINUXBLK_ARGS="--ms 2000 --sched none"
+#   make bench-linux-net LINUXNET_ARGS="--time 10"      (root: netns + tap)
+linux-guest:
+	$(PYTHON) scripts/linux_guest.py --build $(BUILD)
+
+bench-linux-blk:
+	$(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
+
+bench-linux-net:
+	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)
+
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench
 	$(BUILD)/bench/ringbench $(RINGBENCH_ARGS)
@@ -332,7 +348,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
-		$(BUILD)/fuzz $(BUILD)/bench $(BUILD)/test-blk $(EFI_DIR)
+		$(BUILD)/fuzz $(BUILD)/bench $(BUILD)/test-blk $(BUILD)/linux $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)

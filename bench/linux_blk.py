@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""virtio-blk baseline: a Linux 6.1 guest running fio in the QEMU set-up of
+bench/blk.py, printing its table in the same layout. A benchmark, not a test:
+it prints figures and never judges them.
+
+Same QEMU configuration as `make bench-blk`: q35, 512 MiB, one vCPU, a raw
+image of --size MiB of non-zero data opened with cache=none,aio=threads
+(cache=writeback when QEMU cannot do O_DIRECT there, as bench/blk.py does),
+virtio-blk-pci num-queues=1 queue-size=256. The guest (scripts/linux_guest.py:
+Debian's kernel, busybox, Debian's fio) runs one fio job per case on /dev/vda:
+direct=1, ioengine=libaio, time_based for --ms each, over the first
+min(size, 2 GiB) of the disk like the kernel's bench; sequential read and
+write at 4K/64K/1M and random 4K read, at iodepth 1 and 32. MB/s is 10^6
+bytes per second. irq/req comes from the guest's /proc/interrupts (the
+virtio request queues); the guest cannot see its notifications, so that
+column is "-". The block layer's scheduler is the kernel's default for the
+device unless --sched says otherwise.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import linux_guest  # noqa: E402
+import qemu  # noqa: E402
+from blk import make_image  # noqa: E402
+
+# The cases of blk_bench() (lib/blk_job.c), in its order: name, fio rw, bytes, depth.
+CASES = [("seq read", "read", 4096, 1), ("seq read", "read", 4096, 32),
+         ("seq read", "read", 65536, 1), ("seq read", "read", 65536, 32),
+         ("seq read", "read", 1048576, 1), ("seq read", "read", 1048576, 32),
+         ("seq write", "write", 4096, 1), ("seq write", "write", 4096, 32),
+         ("seq write", "write", 65536, 1), ("seq write", "write", 65536, 32),
+         ("seq write", "write", 1048576, 1), ("seq write", "write", 1048576, 32),
+         ("rand read", "randread", 4096, 1), ("rand read", "randread", 4096, 32)]
+
+
+def size_name(n):
+    return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"
+
+
+def run(args, guest, image, cache, used_mib):
+    drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
+    if cache == "none":
+        drive += ",aio=threads"
+    dev = f"virtio-blk-pci,drive=d0,num-queues={args.queues},queue-size={args.queue_size}"
+    if args.device_opts:
+        dev += "," + args.device_opts
+    cases = ",".join(f"{rw}:{size_name(b).lower()}:{qd}" for _, rw, b, qd in CASES)
+    cmdline = (f"console=ttyS0 panic=-1 loglevel=4 lb.bench=blk lb.ms={args.ms} "
+               f"lb.size={used_mib}M lb.engine={args.engine} lb.cases={cases}")
+    if args.sched:
+        cmdline += f" lb.sched={args.sched}"
+    argv = qemu.qemu_command(guest["kernel"], cmdline, accel=args.accel, mem="512M",
+                             devices=["-initrd", guest["initrd"], "-drive", drive,
+                                      "-device", dev])
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       timeout=180 + len(CASES) * (3 * args.ms / 1000 + 10), check=False)
+    return p, time.monotonic() - t0
+
+
+def parse(out):
+    """info dict, {case index: (rc, irqs)}, {case index: fio json}."""
+    info = dict(re.findall(r"^@@LB info (\S+) (.*?)\r?$", out, re.M))
+    status = {int(i): (int(rc), int(n)) for i, rc, n in
+              re.findall(r"^@@LB case (\d+) \S+ \S+ \S+ rc=(\d+) irqs=(-?\d+)", out, re.M)}
+    results = {}
+    for m in re.finditer(r"^@@LB json-begin (\d+)\r?\n(.*?)^@@LB json-end", out, re.M | re.S):
+        try:
+            results[int(m.group(1))] = json.loads(m.group(2))
+        except ValueError:
+            pass
+    return info, status, results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
+    ap.add_argument("--size", type=int, default=256, help="image size in MiB (256)")
+    ap.add_argument("--ms", type=int, default=1000, help="milliseconds per case (1000)")
+    ap.add_argument("--queues", type=int, default=1, help="virtio-blk num-queues (1)")
+    ap.add_argument("--queue-size", type=int, default=256, help="virtio-blk queue-size (256)")
+    ap.add_argument("--device-opts", default="", help="more virtio-blk-pci options")
+    ap.add_argument("--engine", default="libaio", help="fio ioengine (libaio; io_uring, psync)")
+    ap.add_argument("--sched", default="", help="guest I/O scheduler (kernel default)")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+
+    guest = linux_guest.prepare(args.build)
+    bench_dir = os.path.join(args.build, "bench")
+    os.makedirs(bench_dir, exist_ok=True)
+    image = os.path.join(bench_dir, "linux-blk.img")
+    # The kernel's bench uses the first min(size, 2 GiB), in whole 2 MiB.
+    used_mib = min(args.size, 2048) // 2 * 2
+    make_image(image, args.size)
+    try:
+        p, secs = run(args, guest, image, "none", used_mib)
+        cache = "none,aio=threads"
+        if "@@LB init" not in p.stdout:
+            print(f"bench-linux-blk: cache=none failed ({(p.stdout + p.stderr).strip()[-200:]}); "
+                  "falling back to cache=writeback", file=sys.stderr)
+            p, secs = run(args, guest, image, "writeback", used_mib)
+            cache = "writeback"
+    finally:
+        os.unlink(image)
+    log = os.path.join(bench_dir, "linux-blk.log")
+    with open(log, "w") as f:
+        f.write(p.stdout + p.stderr)
+
+    info, status, results = parse(p.stdout)
+    sched = re.search(r"\[(\S+)\]", info.get("scheduler", ""))
+    print(f"bench-linux-blk: Linux {info.get('kernel', '?')} guest ({guest['package']} "
+          f"{guest['version']}), {info.get('fio', 'fio ?')} {args.engine} direct=1, "
+          f"scheduler {sched.group(1) if sched else '?'}; QEMU {args.accel.upper()}, raw image "
+          f"{args.size} MiB, cache={cache}, num-queues={args.queues}, "
+          f"queue-size={args.queue_size}{', ' + args.device_opts if args.device_opts else ''}, "
+          f"interrupts; {secs:.1f} s")
+    if not status:
+        print("\n".join(p.stdout.splitlines()[-30:]))
+        print(f"bench-linux-blk: no table (exit status {p.returncode}; log {log})")
+        return 1
+    hwq = info.get("hwqueues", "?")
+    print(f"blk bench: vda, {used_mib} MiB used, {hwq} queue{'' if hwq == '1' else 's'} of "
+          f"{args.queue_size}, completions by interrupt, {args.ms} ms per case")
+    print(f"{'case':<10} {'size':>6} {'QD':>3} {'MB/s':>10} {'IOPS':>10} {'notif/req':>10} "
+          f"{'irq/req':>10}")
+    failed = 0
+    for i, (name, rw, nbytes, qd) in enumerate(CASES):
+        row = f"{name:<10} {size_name(nbytes):>6} {qd:>3}"
+        rc, irqs = status.get(i, (None, 0))
+        job = results.get(i, {}).get("jobs", [{}])[0]
+        side = job.get("write" if rw == "write" else "read", {})
+        if rc != 0 or not side.get("runtime"):
+            failed += 1
+            print(f"{row}  (fio failed: status {rc}; see {log})")
+            continue
+        ios = side["total_ios"] or 1
+        mbs = side["io_bytes"] / side["runtime"] / 1000
+        print(f"{row} {mbs:10.1f} {side['iops']:10.0f} {'-':>10} {irqs / ios:10.2f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
