@@ -84,9 +84,35 @@ KERNEL_SRCS := \
 	tests/guest/memory.c \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
-	tests/guest/virtio.c
+	tests/guest/virtio.c \
+	net/sys_arch.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
+
+# lwIP 2.1.3, compiled from the pristine tree in build/deps/lwip (never
+# copied here) against our port in net/ (lwipopts.h, arch/cc.h). Its own
+# warning set: upstream code, not held to our -Werror.
+LWIP     := $(DEPS)/lwip/src
+# lwIP's heap init shares its name with the kernel's mem_init(): renamed for
+# everything that sees lwIP's headers.
+LWIP_INC := -Inet -I$(LWIP)/include -Dmem_init=lwip_mem_init
+LWIP_SRCS := \
+	core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c \
+	core/netif.c core/pbuf.c core/raw.c core/stats.c core/sys.c core/tcp.c \
+	core/tcp_in.c core/tcp_out.c core/timeouts.c core/udp.c \
+	core/ipv4/dhcp.c core/ipv4/etharp.c core/ipv4/icmp.c core/ipv4/igmp.c \
+	core/ipv4/ip4_frag.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
+	core/ipv6/ethip6.c core/ipv6/icmp6.c core/ipv6/inet6.c core/ipv6/ip6.c \
+	core/ipv6/ip6_addr.c core/ipv6/ip6_frag.c core/ipv6/mld6.c core/ipv6/nd6.c \
+	netif/ethernet.c apps/lwiperf/lwiperf.c
+LWIP_CFLAGS := -std=gnu11 -O2 -g -w \
+	-fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
+	-fno-omit-frame-pointer -fno-strict-aliasing \
+	-nostdinc -isystem $(NEWLIB)/include -isystem $(GCC_INC) -Iinclude $(LWIP_INC) -MMD -MP
+LWIP_OBJS := $(patsubst %,$(BUILD)/lwip/%.o,$(LWIP_SRCS))
+
+# Our port and network code (net/) sees lwIP's headers.
+$(BUILD)/kernel/net/%: KERNEL_CFLAGS += $(LWIP_INC)
 
 # The kernel's virtqueue core, disassembled by tests/check_dispatch.py.
 VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
@@ -158,6 +184,11 @@ $(BUILD)/kernel/%.c.o: %.c | $(DEPS)/.ok
 	@echo "  CC      $<"
 	$(Q)$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
+$(BUILD)/lwip/%.c.o: $(LWIP)/%.c | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  CC      lwip/$*.c"
+	$(Q)$(CC) $(LWIP_CFLAGS) -c $< -o $@
+
 $(BUILD)/kernel/%.S.o: %.S | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  AS      $<"
@@ -166,9 +197,9 @@ $(BUILD)/kernel/%.S.o: %.S | $(DEPS)/.ok
 $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a: | $(DEPS)/.ok
 	@test -f $@ || { echo "deps: $@ is missing after scripts/deps.sh" >&2; exit 1; }
 
-$(BUILD)/kernel.elf: $(KERNEL_OBJS) linker.ld $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
+$(BUILD)/kernel.elf: $(KERNEL_OBJS) $(LWIP_OBJS) linker.ld $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
 	@echo "  LD      $@"
-	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(KERNEL_LIBS)
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(LWIP_OBJS) $(KERNEL_LIBS)
 	@size $@
 
 $(EFI_DIR)/obj/%.c.o: %.c | $(DEPS)/.ok
@@ -292,10 +323,10 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
+	rm -rf $(BUILD)/kernel $(BUILD)/lwip $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
 		$(BUILD)/fuzz $(BUILD)/bench $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)
 
--include $(KERNEL_OBJS:.o=.d) $(wildcard $(BUILD)/host/*.d)
+-include $(KERNEL_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(wildcard $(BUILD)/host/*.d)
