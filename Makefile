@@ -67,6 +67,7 @@ KERNEL_SRCS := \
 	drivers/virtio/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/virtio_pci.c \
+	drivers/virtio/net.c \
 	$(VQ_SRCS) \
 	lib/init.c \
 	lib/console.c \
@@ -85,7 +86,14 @@ KERNEL_SRCS := \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
 	tests/guest/virtio.c \
-	net/sys_arch.c
+	net/sys_arch.c \
+	net/net.c \
+	net/netif.c \
+	net/netif_tso.c \
+	net/serve.c \
+	net/iperf.c \
+	net/ping.c \
+	net/netcmds.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 

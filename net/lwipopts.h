@@ -76,6 +76,7 @@
 #define LWIP_ND6_ALLOW_RA_UPDATES 1
 #define LWIP_IPV6_FRAG		  1
 #define LWIP_IPV6_REASS		  1
+#define IPV6_FRAG_COPYHEADER	  1 /* 64-bit pointers do not fit the fragment header */
 
 /*
  * Checksums: generated and checked by lwIP unless the netif says the
