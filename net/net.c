@@ -12,6 +12,7 @@
 #include <lwip/init.h>
 #include <lwip/ip_addr.h>
 #include <lwip/netif.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
 
@@ -159,6 +160,11 @@ void net_poll(void)
 	__asm__ volatile("nop");
 	irq_disable();
 	vnet_poll(vn_dev, 256);
+	if (vnet_tx_blocked && virtqueue_num_free(vn_dev->txq) >= virtqueue_num(vn_dev->txq) / 4) {
+		/* Segments lwIP could not send (ERR_MEM) go now, not at its next 250 ms timer. */
+		vnet_tx_blocked = false;
+		tcp_txnow();
+	}
 	sys_check_timeouts();
 	if (vnet_tso_enabled(vn_dev))
 		vnet_tso_flush(&vn_netif);

@@ -36,6 +36,7 @@
 #include "netif_vnet.h"
 
 struct net_glue_stats net_glue;
+bool vnet_tx_blocked;
 
 /* lwIP's per-netif checksum switches (LWIP_CHECKSUM_CTRL_PER_NETIF). */
 #define NETIF_CSUM_ON(netif, flag) (((netif)->chksum_flags & (flag)) != 0)
@@ -298,6 +299,7 @@ static err_t vnet_linkoutput(struct netif *netif, struct pbuf *p)
 	rc = vnet_netif_send(netif, p, &h);
 	if (rc == -ENOSPC) {
 		net_glue.tx_busy++;
+		vnet_tx_blocked = true;
 		LINK_STATS_INC(link.drop);
 		return ERR_MEM;
 	}

@@ -13,6 +13,9 @@
 
 extern struct net_glue_stats net_glue;
 
+/* lwIP was told ERR_MEM (ring full): its TCP output is retried once the ring drains. */
+extern bool vnet_tx_blocked;
+
 /* vnet_netif_init - lwIP's netif init callback; netif->state is the struct vnet_dev. */
 err_t vnet_netif_init(struct netif *netif);
 

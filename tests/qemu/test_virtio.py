@@ -25,7 +25,7 @@ def test_virtio_probe_mixed_devices(boot):
                "-device", "virtio-blk-pci,drive=d0,addr=0x3,disable-legacy=on",
                "-device", "virtio-rng-pci,addr=0x4",
                "-device", "virtio-rng-pci,addr=0x5,disable-modern=on"]
-    run = boot(cmdline="test=virtio_probe", devices=devices)
+    run = boot(cmdline="test=virtio_probe virtio=nobind", devices=devices)
     run.expect(PASS, [
         r"^virtio: virtio-net 00:02\.0: modern interface, 3 queues, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: modern interface, 1 queues, interrupts MSI-X$",
@@ -114,7 +114,7 @@ def test_virtio_needs_reset(boot, opts, mode):
 def test_virtio_config_interrupt(boot, vectors):
     """set_link off in the monitor: virtio-net's config change reaches the driver's hook."""
     mode = "INTx" if vectors else "MSI-X"
-    boot(cmdline="test=virtio_config_irq",
+    boot(cmdline="test=virtio_config_irq virtio=nobind",
          devices=["-netdev", "user,id=n0,restrict=on",
                   "-device", f"virtio-net-pci,netdev=n0{vectors}"],
          monitor=[(r"^virtio-config: link up, waiting", "set_link n0 off")]).expect(
