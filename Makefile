@@ -6,7 +6,7 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail)
+#   make bench      benchmarks (print figures, never pass/fail); make bench-net: network only
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
@@ -174,7 +174,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring clean distclean format FORCE
+	bench-boot bench-ring bench-net clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -319,9 +319,14 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring
+bench: bench-boot bench-ring bench-net
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
+
+# Network: TCP both ways and ping RTT through a tap in a namespace (root).
+# make bench-net BENCH_NET_ARGS="--device ,packed=on --cmdline tso=off"
+bench-net: kernel
+	$(PYTHON) bench/net.py $(BENCH_NET_ARGS)
 
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench
