@@ -128,9 +128,11 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload
+HOST_TESTS := memmap page_alloc cmdline acpi virtqueue sg_ring pci kload vnet
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
+# The virtio-net driver (#included by its test) on the ring core and the simulated device.
+HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vq_sim.c tests/host/virtio_dma_host.c $(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
