@@ -267,7 +267,7 @@ static int iperf_client(const char *host, u16_t port, unsigned secs, unsigned in
 		/* Everything written must be acknowledged before the close. */
 		c.state = C_DRAINING;
 		deadline = clock_ns() + 10000000000ull;
-		while (c.state == C_DRAINING && c.acked < c.written && clock_ns() < deadline)
+		while (c.state != C_FAILED && c.acked < c.written && clock_ns() < deadline)
 			net_poll();
 	}
 	if (c.state == C_FAILED) {

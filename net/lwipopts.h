@@ -3,13 +3,15 @@
  * the network poll loop), IPv4 with ARP, ICMP, UDP, TCP, DHCP, IGMP, and
  * IPv6 with SLAAC. Every size that costs memory is here, with its cost.
  *
- * Memory (x86-64, MEM_ALIGNMENT 8):
- *   MEM_SIZE heap (PBUF_RAM: copied TX data, headers)    1536 KiB
- *   TCP segments  MEMP_NUM_TCP_SEG 2048 x ~48 B             96 KiB
- *   ROM/REF pbufs MEMP_NUM_PBUF 1024 x ~32 B                32 KiB
- *   PBUF_POOL 32 x ~1.5 KiB (lwIP-internal use only)        49 KiB
- *   TCP PCBs 32 x ~250 B + listen 8 x ~40 B                  ~8 KiB
- *   total static                                        about 1.7 MiB
+ * Memory (x86-64, MEM_ALIGNMENT 8; sizes measured in build/kernel.elf):
+ *   MEM_SIZE heap (PBUF_RAM: copied TX data, headers)   1536 KiB
+ *   TCP segments  MEMP_NUM_TCP_SEG 2048 x 32 B             64 KiB
+ *   PBUF_POOL 32 x 1560 B (lwIP-internal use only)         49 KiB
+ *   ROM/REF pbufs MEMP_NUM_PBUF 1024 x 24 B                24 KiB
+ *   TCP PCBs 32 x 320 B, listen, UDP, raw, timeouts,
+ *   ARP queue, reassembly, IGMP/MLD/ND6                    16 KiB
+ *   total static                                         1689 KiB
+ * Beside lwIP: net/netif_tso.c's 64 large-frame records (35 KiB).
  * Received frames are not in lwIP's pools: they stay in the virtio-net
  * driver's pages (VNET_RX_POOL_PAGES in include/virtio/net.h: at most
  * 8 MiB), wrapped as pbuf_custom; TCP_WND says how many it may hold.

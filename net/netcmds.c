@@ -138,13 +138,12 @@ void net_print_stats(void)
 KCMD(ifconfig, "network interface: addresses, link, counters; ifconfig promisc on|off")
 {
 	struct vnet_dev *d;
-	int rc;
 
 	if (net_up())
 		return 1;
 	d = net_vnet();
 	if (argc == 3 && strcmp(argv[1], "promisc") == 0) {
-		rc = vnet_set_promisc(d, strcmp(argv[2], "on") == 0);
+		int rc = vnet_set_promisc(d, strcmp(argv[2], "on") == 0);
 		if (rc) {
 			printf("ifconfig: promisc: %s\n",
 			       rc == -EOPNOTSUPP ? "no CTRL_RX" : "the device refused");

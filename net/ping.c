@@ -60,7 +60,7 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
 	if (st->seen[seq / 8] & (1u << (seq % 8))) {
 		st->dups++;
 		printf("%u bytes from %s: icmp_seq=%u ttl=%u time=%.3f ms (DUP!)\n",
-		       p->tot_len - hlen, a, seq + 1, ttl, ms);
+		       (unsigned)(p->tot_len - hlen), a, seq + 1, ttl, ms);
 	} else {
 		st->seen[seq / 8] |= (uint8_t)(1u << (seq % 8));
 		st->received++;
@@ -70,8 +70,8 @@ static u8_t ping_recv(void *arg, struct raw_pcb *pcb, struct pbuf *p, const ip_a
 			st->max = ms;
 		st->sum += ms;
 		st->sum2 += ms * ms;
-		printf("%u bytes from %s: icmp_seq=%u ttl=%u time=%.3f ms\n", p->tot_len - hlen, a,
-		       seq + 1, ttl, ms);
+		printf("%u bytes from %s: icmp_seq=%u ttl=%u time=%.3f ms\n",
+		       (unsigned)(p->tot_len - hlen), a, seq + 1, ttl, ms);
 	}
 	pbuf_free(p);
 	return 1;

@@ -199,9 +199,9 @@ static bool rx_csum_flags_ok(const struct virtio_net_hdr *h, const uint8_t *f, u
 static int rx_one(struct vnet_dev *dev)
 {
 	struct virtio_net_hdr h = {0};
-	struct vnet_rxbuf *head, *b, **tail;
+	struct vnet_rxbuf *head, *b;
 	struct vnet_rx_info info = {0};
-	uint32_t len, total, nbufs = 1, room;
+	uint32_t len, total, nbufs = 1;
 	uint8_t gso;
 
 	head = virtqueue_get_buf(dev->rxq, &len);
@@ -223,10 +223,11 @@ static int rx_one(struct vnet_dev *dev)
 			rx_release_chain(head);
 			return 0;
 		}
+		struct vnet_rxbuf **tail = &head->next;
+
 		head->data += dev->hdr_len;
 		head->len = len - dev->hdr_len;
 		total = head->len;
-		tail = &head->next;
 		for (uint32_t i = 1; i < nbufs; i++) {
 			b = virtqueue_get_buf(dev->rxq, &len);
 			if (!b) {
@@ -244,18 +245,15 @@ static int rx_one(struct vnet_dev *dev)
 		}
 	} else {
 		/* One buffer of chained pages: spread len over them, give back the rest. */
-		struct vnet_rxbuf *keep_end;
+		struct vnet_rxbuf *keep_end = head;
+		uint32_t room = len;
 
 		total = len - dev->hdr_len;
-		room = len;
-		b = head;
-		keep_end = head;
-		for (unsigned i = 0; b; i++, b = b->next) {
+		for (b = head; b; b = b->next) {
 			b->len = room < VNET_RXBUF_ROOM ? room : VNET_RXBUF_ROOM;
 			room -= b->len;
 			if (b->len)
 				keep_end = b;
-			(void)i;
 		}
 		rx_release_chain(keep_end->next);
 		keep_end->next = NULL;
