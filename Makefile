@@ -6,7 +6,7 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console
+#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console, bench-net
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
@@ -79,6 +79,7 @@ KERNEL_SRCS := \
 	drivers/virtio/virtio_pci.c \
 	drivers/virtio/blk_queue.c \
 	drivers/virtio/blk.c \
+	drivers/virtio/net.c \
 	$(VQ_SRCS) \
 	$(VCON_SRCS) \
 	drivers/virtio/console.c \
@@ -110,9 +111,42 @@ KERNEL_SRCS := \
 	tests/guest/pci_intx.c \
 	tests/guest/virtio.c \
 	tests/guest/blk.c \
-	tests/guest/console.c
+	tests/guest/console.c \
+	net/sys_arch.c \
+	net/net.c \
+	net/netif.c \
+	net/netif_tso.c \
+	net/serve.c \
+	net/iperf.c \
+	net/ping.c \
+	net/netcmds.c
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
+
+# lwIP 2.1.3, compiled from the pristine tree in build/deps/lwip (never
+# copied here) against our port in net/ (lwipopts.h, arch/cc.h). Its own
+# warning set: upstream code, not held to our -Werror.
+LWIP     := $(DEPS)/lwip/src
+# lwIP's heap init shares its name with the kernel's mem_init(): renamed for
+# everything that sees lwIP's headers.
+LWIP_INC := -Inet -I$(LWIP)/include -Dmem_init=lwip_mem_init
+LWIP_SRCS := \
+	core/init.c core/def.c core/inet_chksum.c core/ip.c core/mem.c core/memp.c \
+	core/netif.c core/pbuf.c core/raw.c core/stats.c core/sys.c core/tcp.c \
+	core/tcp_in.c core/tcp_out.c core/timeouts.c core/udp.c \
+	core/ipv4/dhcp.c core/ipv4/etharp.c core/ipv4/icmp.c core/ipv4/igmp.c \
+	core/ipv4/ip4_frag.c core/ipv4/ip4.c core/ipv4/ip4_addr.c \
+	core/ipv6/ethip6.c core/ipv6/icmp6.c core/ipv6/inet6.c core/ipv6/ip6.c \
+	core/ipv6/ip6_addr.c core/ipv6/ip6_frag.c core/ipv6/mld6.c core/ipv6/nd6.c \
+	netif/ethernet.c apps/lwiperf/lwiperf.c
+LWIP_CFLAGS := -std=gnu11 -O2 -g -w \
+	-fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
+	-fno-omit-frame-pointer -fno-strict-aliasing \
+	-nostdinc -isystem $(NEWLIB)/include -isystem $(GCC_INC) -Iinclude $(LWIP_INC) -MMD -MP
+LWIP_OBJS := $(patsubst %,$(BUILD)/lwip/%.o,$(LWIP_SRCS))
+
+# Our port and network code (net/) sees lwIP's headers.
+$(BUILD)/kernel/net/%: KERNEL_CFLAGS += $(LWIP_INC)
 
 # The kernel's virtqueue core, disassembled by tests/check_dispatch.py.
 VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
@@ -120,7 +154,7 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
@@ -129,6 +163,8 @@ HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma
 	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/blk_queue.c
 HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) $(VCON_SRCS)
+# The virtio-net driver (#included by its test) on the ring core and the simulated device.
+HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vq_sim.c tests/host/virtio_dma_host.c $(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
@@ -172,8 +208,8 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring bench-blk bench-console linux-guest bench-linux-blk bench-linux-net \
-	clean distclean format FORCE
+	bench-boot bench-ring bench-blk bench-console bench-net linux-guest bench-linux-blk \
+	bench-linux-net clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
 # Third-party code and Debian packages (scripts/deps.sh is idempotent and fast
@@ -191,6 +227,11 @@ $(BUILD)/kernel/%.c.o: %.c | $(DEPS)/.ok
 	@echo "  CC      $<"
 	$(Q)$(CC) $(KERNEL_CFLAGS) -c $< -o $@
 
+$(BUILD)/lwip/%.c.o: $(LWIP)/%.c | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  CC      lwip/$*.c"
+	$(Q)$(CC) $(LWIP_CFLAGS) -c $< -o $@
+
 $(BUILD)/kernel/%.S.o: %.S | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  AS      $<"
@@ -199,9 +240,9 @@ $(BUILD)/kernel/%.S.o: %.S | $(DEPS)/.ok
 $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a: | $(DEPS)/.ok
 	@test -f $@ || { echo "deps: $@ is missing after scripts/deps.sh" >&2; exit 1; }
 
-$(BUILD)/kernel.elf: $(KERNEL_OBJS) linker.ld $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
+$(BUILD)/kernel.elf: $(KERNEL_OBJS) $(LWIP_OBJS) linker.ld $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a
 	@echo "  LD      $@"
-	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(KERNEL_LIBS)
+	$(Q)$(LD) $(KERNEL_LDFLAGS) -o $@ $(KERNEL_OBJS) $(LWIP_OBJS) $(KERNEL_LIBS)
 	@size $@
 
 $(EFI_DIR)/obj/%.c.o: %.c | $(DEPS)/.ok
@@ -313,31 +354,8 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring bench-blk bench-console
-bench-boot: kernel
-	$(PYTHON) bench/boot.py --build $(BUILD)
-
-# virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
-bench-blk: kernel
-	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
-
-# Virtio console throughput: make bench-console CONSOLE_BENCH_ARGS="--runs 5 --mib 32"
-bench-console: kernel
-	$(PYTHON) bench/console.py --build $(BUILD) $(CONSOLE_BENCH_ARGS)
-
-# Linux baseline (README "Linux baseline"): Debian's Linux 6.1 with busybox,
-# fio and iperf 2 in an initramfs (kernel package cached in build/deps/linux),
-# benchmarked in the QEMU set-up of ours:
-#   make bench-linux-blk LINUXBLK_ARGS="--ms 2000 --sched none"
-#   make bench-linux-net LINUXNET_ARGS="--time 10"      (root: netns + tap)
-linux-guest:
-	$(PYTHON) scripts/linux_guest.py --build $(BUILD)
-
-bench-linux-blk:
-	$(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
-
-bench-linux-net:
-	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)
+	bench-boot bench-ring bench-blk bench-console bench-net linux-guest bench-linux-blk \
+	bench-linux-net clean distclean format FORCE
 
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
 bench-ring: $(BUILD)/bench/ringbench
@@ -347,10 +365,10 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD)/kernel $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
+	rm -rf $(BUILD)/kernel $(BUILD)/lwip $(BUILD)/host $(BUILD)/kernel.elf $(BUILD)/test-logs \
 		$(BUILD)/fuzz $(BUILD)/bench $(BUILD)/test-blk $(BUILD)/linux $(EFI_DIR)
 
 distclean:
 	rm -rf $(BUILD)
 
--include $(KERNEL_OBJS:.o=.d) $(wildcard $(BUILD)/host/*.d)
+-include $(KERNEL_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(wildcard $(BUILD)/host/*.d)

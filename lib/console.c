@@ -117,6 +117,23 @@ void console_log_write(const char *buf, size_t len)
 	write_to(CONSOLE_LOG, buf, len);
 }
 
+static void (*idle_hook)(void);
+
+void console_set_idle(void (*fn)(void))
+{
+	idle_hook = fn;
+}
+
+int console_poll(void)
+{
+	char b;
+
+	for (struct console *c = consoles; c; c = c->next)
+		if ((c->flags & CONSOLE_STDIO) && c->read && c->read(c, &b, 1) == 1)
+			return (unsigned char)b;
+	return -1;
+}
+
 size_t console_read(char *buf, size_t len)
 {
 	if (len == 0)
@@ -135,8 +152,14 @@ size_t console_read(char *buf, size_t len)
 			only = c;
 			inputs++;
 		}
-		/* One input that can sleep: let it. Several (mirror): poll them all. */
-		if (inputs == 1 && only->wait)
+		/*
+		 * Work waiting for input (the network) runs here, and then the
+		 * console must not sleep: nothing else would wake it for that work.
+		 * One input that can sleep: let it. Several (mirror): poll them all.
+		 */
+		if (idle_hook)
+			idle_hook();
+		else if (inputs == 1 && only->wait)
 			only->wait(only);
 		else
 			cpu_relax();

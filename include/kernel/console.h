@@ -62,6 +62,19 @@ void console_log_write(const char *buf, size_t len);
 size_t console_read(char *buf, size_t len);
 
 /*
+ * console_poll - one waiting stdin byte, without blocking (it is consumed).
+ * Returns: the byte, or -1 if none.
+ */
+int console_poll(void);
+
+/*
+ * console_set_idle - fn runs over and over while console_read waits for
+ * input (the network's poll loop); NULL: none. With a hook the waiting
+ * console polls instead of sleeping.
+ */
+void console_set_idle(void (*fn)(void));
+
+/*
  * console_panic_write - when nothing else can be trusted: the UART, and
  * the emergency writer a driver registered (virtio emerg_wr).
  */

@@ -27,7 +27,7 @@ PROBE_DEVICES = ["-netdev", "user,id=n0,restrict=on",
 
 
 def test_virtio_probe_mixed_devices(boot):
-    """virtio-blk has a driver now: the probe lists it as bound and leaves it alone."""
+    """virtio-blk and virtio-net have drivers: the probe lists them as bound, leaves them alone."""
     run = boot(cmdline="test=virtio_probe", devices=PROBE_DEVICES)
     run.expect(PASS, [
         r"^virtio: virtio-net 00:02\.0: modern interface, 3 queues, interrupts MSI-X$",
@@ -35,8 +35,8 @@ def test_virtio_probe_mixed_devices(boot):
         r"^blk: vda: virtio-blk 00:03\.0, \d+ sectors",
         r"^virtio: virtio-rng 00:04\.0: modern interface, 1 queues, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:05\.0: legacy interface, 1 queues, interrupts MSI-X$",
-        r"^virtio: virtio-net 00:02\.0: features 0x[0-9a-f]+ .*RING_PACKED",
-        r"^virtio: virtio-net 00:02\.0: 3 queues, sizes 256p 256p 64p, interrupts MSI-X$",
+        r"^virtio: virtio-net 00:02\.0: bound to virtio_net, features 0x[0-9a-f]+ .*RING_PACKED",
+        r"^virtio: virtio-net 00:02\.0: 3 queues, in use: 256p 256p 64p, interrupts MSI-X$",
         r"^virtio: virtio-blk 00:03\.0: bound to virtio_blk, features 0x[0-9a-f]+ .*VERSION_1",
         r"^virtio: virtio-blk 00:03\.0: 1 queues, in use: 256, interrupts MSI-X$",
         r"^virtio: virtio-rng 00:04\.0: 1 queues, sizes 8, interrupts MSI-X$",
@@ -127,7 +127,7 @@ def test_virtio_needs_reset(boot, opts, mode):
 def test_virtio_config_interrupt(boot, vectors):
     """set_link off in the monitor: virtio-net's config change reaches the driver's hook."""
     mode = "INTx" if vectors else "MSI-X"
-    boot(cmdline="test=virtio_config_irq",
+    boot(cmdline="test=virtio_config_irq virtio=nobind",
          devices=["-netdev", "user,id=n0,restrict=on",
                   "-device", f"virtio-net-pci,netdev=n0{vectors}"],
          monitor=[(r"^virtio-config: link up, waiting", "set_link n0 off")]).expect(
