@@ -35,6 +35,14 @@ def ovmf_files():
     raise FileNotFoundError("OVMF not found in /usr/share/OVMF (apt-get install ovmf)")
 
 
+def die_with_parent():
+    """preexec_fn for QEMU: killed when the process (thread) that started it
+    dies, so a failed or interrupted test never leaves a guest running."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+
+
 def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
                  cpu=None, serial="stdio", devices=(), gdb=False,
                  interactive=False, efi_esp=None, efi_vars=None, virtio_console=False):

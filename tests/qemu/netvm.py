@@ -57,7 +57,8 @@ class NetNs:
 
     def popen(self, argv):
         return subprocess.Popen(["ip", "netns", "exec", self.name] + list(argv),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=qemu.die_with_parent)
 
     def __exit__(self, *exc):
         # Processes still in the namespace keep the tap; the namespace goes anyway.
@@ -88,7 +89,8 @@ class Guest:
         self.cond = threading.Condition()
         self.start = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=qemu.die_with_parent)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 

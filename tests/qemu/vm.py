@@ -147,7 +147,7 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     matched = threading.Event()
     start = time.monotonic()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=qemu.die_with_parent)
     lines = []
 
     def add(now, raw):
