@@ -9,6 +9,7 @@
 
 #include <boot/boot_info.h>
 #include <kernel/acpi.h>
+#include <kernel/clock.h>
 #include <kernel/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
@@ -150,6 +151,8 @@ static void log_fadt(const struct acpi_info *a)
 	kprintf("acpi: FADT: %s\n", line);
 }
 
+static uint64_t dsdt_us;
+
 static void log_dsdt(const struct acpi_info *a, int rc)
 {
 	char line[384];
@@ -183,7 +186,8 @@ static void log_dsdt(const struct acpi_info *a, int rc)
 					      (unsigned long long)win->max,
 					      win->prefetch ? " pref" : "");
 		}
-		kprintf("acpi: DSDT: PCI host bridge %s: %s\n", h->path, line);
+		kprintf("acpi: DSDT: PCI host bridge %s: %s (scanned in %llu us)\n", h->path, line,
+			(unsigned long long)dsdt_us);
 	}
 }
 
@@ -232,6 +236,12 @@ void acpi_init(const struct boot_info *bi)
 	log_madt(&acpi);
 	log_mcfg(&acpi);
 	log_fadt(&acpi);
-	log_dsdt(&acpi, acpi_parse_dsdt(&acpi, acpi_map, NULL));
+	{
+		uint64_t t0 = clock_ns();
+		int rc = acpi_parse_dsdt(&acpi, acpi_map, NULL);
+
+		dsdt_us = (clock_ns() - t0) / 1000;
+		log_dsdt(&acpi, rc);
+	}
 	log_problems(&acpi);
 }

@@ -20,7 +20,7 @@ def test_acpi_q35(boot):
         # The PCI0 _CRS sits in a later Scope (\_SB.PCI0) than the Device.
         r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, I/O 0x0-0xcf7, "
         r"I/O 0xd00-0xffff, mem 0xa0000-0xbffff, mem 0x10000000-0xafffffff, "
-        r"mem 0xc0000000-0xfebfffff, mem 0x100000000-0x8ffffffff$",
+        r"mem 0xc0000000-0xfebfffff, mem 0x100000000-0x8ffffffff \(scanned in \d+ us\)$",
     ] + READY, absent=CLEAN)
 
 
@@ -33,7 +33,7 @@ def test_acpi_pc(boot):
         r"^acpi: FADT: PM1a_CNT 0x604, PM timer 0x608, no reset reg$",
         r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, I/O 0x0-0xcf7, "
         r"I/O 0xd00-0xffff, mem 0xa0000-0xbffff, mem 0x10000000-0xfebfffff, "
-        r"mem 0x100000000-0x17fffffff$",
+        r"mem 0x100000000-0x17fffffff \(scanned in \d+ us\)$",
     ] + READY, absent=CLEAN + [r"^acpi: MCFG: ECAM"])
 
 
@@ -48,7 +48,7 @@ def test_acpi_microvm(boot, machine):
         r"^acpi: FADT: hardware-reduced, reset reg memory 0xfea00202 value 0x42$",
         # microvm's GPEX: ECAM only through _CBA, no I/O window.
         r"^acpi: DSDT: PCI host bridge \\_SB\.PCI0: segment 0 buses 0-255, "
-        r"ECAM 0xe0000000 \(_CBA\), mem 0xc0000000-0xdfffffff, mem 0xc000000000-0xffffffffff$"
+        r"ECAM 0xe0000000 \(_CBA\), mem 0xc0000000-0xdfffffff, mem 0xc000000000-0xffffffffff \(scanned in \d+ us\)$"
         if "pcie=on" in machine else r"^acpi: DSDT: no PCI host bridge$",
     ] + READY, absent=CLEAN)
 
