@@ -20,6 +20,7 @@
 #include <kernel/mm.h>
 #include <kernel/page_alloc.h>
 #include <kernel/registry.h>
+#include <net/net.h>
 #include <pci/pci.h>
 #include <virtio/virtio.h>
 
@@ -140,5 +141,6 @@ void kernel_main(struct boot_info *bi)
 	}
 	if (test)
 		run_test(test);
+	net_autostart();
 	run_app(app ? app : DEFAULT_APP);
 }

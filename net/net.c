@@ -146,6 +146,15 @@ int net_up(void)
 	return 0;
 }
 
+void net_autostart(void)
+{
+	const char *opt = cmdline_get(&kernel_cmdline, "net");
+
+	if ((opt && strcmp(opt, "off") == 0) || !vnet_get(0))
+		return;
+	net_up();
+}
+
 void net_poll(void)
 {
 	uint64_t flags;

@@ -39,6 +39,14 @@ struct net_glue_stats {
  */
 int net_up(void);
 
+/*
+ * net_autostart - before an application runs (not a test): bring the
+ * network up when there is a virtio-net device, unless the command line
+ * says net=off, so the shell answers ping and DHCP runs while it waits
+ * for input (the console's idle hook polls the network).
+ */
+void net_autostart(void);
+
 /* net_poll - one round of network work: receive, lwIP timeouts, transmit. */
 void net_poll(void);
 

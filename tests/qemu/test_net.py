@@ -219,3 +219,21 @@ def test_tap_matrix(request, ns, opts):
         assert "50 packets transmitted, 50 received" in p.stdout, p.stdout
         echo(ns, g, 8 << 20)
         stop(g)
+
+
+def test_shell_brings_network_up(boot):
+    """app=shell with a virtio-net device: the network comes up by itself and DHCP
+    completes while the shell waits for input (the console's idle hook polls it)."""
+    run = boot(cmdline="app=shell", devices=["-netdev", "user,id=n0,restrict=on",
+                                             "-device", "virtio-net-pci,netdev=n0"],
+               input=b"ifconfig\rpoweroff\r", input_delay=4.0, timeout=60)
+    run.expect(PASS, [r"^net: vn0 up, link up, DHCP$",
+                      r"net: vn0: DHCP lease 10\.0\.2\.15/24",
+                      r"^\s+inet 10\.0\.2\.15  netmask 255\.255\.255\.0"])
+
+
+def test_net_off_keeps_network_down(boot):
+    run = boot(cmdline="app=shell net=off", devices=["-netdev", "user,id=n0,restrict=on",
+                                                     "-device", "virtio-net-pci,netdev=n0"],
+               input=b"poweroff\r", input_delay=1.0, timeout=60)
+    run.expect(PASS, [r"^shell: type 'help'"], absent=[r"^net: vn0 up"])
