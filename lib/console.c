@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <drivers/uart16550.h>
 #include <kernel/cmdline.h>
@@ -117,6 +118,8 @@ void console_log_write(const char *buf, size_t len)
 	write_to(CONSOLE_LOG, buf, len);
 }
 
+#define CONSOLE_POLL_NS 1000000ull
+
 static void (*idle_hook)(void);
 
 void console_set_idle(void (*fn)(void))
@@ -157,12 +160,17 @@ size_t console_read(char *buf, size_t len)
 		 * console must not sleep: nothing else would wake it for that work.
 		 * One input that can sleep: let it. Several (mirror): poll them all.
 		 */
-		if (idle_hook)
+		if (idle_hook) {
 			idle_hook();
-		else if (inputs == 1 && only->wait)
+		} else if (inputs == 1 && only->wait) {
 			only->wait(only);
-		else
-			cpu_relax();
+		} else {
+			/* Polled input (the UART): look again in 1 ms, halted meanwhile. */
+			uint64_t flags = irq_save();
+
+			cpu_idle_ns(CONSOLE_POLL_NS);
+			irq_restore(flags);
+		}
 	}
 }
 

@@ -16,6 +16,7 @@
 #include <lwip/timeouts.h>
 #include <netif/ethernet.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
 #include <kernel/cmdline.h>
@@ -27,6 +28,7 @@
 #include "netif_vnet.h"
 
 #define NET_CONSOLE_POLL_NS 20000000ull /* look for Ctrl-C / 'q' every 20 ms */
+#define NET_IDLE_MAX_NS	    1000000ull	/* an idle halt: at most 1 ms */
 
 static struct netif vn_netif;
 static struct vnet_dev *vn_dev;
@@ -99,6 +101,8 @@ static int parse_cidr(const char *s, ip4_addr_t *addr, ip4_addr_t *mask)
 	return 0;
 }
 
+static void net_idle(void);
+
 int net_up(void)
 {
 	const char *ip = cmdline_get(&kernel_cmdline, "ip");
@@ -136,7 +140,7 @@ int net_up(void)
 		1; /* netif_set_ip6_autoconfig_enabled() without its NULL test */
 	netif_set_up(&vn_netif);
 	net_is_up = true;
-	console_set_idle(net_poll); /* the shell waiting for input keeps the network going */
+	console_set_idle(net_idle); /* the shell waiting for input keeps the network going */
 	printf("net: %s up, link %s, %s\n", vn_dev->name, vn_dev->link_up ? "up" : "down",
 	       ip ? "static address" : "DHCP");
 	if (!ip && dhcp_start(&vn_netif) != ERR_OK) {
@@ -144,6 +148,27 @@ int net_up(void)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+/*
+ * The console's idle hook: one round of network work and, when it found
+ * none, a halt until the next lwIP timeout but at most NET_IDLE_MAX_NS
+ * (receive queues do not interrupt: a frame waits that long at most; a
+ * virtio console's input interrupt ends the halt at once).
+ */
+static void net_idle(void)
+{
+	uint64_t before = vn_dev->stats.rx_packets + vn_dev->stats.tx_packets, flags;
+	uint32_t ms;
+
+	net_poll();
+	if (vn_dev->stats.rx_packets + vn_dev->stats.tx_packets != before ||
+	    virtqueue_more_used(vn_dev->rxq))
+		return;
+	ms = sys_timeouts_sleeptime();
+	flags = irq_save();
+	cpu_idle_ns(ms == 0 ? 1000 : MIN((uint64_t)ms * 1000000ull, NET_IDLE_MAX_NS));
+	irq_restore(flags);
 }
 
 void net_autostart(void)

@@ -9,6 +9,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/trap.h>
+#include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 
@@ -22,6 +23,14 @@
 #define LAPIC_EOI  0xb0
 #define LAPIC_SVR  0xf0
 #define SVR_ENABLE (1u << 8)
+/* Timer (SDM 11.5.4): LVT entry, initial and current count, divide configuration. */
+#define LAPIC_LVT_TIMER	   0x320
+#define LAPIC_TIMER_INIT   0x380
+#define LAPIC_TIMER_CUR	   0x390
+#define LAPIC_TIMER_DIV	   0x3e0
+#define LVT_MASKED	   (1u << 16)
+#define TIMER_DIV_16	   0x3 /* divide configuration 0011b: by 16 */
+#define TIMER_CALIBRATE_NS 1000000ull
 
 #define VEC_SPURIOUS 0xff
 #define VEC_FIRST    0x40
@@ -134,4 +143,68 @@ uint32_t msi_data(int vector)
 {
 	/* 11.11.2: fixed delivery, edge trigger, the vector in bits 7:0. */
 	return (uint32_t)vector & 0xff;
+}
+
+/*
+ * The local APIC timer, one-shot, as a wake-up for cpu_idle_ns(): its
+ * rate (bus clock / 16) is measured against the TSC clock once.
+ */
+static uint64_t timer_hz;
+static int timer_vector = -1;
+
+static void timer_tick(void *arg)
+{
+	(void)arg; /* the wake-up is the whole point; the trampoline sends the EOI */
+}
+
+static int lapic_timer_init(void)
+{
+	uint64_t t0, t1;
+	uint32_t left;
+
+	if (timer_hz)
+		return 0;
+	if (!lapic)
+		return -ENODEV;
+	timer_vector = irq_alloc_vector(timer_tick, NULL);
+	if (timer_vector < 0)
+		return timer_vector;
+	wr(LAPIC_TIMER_DIV, TIMER_DIV_16);
+	wr(LAPIC_LVT_TIMER, LVT_MASKED | (uint32_t)timer_vector);
+	wr(LAPIC_TIMER_INIT, 0xffffffffu);
+	t0 = clock_ns();
+	while ((t1 = clock_ns()) - t0 < TIMER_CALIBRATE_NS)
+		cpu_relax();
+	left = rd(LAPIC_TIMER_CUR);
+	wr(LAPIC_TIMER_INIT, 0);
+	timer_hz = (uint64_t)(0xffffffffu - left) * 1000000000ull / (t1 - t0);
+	if (timer_hz == 0) {
+		kprintf("apic: the local APIC timer does not count; idle waits spin\n");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+void cpu_idle_ns(uint64_t ns)
+{
+	uint64_t count;
+
+	if (lapic_timer_init() != 0) {
+		uint64_t end = clock_ns() + ns;
+
+		while (clock_ns() < end)
+			cpu_relax();
+		return;
+	}
+	count = ns * timer_hz / 1000000000ull;
+	if (count == 0)
+		count = 1;
+	if (count > 0xffffffffull)
+		count = 0xffffffffull;
+	wr(LAPIC_LVT_TIMER, (uint32_t)timer_vector); /* one-shot, unmasked */
+	wr(LAPIC_TIMER_INIT, (uint32_t)count);
+	/* An interrupt pending since the caller's check is taken at once by sti; hlt. */
+	__asm__ volatile("sti; hlt; cli" ::: "memory");
+	wr(LAPIC_TIMER_INIT, 0);
+	wr(LAPIC_LVT_TIMER, LVT_MASKED | (uint32_t)timer_vector);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/ioapic.h>
 #include <arch/x86_64/irq.h>
@@ -289,4 +290,24 @@ KTEST(ioapic_rtc, "MC146818 RTC periodic interrupt at 1024 Hz through ISA IRQ 8'
 	rtc_ack();
 	cmos_write(RTC_REG_A, a);
 	return rc;
+}
+
+/* cpu_idle_ns: the local APIC timer ends the halt, not much before or after the time. */
+KTEST(idle, "cpu_idle_ns halts and the local APIC timer wakes it")
+{
+	uint64_t min = ~0ull, max = 0, flags = irq_save();
+
+	for (int i = 0; i < 10; i++) {
+		uint64_t t0 = clock_ns(), dt;
+
+		cpu_idle_ns(2000000);
+		dt = clock_ns() - t0;
+		min = dt < min ? dt : min;
+		max = dt > max ? dt : max;
+	}
+	irq_restore(flags);
+	printf("idle: 10 halts of 2 ms took %llu-%llu us\n", (unsigned long long)(min / 1000),
+	       (unsigned long long)(max / 1000));
+	/* Woken by the timer (not at once), and not left asleep. */
+	return !(min >= 1500000 && max < 100000000);
 }

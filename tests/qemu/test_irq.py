@@ -119,3 +119,10 @@ def test_intx_level_pc(boot):
     boot(cmdline="test=intx_level", machine="pc", devices=devices).expect(PASS, [
         intx("00:03.0", 11), intx("00:04.0", 11), intx("00:05.0", 10),
         r"^intx-level: 00:05\.0 on GSI 10: raised once, handled 1$"] + LEVEL)
+
+
+@pytest.mark.parametrize("machine", ["q35", "microvm"])
+def test_idle_timer_wakes(boot, machine):
+    """cpu_idle_ns: halted, and the local APIC timer (calibrated on the TSC) wakes it."""
+    boot(cmdline="test=idle", machine=machine).expect(
+        PASS, [r"^idle: 10 halts of 2 ms took \d+-\d+ us$", r"^TEST PASS: idle$"])

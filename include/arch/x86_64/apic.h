@@ -25,6 +25,14 @@ int lapic_ready(void);
 int irq_alloc_vector(irq_handler_t fn, void *arg);
 void irq_free_vector(int vector);
 
+/*
+ * cpu_idle_ns - halt until an interrupt or ns nanoseconds have passed
+ * (the local APIC timer, one-shot, is the wake-up). Call with interrupts
+ * off, after checking there is no work: an interrupt that arrived since is
+ * taken at once. Without a usable timer it spins for ns instead.
+ */
+void cpu_idle_ns(uint64_t ns);
+
 /* x86 MSI message for a vector on this CPU (SDM 11.11.1, 11.11.2). */
 uint64_t msi_address(void);
 uint32_t msi_data(int vector);
