@@ -109,6 +109,7 @@ KERNEL_SRCS := \
 	tests/guest/clock.c \
 	tests/guest/interrupts.c \
 	tests/guest/pci_intx.c \
+	tests/guest/acpi_dump.c \
 	tests/guest/virtio.c \
 	tests/guest/blk.c \
 	tests/guest/console.c \
@@ -152,7 +153,7 @@ $(BUILD)/kernel/net/%: KERNEL_CFLAGS += $(LWIP_INC)
 VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
-HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host \
+HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
 HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
@@ -281,6 +282,14 @@ FORCE:
 # One compiler run per test binary writes one .d file for all its sources,
 # so headers are listed here too.
 HOST_HDRS := $(wildcard include/*/*.h include/*/*/*.h tests/host/*.h drivers/*/*.h)
+# QEMU's DSDTs for the AML scan's tests: dumped by the kernel under QEMU at build
+# time (scripts/dump_dsdt.py), never kept in the tree.
+DSDT_HDR := $(BUILD)/host/gen/dsdt_qemu.h
+$(DSDT_HDR): scripts/dump_dsdt.py scripts/qemu.py | $(BUILD)/kernel.elf
+	@echo "  DSDT    $@"
+	$(Q)$(PYTHON) scripts/dump_dsdt.py --kernel $(BUILD)/kernel.elf --out $@
+$(BUILD)/host/test_acpi_aml: $(DSDT_HDR)
+
 $(BUILD)/host/test_%: $$(call host_test_srcs,$$*) $(HOST_HDRS) | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"

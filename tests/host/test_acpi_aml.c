@@ -5,6 +5,10 @@
  * past the end, deep nesting, every truncation and many byte flips of a
  * real DSDT. The AML under test always sits in a heap block of exactly its
  * size, so ASan catches any read past it.
+ *
+ * QEMU's DSDTs come from dsdt_qemu.h, which scripts/dump_dsdt.py writes
+ * into build/host/gen/ at build time: the kernel prints its firmware's
+ * DSDT under QEMU (test=acpi_dump_dsdt), so no table is kept in the tree.
  */
 #include <stdarg.h>
 #include <stddef.h>
