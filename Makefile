@@ -11,6 +11,7 @@
 #   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
+#        NET=1 (virtio-net on user networking)  QEMU_ARGS="-device ..."
 #        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
 
 BUILD   := build
@@ -317,9 +318,15 @@ kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 
+# make run NET=1: a virtio-net on QEMU's user network (restrict=on); QEMU_ARGS: anything else.
+comma := ,
+RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-pci$(comma)netdev=n0)
+RUN_EXTRA := $(strip $(RUN_NET) $(QEMU_ARGS))
+
 run: kernel
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console)
+		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console) \
+		$(if $(RUN_EXTRA),-- $(RUN_EXTRA))
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
