@@ -164,7 +164,7 @@ KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
 		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
 		       (unsigned long long)vd->config_irqs);
 		print_features(vd);
-		for (unsigned i = 0; i < 64; i++) {
+		for (unsigned i = 0, nq = virtio_num_queues(vd); i < nq; i++) {
 			struct virtqueue *vq = virtio_get_vq(vd, i);
 			const struct vq_stats *s;
 			unsigned last = i;
@@ -174,7 +174,7 @@ KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
 			s = virtqueue_stats(vq);
 			if (s->added == 0 && s->interrupts == 0) {
 				/* A run of queues never used: one line. */
-				while (last + 1 < 64 && virtio_get_vq(vd, last + 1) &&
+				while (last + 1 < nq && virtio_get_vq(vd, last + 1) &&
 				       virtqueue_stats(virtio_get_vq(vd, last + 1))->added == 0 &&
 				       virtqueue_stats(virtio_get_vq(vd, last + 1))->interrupts ==
 					       0)

@@ -42,7 +42,8 @@
 #include <virtio/virtio_pci.h>
 #include <virtio/virtio_ring.h>
 
-#define VP_MAX_QUEUES 64
+/* Legacy devices do not say how many queues they have: look at this many. */
+#define VP_LEGACY_MAX_QUEUES 1024
 
 enum vp_irq_mode { VP_IRQ_POLL, VP_IRQ_MSIX, VP_IRQ_MSIX_SHARED, VP_IRQ_INTX };
 
@@ -84,7 +85,8 @@ struct vp_dev {
 	int shared_vector;    /* CPU vector of the shared queue entry, or -1 */
 	uint16_t queue_entry; /* MSI-X shared: the entry every queue uses */
 	bool needs_reset_seen;
-	struct vp_queue queues[VP_MAX_QUEUES];
+	struct vp_queue *queues; /* nr_queues entries, as the device has */
+	unsigned nr_queues;
 };
 
 static struct vp_dev *to_vp(struct virtio_device *vd)
@@ -465,7 +467,7 @@ static uint16_t vpl_num_queues(struct virtio_device *vd)
 	struct vp_dev *vp = to_vp(vd);
 	uint16_t n = 0;
 
-	while (n < VP_MAX_QUEUES) {
+	while (n < VP_LEGACY_MAX_QUEUES) {
 		select_queue(vp, n);
 		if (inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM) == 0)
 			break;
@@ -492,7 +494,7 @@ static void vp_check_needs_reset(struct vp_dev *vp)
 	vp->needs_reset_seen = true;
 	kprintf("virtio: %s: device reports DEVICE_NEEDS_RESET; its queues are stopped\n",
 		vp->vd.name);
-	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < vp->nr_queues; i++)
 		if (vp->queues[i].vq)
 			virtqueue_mark_broken(vp->queues[i].vq, "device needs reset");
 }
@@ -507,7 +509,7 @@ static void vp_config_event(struct vp_dev *vp)
 
 static void vp_all_queues(struct vp_dev *vp)
 {
-	for (unsigned i = 0; i < VP_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < vp->nr_queues; i++)
 		if (vp->queues[i].vq)
 			virtqueue_interrupt(vp->queues[i].vq);
 }
@@ -599,7 +601,7 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 	uint32_t size, off = 0;
 	int rc;
 
-	if (index >= VP_MAX_QUEUES || index >= vd->ops->num_queues(vd))
+	if (index >= vp->nr_queues)
 		return -EINVAL;
 	q = &vp->queues[index];
 	if (q->vq)
@@ -770,7 +772,7 @@ static uint16_t device_id(const struct pci_dev *pdev)
  */
 static int vp_setup_msix(struct vp_dev *vp)
 {
-	unsigned nq = vp->vd.ops->num_queues(&vp->vd);
+	unsigned nq = vp->nr_queues;
 	int n = pci_msix_enable(vp->pdev);
 
 	vp->config_vector = vp->shared_vector = -1;
@@ -851,11 +853,17 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 	vp->vd.ops->reset(&vp->vd);
 	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE);
 	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vp->nr_queues = vp->vd.ops->num_queues(&vp->vd);
+	vp->queues = calloc(vp->nr_queues ? vp->nr_queues : 1, sizeof(*vp->queues));
+	if (!vp->queues) {
+		free(vp);
+		return -ENOMEM;
+	}
 	vp_setup_irq(vp);
 	vp->vd.irq_mode = irq_mode_names[vp->irq];
 	pdev->drvdata = vp;
 	kprintf("virtio: %s: %s interface, %u queues, interrupts %s\n", vp->vd.name,
-		vp->legacy ? "legacy" : "modern", vp->vd.ops->num_queues(&vp->vd), vp->vd.irq_mode);
+		vp->legacy ? "legacy" : "modern", vp->nr_queues, vp->vd.irq_mode);
 	virtio_add_device(&vp->vd);
 	return 0;
 }
@@ -885,7 +893,7 @@ bool virtio_needs_reset(struct virtio_device *vd)
 
 struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index)
 {
-	return index < VP_MAX_QUEUES ? to_vp(vd)->queues[index].vq : NULL;
+	return index < to_vp(vd)->nr_queues ? to_vp(vd)->queues[index].vq : NULL;
 }
 
 int virtio_vq_irq_entry(struct virtqueue *vq)
@@ -914,4 +922,9 @@ bool virtio_vq_has_irq(struct virtqueue *vq)
 	struct vp_queue *q = virtqueue_priv(vq);
 
 	return q->msix_entry != VIRTIO_MSI_NO_VECTOR || to_vp(q->vd)->irq == VP_IRQ_INTX;
+}
+
+unsigned virtio_num_queues(struct virtio_device *vd)
+{
+	return to_vp(vd)->nr_queues;
 }

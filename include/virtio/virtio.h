@@ -126,6 +126,9 @@ void virtio_device_ready(struct virtio_device *vd);
 /* virtio_vq_device - the device a queue belongs to. */
 struct virtio_device *virtio_vq_device(struct virtqueue *vq);
 
+/* virtio_num_queues - how many queues the device has (set up or not). */
+unsigned virtio_num_queues(struct virtio_device *vd);
+
 /* virtio_get_vq - the device's queue index if it is set up, else NULL. */
 struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index);
 

@@ -39,7 +39,7 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 	int n = 0, bad = 0;
 
 	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
-		uint16_t nq = vd->ops->num_queues(vd);
+		unsigned nq = virtio_num_queues(vd);
 
 		if (vd->driver) { /* in use: look, do not touch */
 			printf("virtio: %s: bound to %s, features ", vd->name, vd->driver->name);
