@@ -5,6 +5,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <drivers/uart16550.h>
+#include <kernel/clock.h>
 #include <kernel/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
@@ -118,7 +119,20 @@ void console_log_write(const char *buf, size_t len)
 	write_to(CONSOLE_LOG, buf, len);
 }
 
-#define CONSOLE_POLL_NS 1000000ull
+/*
+ * Polled input (the UART has no interrupt here): while bytes came in the
+ * last CONSOLE_BUSY_NS (typing, a paste) look again at once; after that
+ * halt CONSOLE_POLL_NS between looks.
+ */
+#define CONSOLE_POLL_NS 10000000ull
+#define CONSOLE_BUSY_NS 200000000ull
+
+static uint64_t last_input_ns;
+
+bool console_input_recent(void)
+{
+	return clock_ns() - last_input_ns < CONSOLE_BUSY_NS;
+}
 
 static void (*idle_hook)(void);
 
@@ -150,8 +164,10 @@ size_t console_read(char *buf, size_t len)
 
 			if (!(c->flags & CONSOLE_STDIO) || !c->read)
 				continue;
-			if ((n = c->read(c, buf, len)) > 0)
+			if ((n = c->read(c, buf, len)) > 0) {
+				last_input_ns = clock_ns();
 				return n;
+			}
 			only = c;
 			inputs++;
 		}
@@ -164,8 +180,9 @@ size_t console_read(char *buf, size_t len)
 			idle_hook();
 		} else if (inputs == 1 && only->wait) {
 			only->wait(only);
+		} else if (console_input_recent()) {
+			cpu_relax();
 		} else {
-			/* Polled input (the UART): look again in 1 ms, halted meanwhile. */
 			uint64_t flags = irq_save();
 
 			cpu_idle_ns(CONSOLE_POLL_NS);

@@ -28,7 +28,7 @@
 #include "netif_vnet.h"
 
 #define NET_CONSOLE_POLL_NS 20000000ull /* look for Ctrl-C / 'q' every 20 ms */
-#define NET_IDLE_MAX_NS	    1000000ull	/* an idle halt: at most 1 ms */
+#define NET_IDLE_MAX_NS	    10000000ull /* an idle halt: at most 10 ms */
 
 static struct netif vn_netif;
 static struct vnet_dev *vn_dev;
@@ -152,9 +152,10 @@ int net_up(void)
 
 /*
  * The console's idle hook: one round of network work and, when it found
- * none, a halt until the next lwIP timeout but at most NET_IDLE_MAX_NS
- * (receive queues do not interrupt: a frame waits that long at most; a
- * virtio console's input interrupt ends the halt at once).
+ * none and nobody is typing, a halt until the next lwIP timeout, at most
+ * NET_IDLE_MAX_NS. The receive queue's interrupt is on while halted, so a
+ * frame ends the halt at once, as does a virtio console's input; polled
+ * UART input waits at most that long.
  */
 static void net_idle(void)
 {
@@ -163,11 +164,13 @@ static void net_idle(void)
 
 	net_poll();
 	if (vn_dev->stats.rx_packets + vn_dev->stats.tx_packets != before ||
-	    virtqueue_more_used(vn_dev->rxq))
+	    virtqueue_more_used(vn_dev->rxq) || console_input_recent())
 		return;
 	ms = sys_timeouts_sleeptime();
 	flags = irq_save();
-	cpu_idle_ns(ms == 0 ? 1000 : MIN((uint64_t)ms * 1000000ull, NET_IDLE_MAX_NS));
+	if (virtqueue_enable_cb(vn_dev->rxq)) /* false: a frame came meanwhile */
+		cpu_idle_ns(ms == 0 ? 1000 : MIN((uint64_t)ms * 1000000ull, NET_IDLE_MAX_NS));
+	virtqueue_disable_cb(vn_dev->rxq);
 	irq_restore(flags);
 }
 

@@ -68,6 +68,12 @@ size_t console_read(char *buf, size_t len);
 int console_poll(void);
 
 /*
+ * console_input_recent - stdin had bytes lately (typing, a paste): idle
+ * code should keep polling rather than halt.
+ */
+bool console_input_recent(void);
+
+/*
  * console_set_idle - fn runs over and over while console_read waits for
  * input (the network's poll loop); NULL: none. With a hook the waiting
  * console polls instead of sleeping.
