@@ -43,8 +43,9 @@ def run(args, image, cache):
     return argv, p, time.monotonic() - t0
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def disk_args(doc):
+    """The options bench-blk and bench-linux-blk share: the same disk, the same QEMU."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
     ap.add_argument("--size", type=int, default=256, help="image size in MiB (256)")
@@ -52,6 +53,11 @@ def main():
     ap.add_argument("--queues", type=int, default=1, help="virtio-blk num-queues (1)")
     ap.add_argument("--queue-size", type=int, default=256, help="virtio-blk queue-size (256)")
     ap.add_argument("--device-opts", default="", help="more virtio-blk-pci options")
+    return ap
+
+
+def main():
+    ap = disk_args(__doc__)
     ap.add_argument("--poll", action="store_true", help="poll for completions, no interrupts")
     args = ap.parse_args()
 

@@ -16,7 +16,6 @@ virtio request queues); the guest cannot see its notifications, so that
 column is "-". The block layer's scheduler is the kernel's default for the
 device unless --sched says otherwise.
 """
-import argparse
 import json
 import os
 import re
@@ -29,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import linux_guest  # noqa: E402
 import qemu  # noqa: E402
-from blk import make_image  # noqa: E402
+from blk import disk_args, make_image  # noqa: E402
 
 # The cases of blk_bench() (lib/blk_job.c), in its order: name, fio rw, bytes, depth.
 CASES = [("seq read", "read", 4096, 1), ("seq read", "read", 4096, 32),
@@ -81,14 +80,7 @@ def parse(out):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--accel", default=os.environ.get("ACCEL", "tcg"))
-    ap.add_argument("--size", type=int, default=256, help="image size in MiB (256)")
-    ap.add_argument("--ms", type=int, default=1000, help="milliseconds per case (1000)")
-    ap.add_argument("--queues", type=int, default=1, help="virtio-blk num-queues (1)")
-    ap.add_argument("--queue-size", type=int, default=256, help="virtio-blk queue-size (256)")
-    ap.add_argument("--device-opts", default="", help="more virtio-blk-pci options")
+    ap = disk_args(__doc__)
     ap.add_argument("--engine", default="libaio", help="fio ioengine (libaio; io_uring, psync)")
     ap.add_argument("--sched", default="", help="guest I/O scheduler (kernel default)")
     args = ap.parse_args()

@@ -121,7 +121,7 @@ int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
 	return vd->ops->reset_vq(vd, vq, num, recycle);
 }
 
-static void print_features(const struct virtio_device *vd)
+void virtio_print_features(const struct virtio_device *vd)
 {
 	static const struct {
 		uint16_t device_id; /* 0: any device */
@@ -141,7 +141,7 @@ static void print_features(const struct virtio_device *vd)
 	};
 	uint64_t rest = vd->features;
 
-	printf("  features 0x%llx:", (unsigned long long)vd->features);
+	printf("0x%llx", (unsigned long long)vd->features);
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if ((names[i].device_id && names[i].device_id != vd->id) ||
 		    !(vd->features & VIRTIO_BIT(names[i].bit)))
@@ -163,7 +163,8 @@ KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
 		printf("%s: %s, interrupts %s, %llu config changes\n", vd->name,
 		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
 		       (unsigned long long)vd->config_irqs);
-		print_features(vd);
+		printf("  features ");
+		virtio_print_features(vd);
 		for (unsigned i = 0, nq = virtio_num_queues(vd); i < nq; i++) {
 			struct virtqueue *vq = virtio_get_vq(vd, i);
 			const struct vq_stats *s;

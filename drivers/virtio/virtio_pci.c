@@ -215,94 +215,61 @@ static void select_queue(struct vp_dev *vp, unsigned index)
  * Device configuration fields are accessed at their natural width (4.1.3.1:
  * the device may act on each write, e.g. the console's emerg_wr), so an
  * aligned 1-, 2- or 4-byte field is one access; anything else goes in
- * 32-bit pieces where aligned, bytes elsewhere.
+ * 32-bit pieces where aligned, bytes elsewhere. The same for the legacy
+ * I/O window (guest-endian fields, 4.1.4.8) and the modern MMIO one.
  */
-static void cfg_copy_in(uint8_t *out, volatile uint8_t *cfg, unsigned len)
+static unsigned cfg_width(uintptr_t addr, unsigned left)
 {
-	for (unsigned i = 0; i < len;) {
-		uintptr_t a = (uintptr_t)(cfg + i);
+	if (left >= 4 && !(addr & 3))
+		return 4;
+	return left >= 2 && !(addr & 1) ? 2 : 1;
+}
 
-		if (len - i >= 4 && !(a & 3)) {
-			uint32_t v = *(volatile uint32_t *)(cfg + i);
+static uint32_t cfg_read(bool io, uintptr_t a, unsigned w)
+{
+	if (io)
+		return w == 4 ? inl((uint16_t)a) : w == 2 ? inw((uint16_t)a) : inb((uint16_t)a);
+	return w == 4	? *(volatile uint32_t *)a
+	       : w == 2 ? *(volatile uint16_t *)a
+			: *(volatile uint8_t *)a;
+}
 
-			memcpy(out + i, &v, 4);
-			i += 4;
-		} else if (len - i >= 2 && !(a & 1)) {
-			uint16_t v = *(volatile uint16_t *)(cfg + i);
+static void cfg_write(bool io, uintptr_t a, unsigned w, uint32_t v)
+{
+	if (io && w == 4)
+		outl((uint16_t)a, v);
+	else if (io && w == 2)
+		outw((uint16_t)a, (uint16_t)v);
+	else if (io)
+		outb((uint16_t)a, (uint8_t)v);
+	else if (w == 4)
+		*(volatile uint32_t *)a = v;
+	else if (w == 2)
+		*(volatile uint16_t *)a = (uint16_t)v;
+	else
+		*(volatile uint8_t *)a = (uint8_t)v;
+}
 
-			memcpy(out + i, &v, 2);
-			i += 2;
-		} else {
-			out[i] = cfg[i];
-			i++;
-		}
+/* Copy len bytes from configuration address base (a port when io) to out. */
+static void cfg_copy_in(uint8_t *out, bool io, uintptr_t base, unsigned len)
+{
+	for (unsigned i = 0, w; i < len; i += w) {
+		uint32_t v;
+
+		w = cfg_width(base + i, len - i);
+		v = cfg_read(io, base + i, w);
+		memcpy(out + i, &v, w); /* x86 is little-endian: the low w bytes */
 	}
 }
 
-static void cfg_copy_out(volatile uint8_t *cfg, const uint8_t *in, unsigned len)
+static void cfg_copy_out(bool io, uintptr_t base, const uint8_t *in, unsigned len)
 {
-	for (unsigned i = 0; i < len;) {
-		uintptr_t a = (uintptr_t)(cfg + i);
+	for (unsigned i = 0, w; i < len; i += w) {
+		uint32_t v = 0;
 
-		if (len - i >= 4 && !(a & 3)) {
-			uint32_t v;
-
-			memcpy(&v, in + i, 4);
-			*(volatile uint32_t *)(cfg + i) = v;
-			i += 4;
-		} else if (len - i >= 2 && !(a & 1)) {
-			uint16_t v;
-
-			memcpy(&v, in + i, 2);
-			*(volatile uint16_t *)(cfg + i) = v;
-			i += 2;
-		} else {
-			cfg[i] = in[i];
-			i++;
-		}
-	}
-}
-
-/* The same for the legacy I/O window (guest-endian fields, 4.1.4.8). */
-static void io_copy_in(uint8_t *out, uint16_t port, unsigned len)
-{
-	for (unsigned i = 0; i < len;) {
-		if (len - i >= 4 && !((port + i) & 3)) {
-			uint32_t v = inl((uint16_t)(port + i));
-
-			memcpy(out + i, &v, 4);
-			i += 4;
-		} else if (len - i >= 2 && !((port + i) & 1)) {
-			uint16_t v = inw((uint16_t)(port + i));
-
-			memcpy(out + i, &v, 2);
-			i += 2;
-		} else {
-			out[i] = inb((uint16_t)(port + i));
-			i++;
-		}
-	}
-}
-
-static void io_copy_out(uint16_t port, const uint8_t *in, unsigned len)
-{
-	for (unsigned i = 0; i < len;) {
-		if (len - i >= 4 && !((port + i) & 3)) {
-			uint32_t v;
-
-			memcpy(&v, in + i, 4);
-			outl((uint16_t)(port + i), v);
-			i += 4;
-		} else if (len - i >= 2 && !((port + i) & 1)) {
-			uint16_t v;
-
-			memcpy(&v, in + i, 2);
-			outw((uint16_t)(port + i), v);
-			i += 2;
-		} else {
-			outb((uint16_t)(port + i), in[i]);
-			i++;
-		}
+		w = cfg_width(base + i, len - i);
+		memcpy(&v, in + i, w);
+		cfg_write(io, base + i, w, v);
 	}
 }
 
@@ -367,7 +334,7 @@ static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, un
 	/* 4.1.4.3.1: read until config_generation is the same before and after. */
 	do {
 		gen = vp->common->config_generation;
-		cfg_copy_in(out, vp->device_cfg + off, len);
+		cfg_copy_in(out, false, (uintptr_t)(vp->device_cfg + off), len);
 	} while (gen != vp->common->config_generation && ++tries < 100);
 }
 
@@ -377,7 +344,7 @@ static void vp_write_config(struct virtio_device *vd, unsigned off, const void *
 
 	if (!vp->device_cfg || off + len > vp->device_cfg_len)
 		return;
-	cfg_copy_out(vp->device_cfg + off, buf, len);
+	cfg_copy_out(false, (uintptr_t)(vp->device_cfg + off), buf, len);
 }
 
 static uint16_t vp_num_queues(struct virtio_device *vd)
@@ -448,7 +415,7 @@ static void vpl_read_config(struct virtio_device *vd, unsigned off, void *buf, u
 		memset(buf, 0, len);
 		return;
 	}
-	io_copy_in(buf, (uint16_t)(vp->io + base + off), len);
+	cfg_copy_in(buf, true, vp->io + base + off, len);
 }
 
 static void vpl_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
@@ -458,7 +425,7 @@ static void vpl_write_config(struct virtio_device *vd, unsigned off, const void 
 
 	if (base + off + len > vp->io_len)
 		return;
-	io_copy_out((uint16_t)(vp->io + base + off), buf, len);
+	cfg_copy_out(true, vp->io + base + off, buf, len);
 }
 
 /* Legacy has no queue count: queues exist while their size reads non-zero. */
@@ -509,8 +476,9 @@ static void vp_config_event(struct vp_dev *vp)
 
 static void vp_all_queues(struct vp_dev *vp)
 {
+	/* A shared interrupt: only the queues it was for count it. */
 	for (unsigned i = 0; i < vp->nr_queues; i++)
-		if (vp->queues[i].vq)
+		if (vp->queues[i].vq && virtqueue_more_used(vp->queues[i].vq))
 			virtqueue_interrupt(vp->queues[i].vq);
 }
 

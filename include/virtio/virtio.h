@@ -126,6 +126,12 @@ void virtio_device_ready(struct virtio_device *vd);
 /* virtio_vq_device - the device a queue belongs to. */
 struct virtio_device *virtio_vq_device(struct virtqueue *vq);
 
+/*
+ * virtio_print_features - "0xBITS NAME NAME ..." and a newline: the negotiated
+ * features, named where known (ring features and the device type's own).
+ */
+void virtio_print_features(const struct virtio_device *vd);
+
 /* virtio_num_queues - how many queues the device has (set up or not). */
 unsigned virtio_num_queues(struct virtio_device *vd);
 

@@ -108,4 +108,41 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 64, "4.1.4.3 (60 bytes, p
 #define VIRTIO_PCI_LEGACY_CONFIG	 20
 #define VIRTIO_PCI_LEGACY_CONFIG_MSIX	 24
 
+/* The same header as a structure, to pin the offsets above against 4.1.4.8. */
+struct virtio_pci_legacy_hdr {
+	uint32_t host_features;
+	uint32_t guest_features;
+	uint32_t queue_pfn;
+	uint16_t queue_num;
+	uint16_t queue_sel;
+	uint16_t queue_notify;
+	uint8_t status;
+	uint8_t isr;
+	uint16_t config_vector; /* MSI-X only */
+	uint16_t queue_vector;	/* MSI-X only */
+};
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, guest_features) ==
+		       VIRTIO_PCI_LEGACY_GUEST_FEATURES,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, queue_pfn) == VIRTIO_PCI_LEGACY_QUEUE_PFN,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, queue_num) == VIRTIO_PCI_LEGACY_QUEUE_NUM,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, queue_sel) == VIRTIO_PCI_LEGACY_QUEUE_SEL,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, queue_notify) ==
+		       VIRTIO_PCI_LEGACY_QUEUE_NOTIFY,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, status) == VIRTIO_PCI_LEGACY_STATUS,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, isr) == VIRTIO_PCI_LEGACY_ISR, "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, config_vector) ==
+		       VIRTIO_PCI_LEGACY_CONFIG_VECTOR,
+	       "4.1.4.8");
+_Static_assert(offsetof(struct virtio_pci_legacy_hdr, queue_vector) ==
+		       VIRTIO_PCI_LEGACY_QUEUE_VECTOR,
+	       "4.1.4.8");
+_Static_assert(sizeof(struct virtio_pci_legacy_hdr) == VIRTIO_PCI_LEGACY_CONFIG_MSIX,
+	       "4.1.4.8: device configuration follows at 24 with MSI-X");
+
 #endif

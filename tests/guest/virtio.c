@@ -3,36 +3,14 @@
  * and move real data through a virtqueue (virtio-rng) in whichever ring
  * layout the device was started with (packed=on/off).
  */
-#include <stdio.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <kernel/clock.h>
 #include <kernel/mm.h>
 #include <kernel/registry.h>
 #include <virtio/virtio.h>
-
-static void print_features(uint64_t f)
-{
-	static const struct {
-		int bit;
-		const char *name;
-	} names[] = {
-		{VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
-		{VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
-		{VIRTIO_F_VERSION_1, "VERSION_1"},
-		{VIRTIO_F_RING_PACKED, "RING_PACKED"},
-		{VIRTIO_F_IN_ORDER, "IN_ORDER"},
-		{VIRTIO_F_NOTIFICATION_DATA, "NOTIFICATION_DATA"},
-		{VIRTIO_F_RING_RESET, "RING_RESET"},
-	};
-
-	printf("0x%llx", (unsigned long long)f);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (f & VIRTIO_BIT(names[i].bit))
-			printf(" %s", names[i].name);
-	printf("\n");
-}
 
 KTEST(virtio_probe, "negotiate with every virtio device and list it")
 {
@@ -43,7 +21,7 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 
 		if (vd->driver) { /* in use: look, do not touch */
 			printf("virtio: %s: bound to %s, features ", vd->name, vd->driver->name);
-			print_features(vd->features);
+			virtio_print_features(vd);
 			printf("virtio: %s: %u queues, in use:", vd->name, nq);
 			for (unsigned i = 0; i < nq && i < 8; i++) {
 				struct virtqueue *vq = virtio_get_vq(vd, i);
@@ -63,7 +41,7 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 			continue;
 		}
 		printf("virtio: %s: features ", vd->name);
-		print_features(vd->features);
+		virtio_print_features(vd);
 		printf("virtio: %s: %u queues, sizes", vd->name, nq);
 		for (unsigned i = 0; i < nq && i < 8; i++) {
 			struct virtqueue *vq;
@@ -146,7 +124,7 @@ KTEST(virtio_rng, "entropy through a virtio-rng queue, 8 buffers in flight")
 	printf("virtio-rng: %llu bytes in %d buffers, %s ring, features ",
 	       (unsigned long long)total, got,
 	       virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split");
-	print_features(vd->features);
+	virtio_print_features(vd);
 	vd->ops->reset(vd);
 	virtio_del_vq(vd, vq);
 	/* Random bytes are zero about 1 time in 256. */
