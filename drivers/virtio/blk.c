@@ -220,6 +220,8 @@ static void vblk_info_op(struct blkdev *bd)
 
 	printf("  transport: %s, interrupts %s, %s interface\n", d->vd->name, d->vd->irq_mode,
 	       d->vd->legacy ? "legacy" : "modern");
+	printf("  negotiated features ");
+	virtio_print_features(d->vd);
 	printf("  limits per device request: %u segments", d->vb.max_segs);
 	if (d->vb.size_max)
 		printf(" of %u bytes", d->vb.size_max);
