@@ -155,8 +155,9 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
-	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet
+	-DVIRT_MB_HOOK -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue strict sg_ring pci kload blk sha256 \
+	console vnet
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
@@ -167,6 +168,8 @@ HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/vi
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
 HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vq_sim.c tests/host/virtio_dma_host.c $(VQ_SRCS)
+HOST_SRCS_strict := tests/host/test_strict.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
