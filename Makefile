@@ -378,8 +378,10 @@ bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
 
 # virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
+# BACKEND=vhost-user: the disk is qemu-storage-daemon's vhost-user-blk export
+# (bench-linux-blk too, so both run against the same export).
 bench-blk: kernel
-	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
+	BACKEND=$(BACKEND) $(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
 
 # Virtio console throughput: make bench-console CONSOLE_BENCH_ARGS="--runs 5 --mib 32"
 bench-console: kernel
@@ -399,7 +401,7 @@ linux-guest:
 	$(PYTHON) scripts/linux_guest.py --build $(BUILD)
 
 bench-linux-blk:
-	$(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
+	BACKEND=$(BACKEND) $(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
 
 bench-linux-net:
 	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)

@@ -150,6 +150,9 @@ static void vblk_poll_op(struct blkdev *bd)
 		vblk_process(&d->q[i]);
 		irq_restore(flags);
 	}
+	flags = irq_save();
+	vblk_watchdog(&d->vb, clock_ns());
+	irq_restore(flags);
 }
 
 static void vblk_plug_op(struct blkdev *bd)
@@ -241,6 +244,17 @@ static void vblk_info_op(struct blkdev *bd)
 		       (unsigned long long)q->waited, (unsigned long long)st->kicks,
 		       (unsigned long long)st->kicks_suppressed, (unsigned long long)st->interrupts,
 		       (unsigned long long)st->indirect);
+	}
+	{
+		uint64_t rekicks = 0, found = 0;
+
+		for (unsigned i = 0; i < d->vb.nq; i++) {
+			rekicks += d->q[i].rekicks;
+			found += d->q[i].found_used;
+		}
+		printf("  lost-notification watchdog: %llu kicks sent again, %llu completions "
+		       "found without an interrupt\n",
+		       (unsigned long long)rekicks, (unsigned long long)found);
 	}
 	if (d->vb.bad_completions)
 		printf("  bad completions from the device: %llu\n",

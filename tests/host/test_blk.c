@@ -1239,6 +1239,101 @@ static void test_strict_device(void **state)
 	strict_run(p, 2, 128);
 }
 
+/*
+ * The lost-notification watchdog: a kick that never reaches the strict
+ * device, then an interrupt that never reaches the driver. Without the
+ * watchdog each request would wait for ever; with it, it completes once
+ * VBLK_WATCHDOG_NS have passed without progress, and the counters say how.
+ */
+static void watchdog_read(struct simdev *d, struct treq *t, uint64_t sector)
+{
+	treq_layout(t, 4096);
+	t->done = 0;
+	t->r = (struct blk_request){.op = BLK_OP_READ,
+				    .sector = sector,
+				    .nr_sectors = 8,
+				    .data = t->ring,
+				    .done = treq_done,
+				    .priv = t};
+	assert_int_equal(blkdev_submit(&d->bd, &t->r), 0);
+}
+
+static void watchdog_settle(struct simdev *d)
+{
+	struct vq_sim *s = &d->sim[0];
+
+	while (vq_sim_service(s, 8) || s->awake)
+		;
+	while (s->ninflight)
+		serve(d, 0, vq_sim_inflight(s, 0));
+	vq_sim_signal(s);
+	vq_sim_deliver(s);
+}
+
+static void test_watchdog(void **state)
+{
+	const struct param *p = *state;
+	struct simdev d;
+	struct vq_sim *s = &d.sim[0];
+	struct vblk_queue *q = &d.q[0];
+	struct vq_config cfg;
+	uint64_t t0 = 1000000000ull;
+
+	memset(&d, 0, sizeof(d));
+	sd_start(&d, p, 1, 16, 14, 0, 1024);
+	vblk_queue_fini(q);
+	virtqueue_destroy(d.vq[0]);
+	cfg = (struct vq_config){.name = "blk",
+				 .num = 16,
+				 .features = d.features,
+				 .callback = irq_cb,
+				 .notify = vq_sim_notify,
+				 .priv = s};
+	assert_int_equal(virtqueue_create(&cfg, &d.vq[0]), 0);
+	vq_sim_attach(s, d.vq[0], d.features);
+	vq_sim_set_strict(s, true);
+	assert_int_equal(vblk_queue_init(&d.vb, q, 0, d.vq[0], true), 0);
+
+	/* A lost kick: the device sleeps with the request available. */
+	s->drop_kicks = 1;
+	watchdog_read(&d, &treqs[0], 8);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[0].done, 0);
+	assert_int_equal(vq_sim_pending(s), 1);
+	vblk_watchdog(&d.vb, t0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS - 1); /* not yet */
+	assert_int_equal(q->rekicks, 0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS);
+	assert_int_equal(q->rekicks, 1);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[0].done, 1);
+	assert_int_equal(treqs[0].r.error, 0);
+	treq_expect(&treqs[0], d.disk + 8 * 512);
+
+	/* A lost interrupt: used, and nobody told the driver. */
+	s->drop_irqs = 1;
+	watchdog_read(&d, &treqs[1], 64);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[1].done, 0);
+	t0 += 10 * VBLK_WATCHDOG_NS;
+	vblk_watchdog(&d.vb, t0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS);
+	assert_int_equal(treqs[1].done, 1);
+	treq_expect(&treqs[1], d.disk + 64 * 512);
+	assert_int_equal(q->found_used, 1);
+	assert_int_equal(q->rekicks, 1); /* nothing left out: no kick needed */
+
+	/* Progress keeps it quiet: no spurious kicks on a working queue. */
+	watchdog_read(&d, &treqs[2], 128);
+	vblk_watchdog(&d.vb, t0 + 3 * VBLK_WATCHDOG_NS);
+	watchdog_settle(&d);
+	vblk_watchdog(&d.vb, t0 + 4 * VBLK_WATCHDOG_NS);
+	assert_int_equal(treqs[2].done, 1);
+	assert_int_equal(q->rekicks, 1);
+	treqs_free();
+	sd_stop(&d);
+}
+
 /* A device that corrupts its used ring: every request fails once, the disk is dead. */
 static void test_broken_ring(void **state)
 {
@@ -1310,6 +1405,8 @@ int main(void)
 		T(test_notify_batching, packed),
 		T(test_interrupts, split),
 		T(test_interrupts, packed),
+		T(test_watchdog, split),
+		T(test_watchdog, packed),
 		T(test_strict_device, split),
 		T(test_strict_device, packed),
 		T(test_strict_device, split_direct),

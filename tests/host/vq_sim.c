@@ -746,7 +746,9 @@ bool vq_sim_signal(struct vq_sim *s)
 	s->signalled = s->used_ctr;
 	if (need) {
 		s->interrupts++;
-		if (s->strict)
+		if (s->strict && s->drop_irqs)
+			s->drop_irqs--; /* raised, lost on the way */
+		else if (s->strict)
 			s->irq_pending = true;
 		else
 			virtqueue_interrupt(s->vq);
@@ -930,6 +932,10 @@ void vq_sim_notify(struct virtqueue *vq)
 	if (!s || s->vq != vq)
 		fail_msg("vq_sim_notify: the queue's priv is not its sim");
 	s->kicks++;
+	if (s->strict && s->drop_kicks) {
+		s->drop_kicks--; /* lost on the way: the device never hears it */
+		return;
+	}
 	if (s->strict && !s->awake) {
 		s->awake = true;
 		s->drained = false;

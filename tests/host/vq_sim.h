@@ -94,6 +94,8 @@ struct vq_sim {
 	bool irq_pending;	/* an interrupt raised and not yet delivered */
 	uint64_t sleeps;	/* times the device published its event and slept */
 	uint64_t rechecks;	/* buffers found by the look after publishing the event */
+	uint32_t drop_kicks;	/* a lossy path: this many kicks never arrive */
+	uint32_t drop_irqs;	/* and this many interrupts raised never arrive */
 	bool check_notify_data; /* vq_sim_notify checks the notification data (default on) */
 
 	/* buffers in flight, in pop order */

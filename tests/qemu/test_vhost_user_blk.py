@@ -1,7 +1,7 @@
 """virtio-blk against a second device implementation: qemu-storage-daemon's
 vhost-user-blk export (libvhost-user), which looks at the ring only when
-kicked and interrupts only when the event index allows it (tests/qemu/
-vhost_user.py). The same in-guest tests as test_blk.py, the image checked
+kicked and interrupts only when the event index allows it
+(scripts/vhost_user.py). The same in-guest tests as test_blk.py, the image checked
 byte for byte on the host after the daemon has exited.
 
 What the backend offers (QEMU 7.2's libvhost-user blk server): VERSION_1,

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 
-import qemu  # scripts/qemu.py (vm.py puts scripts/ on the path)
+import qemu  # scripts/qemu.py
 
 DAEMON = "qemu-storage-daemon"
 
