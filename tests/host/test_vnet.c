@@ -1,6 +1,6 @@
 /*
  * Host tests of the virtio-net driver's receive path against a hostile
- * device: drivers/virtio/net.c, unchanged, on the real virtqueue core with
+ * device: drivers/virtio/devices/net.c, unchanged, on the real virtqueue core with
  * the simulated device (vq_sim) writing whatever it likes into the posted
  * buffers. Every bad frame must be counted and dropped, its pages posted
  * again, and good frames must still come through.
@@ -146,7 +146,7 @@ void virtio_poll(struct virtio_device *vd)
 }
 
 /* The driver itself, statics included. */
-#include "../../drivers/virtio/net.c"
+#include "../../drivers/virtio/devices/net.c"
 
 /* The stack: counts frames, keeps the last one, gives the pages back. */
 static unsigned frames_up;
