@@ -77,6 +77,8 @@ KERNEL_SRCS := \
 	drivers/pci/pci_intx.c \
 	drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/virtio.c \
+	drivers/virtio/transport/wait.c \
+	drivers/virtio/transport/pci_caps.c \
 	drivers/virtio/transport/pci.c \
 	drivers/virtio/devices/blk_queue.c \
 	drivers/virtio/devices/blk.c \
@@ -156,10 +158,12 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/ring/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet virtio_pci
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
+HOST_SRCS_virtio_pci := tests/host/test_virtio_pci.c drivers/pci/pci.c \
+	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/wait.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/devices/blk_queue.c
