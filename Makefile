@@ -80,6 +80,8 @@ KERNEL_SRCS := \
 	drivers/virtio/transport/wait.c \
 	drivers/virtio/transport/pci_caps.c \
 	drivers/virtio/transport/pci.c \
+	drivers/virtio/transport/mmio_parse.c \
+	drivers/virtio/transport/mmio.c \
 	drivers/virtio/devices/blk_queue.c \
 	drivers/virtio/devices/blk.c \
 	drivers/virtio/devices/net.c \
@@ -158,10 +160,12 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/ring/virtqueue.c.o
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet virtio_pci
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet virtio_pci virtio_mmio
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
+HOST_SRCS_virtio_mmio := tests/host/test_virtio_mmio.c drivers/virtio/transport/mmio_parse.c \
+	lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_virtio_pci := tests/host/test_virtio_pci.c drivers/pci/pci.c \
 	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/wait.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c

@@ -187,6 +187,20 @@ uint32_t virtio_vq_size(const struct virtio_device *vd, uint32_t dev_max, uint32
 	return size;
 }
 
+int virtio_vq_recycle(struct virtqueue *vq, uint32_t num, uint32_t dev_max, vq_recycle_t recycle)
+{
+	int rc = 0;
+
+	if (num && num != virtqueue_num(vq)) {
+		rc = num > dev_max ? -EINVAL : virtqueue_resize(vq, num, recycle);
+		if (rc)
+			virtqueue_reset(vq, recycle); /* old size, still usable */
+	} else {
+		virtqueue_reset(vq, recycle);
+	}
+	return rc;
+}
+
 int virtio_reset(struct virtio_device *vd)
 {
 	return vd->ops->reset(vd);

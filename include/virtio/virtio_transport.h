@@ -121,6 +121,14 @@ int virtio_create_vq(struct virtio_device *vd, struct virtio_vq_info *info, unsi
  */
 uint32_t virtio_vq_size(const struct virtio_device *vd, uint32_t dev_max, uint32_t max_size);
 
+/*
+ * virtio_vq_recycle - after the device reset queue vq (2.6.1): take every
+ * buffer back through recycle and, if num is not 0 and differs, resize to
+ * num (at most dev_max). Returns: 0; -EINVAL/-ENOMEM for a size it cannot
+ * take (the queue is then reset at its old size, still usable).
+ */
+int virtio_vq_recycle(struct virtqueue *vq, uint32_t num, uint32_t dev_max, vq_recycle_t recycle);
+
 /* virtio_config_interrupt - a configuration change (or DEVICE_NEEDS_RESET) interrupt. */
 void virtio_config_interrupt(struct virtio_device *vd);
 

@@ -529,10 +529,8 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 	int rc;
 
 	if (index >= vp->nr_queues)
-		return -EINVAL;
+		return -EINVAL; /* the core checked the index against vd->nr_queues */
 	q = &vp->queues[index];
-	if (q->info.vq)
-		return -EBUSY;
 	select_queue(vp, index);
 	if (vp->legacy) {
 		size = inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM);
@@ -613,7 +611,7 @@ static int vp_reset_vq(struct virtio_device *vd, struct virtqueue *vq, uint32_t 
 	volatile struct virtio_pci_common_cfg *c = vp->common;
 	struct vp_queue *q = virtqueue_priv(vq);
 	struct vq_ring_addrs a;
-	int rc = 0;
+	int rc;
 
 	if (vp->legacy || !(vd->features & VIRTIO_BIT(VIRTIO_F_RING_RESET)) || vp->common_len < 60)
 		return -EOPNOTSUPP;
@@ -623,16 +621,7 @@ static int vp_reset_vq(struct virtio_device *vd, struct virtqueue *vq, uint32_t 
 	if (virtio_wait_zero(vp_read_queue_reset, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS) ||
 	    le16_to_cpu(c->queue_enable))
 		return -EIO;
-	if (num && num != virtqueue_num(vq)) {
-		if (num > le16_to_cpu(c->queue_size))
-			rc = -EINVAL;
-		else
-			rc = virtqueue_resize(vq, num, recycle);
-		if (rc)
-			virtqueue_reset(vq, recycle); /* old size, still usable */
-	} else {
-		virtqueue_reset(vq, recycle);
-	}
+	rc = virtio_vq_recycle(vq, num, le16_to_cpu(c->queue_size), recycle);
 	virtqueue_ring_addrs(vq, &a);
 	c->queue_size = cpu_to_le16((uint16_t)virtqueue_num(vq));
 	c->queue_desc = cpu_to_le64(a.desc);
