@@ -2,7 +2,7 @@
  * Host tests of the block layer: the sg cursor (lib/sg_cursor.c), the test
  * pattern (lib/blk_pattern.c), the request checks and synchronous wrappers
  * (lib/blkdev.c), and the virtio-blk request engine
- * (drivers/virtio/blk_queue.c) against a simulated block device built on
+ * (drivers/virtio/devices/blk_queue.c) against a simulated block device built on
  * tests/host/vq_sim.c, which validates every ring access of the driver.
  * The simulated device checks the limits the driver must honour (segments
  * per request, bytes per segment, sectors per discard) and can misbehave:
@@ -27,7 +27,7 @@
 #include <virtio/virtio_blk.h>
 #include <virtio/virtio_config.h>
 
-#include "../../drivers/virtio/blk_queue.h"
+#include "../../drivers/virtio/devices/blk_queue.h"
 #include "vq_sim.h"
 
 #define F(b)	      VIRTIO_BIT(VIRTIO_F_##b)

@@ -397,8 +397,13 @@ static void vblk_teardown(struct vblk_dev *d)
 {
 	struct virtio_device *vd = d->vd;
 
-	vd->ops->reset(vd); /* the device lets go of the rings first */
 	d->ready = false;
+	/* The device lets go of the rings first; if it does not, they stay allocated. */
+	if (virtio_reset(vd)) {
+		vd->priv = NULL;
+		vd->config_changed = NULL;
+		return;
+	}
 	for (unsigned i = 0; i < VBLK_MAX_QUEUES; i++) {
 		if (!d->q[i].vq)
 			continue;
