@@ -174,16 +174,19 @@ static const char *window_name(enum acpi_window_kind k)
 static void crs_address(struct acpi_info *a, struct acpi_pci_host *h, const uint8_t *d,
 			size_t total, unsigned width, size_t first, size_t off)
 {
-	uint8_t type = d[RES_ADDR_TYPE], gflags = d[RES_ADDR_GEN_FLAGS];
-	uint8_t tflags = d[RES_ADDR_TYPE_FLAGS];
 	uint64_t min, max, translation, len;
+	uint8_t type, gflags, tflags;
 	struct acpi_window *w;
 
+	/* The length first: type and flags sit past a 3-byte header that may be all there is. */
 	if (total < first + 5 * width) {
 		acpi_problem(a, "%s._CRS: address descriptor at %zu is too short (%zu bytes)",
 			     h->path, off, total);
 		return;
 	}
+	type = d[RES_ADDR_TYPE];
+	gflags = d[RES_ADDR_GEN_FLAGS];
+	tflags = d[RES_ADDR_TYPE_FLAGS];
 	/* granularity, min, max, translation, length */
 	min = rd_le(d + first + width, width);
 	max = rd_le(d + first + 2 * width, width);

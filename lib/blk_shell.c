@@ -291,7 +291,7 @@ KCMD(blk, "block devices: list, info, read, write, verify, zero, discard, flush,
 	if (strcmp(cmd, "cache") == 0)
 		return cmd_cache(bd, argc, argv);
 	if (strcmp(cmd, "id") == 0) {
-		char id[21];
+		char id[BLKDEV_ID_STR];
 		int rc = blkdev_get_id(bd, id);
 
 		if (rc)

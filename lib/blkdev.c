@@ -260,17 +260,39 @@ int blkdev_write_zeroes(struct blkdev *bd, uint64_t sector, uint64_t nr_sectors,
 	return blkdev_run(bd, &req);
 }
 
-int blkdev_get_id(struct blkdev *bd, char id[21])
+/* The ID as the device wrote it (to its first NUL), escaped: it ends up in logs and shells. */
+static void id_escape(const uint8_t *raw, char *out)
 {
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (unsigned i = 0; i < BLKDEV_ID_BYTES && raw[i]; i++) {
+		uint8_t c = raw[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			out[n++] = (char)c;
+			continue;
+		}
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	out[n] = '\0';
+}
+
+int blkdev_get_id(struct blkdev *bd, char id[BLKDEV_ID_STR])
+{
+	uint8_t raw[BLKDEV_ID_BYTES] = {0};
 	DECLARE_SG(data, 1);
 	int rc;
 
-	memset(id, 0, 21);
-	sg_add(data, id, 20);
+	sg_add(data, raw, sizeof(raw));
 	rc = run_data(bd, BLK_OP_GET_ID, 0, data);
-	id[20] = '\0';
 	if (rc)
 		id[0] = '\0';
+	else
+		id_escape(raw, id);
 	return rc;
 }
 

@@ -14,25 +14,58 @@
 #include <kernel/acpi.h>
 #include <kernel/kernel.h>
 
-#define IRQ_KNOWN_FLAGS (IRQ_LEVEL | IRQ_ACTIVE_LOW | IRQ_SHARED)
+#define IRQ_KNOWN_FLAGS (IRQ_LEVEL | IRQ_ACTIVE_LOW | IRQ_SHARED | IRQ_REPORTS)
 #define IRQ_MODE	(IRQ_LEVEL | IRQ_ACTIVE_LOW)
 
 struct irq_action {
 	struct irq_action *next;
 	irq_handler_t fn;
 	void *arg;
+	bool reports; /* IRQ_REPORTS: calls irq_handled() */
 };
 
 struct irq_line {
 	uint32_t gsi;
 	int vector; /* 0: slot unused */
 	unsigned flags;
-	unsigned nr_actions;
+	unsigned nr_actions, nr_reporting;
 	struct irq_action *actions; /* changed only with interrupts off */
 	volatile uint64_t count;
+	unsigned unhandled; /* interrupts in a row no handler said were its device's */
+	bool storm;	    /* masked for that, until its handlers are released */
 };
 
 static struct irq_line lines[IRQ_MAX_LINES];
+static bool handled; /* irq_handled() during this dispatch */
+
+void irq_handled(void)
+{
+	handled = true;
+}
+
+/*
+ * A level-triggered line still asserted after its handlers fires again at
+ * once, for ever, and the CPU does nothing else. Like Linux's "irq N:
+ * nobody cared": where every handler reports (IRQ_REPORTS), a line that
+ * takes IRQ_UNHANDLED_LIMIT interrupts in a row that none of them served
+ * is masked, and said so once; releasing its last handler and requesting
+ * it again unmasks it.
+ */
+static void line_unhandled(struct irq_line *line)
+{
+	if (handled) {
+		line->unhandled = 0;
+		return;
+	}
+	if (++line->unhandled < IRQ_UNHANDLED_LIMIT || line->storm)
+		return;
+	ioapic_mask(line->gsi);
+	line->storm = true;
+	kprintf("irq: GSI %u (vector 0x%x, %u handler%s): %u interrupts in a row and nobody "
+		"handled one (nobody cared): line masked\n",
+		line->gsi, line->vector, line->nr_actions, line->nr_actions == 1 ? "" : "s",
+		line->unhandled);
+}
 
 /* The vector's handler: EOI follows in the local APIC code (apic.c). */
 static void line_dispatch(void *arg)
@@ -40,8 +73,11 @@ static void line_dispatch(void *arg)
 	struct irq_line *line = arg;
 
 	line->count++;
+	handled = false;
 	for (struct irq_action *a = line->actions; a; a = a->next)
 		a->fn(a->arg);
+	if ((line->flags & IRQ_LEVEL) && line->nr_actions && line->nr_reporting == line->nr_actions)
+		line_unhandled(line);
 }
 
 static struct irq_line *line_find(uint32_t gsi)
@@ -119,11 +155,13 @@ int irq_request_gsi(uint32_t gsi, unsigned flags, irq_handler_t fn, void *arg)
 	act->next = NULL;
 	act->fn = fn;
 	act->arg = arg;
+	act->reports = flags & IRQ_REPORTS;
 
 	irqf = irq_save();
 	rc = line_get(gsi, &line);
 	if (rc < 0)
 		goto fail;
+	flags &= ~IRQ_REPORTS;
 	if (line->nr_actions) {
 		if (!(line->flags & flags & IRQ_SHARED) ||
 		    (line->flags & IRQ_MODE) != (flags & IRQ_MODE)) {
@@ -147,11 +185,14 @@ int irq_request_gsi(uint32_t gsi, unsigned flags, irq_handler_t fn, void *arg)
 		rc = line_route(line, flags);
 		if (rc < 0)
 			goto fail;
-		line->flags = flags;
+		line->flags = flags & ~IRQ_REPORTS;
+		line->storm = false;
+		line->unhandled = 0;
 	}
 	for (pp = &line->actions; *pp; pp = &(*pp)->next)
 		;
 	*pp = act;
+	line->nr_reporting += act->reports;
 	if (line->nr_actions++ == 0)
 		ioapic_unmask(gsi);
 	irq_restore(irqf);
@@ -173,6 +214,7 @@ int irq_release_gsi(uint32_t gsi, irq_handler_t fn, void *arg)
 		if ((*pp)->fn == fn && (*pp)->arg == arg) {
 			act = *pp;
 			*pp = act->next;
+			line->nr_reporting -= act->reports;
 			if (--line->nr_actions == 0)
 				ioapic_mask(gsi); /* the vector stays: see irq.h */
 			break;
@@ -212,6 +254,7 @@ int irq_gsi_info(unsigned index, struct irq_gsi_info *out)
 		out->flags = line->flags;
 		out->handlers = line->nr_actions;
 		out->count = line->count;
+		out->storm = line->storm;
 		return 0;
 	}
 	return -ENOENT;

@@ -18,14 +18,32 @@
 #define PCI_MSI_FLAGS	     2 /* MSI capability Message Control (6.8.1.3) */
 #define PCI_MSI_FLAGS_ENABLE 0x0001
 #define ISA_IRQS	     16
+/* Status bit 3 (PCI 3.0, 6.2.3): the function asserts INTx (unless INTx Disable is set). */
+#define PCI_STATUS_INTERRUPT 0x0008
 
 /* Requests, to know when a function has none left. */
-static struct {
+struct intx_req {
 	struct pci_dev *dev;
 	irq_handler_t fn;
 	void *arg;
 	uint32_t gsi;
-} reqs[PCI_INTX_MAX];
+};
+static struct intx_req reqs[PCI_INTX_MAX];
+
+/*
+ * Every INTx handler runs through here: the function asserted INTx before
+ * the driver's handler and no longer after it is an interrupt served
+ * (irq_handled); a line with none served for long is masked by irq.c.
+ */
+static void pci_intx_dispatch(void *arg)
+{
+	struct intx_req *r = arg;
+	bool asserted = pci_read16(r->dev, PCI_STATUS) & PCI_STATUS_INTERRUPT;
+
+	r->fn(r->arg);
+	if (asserted && !(pci_read16(r->dev, PCI_STATUS) & PCI_STATUS_INTERRUPT))
+		irq_handled();
+}
 
 #define DEV_FMT	    "pci %02x:%02x.%u: "
 #define DEV_ARGS(d) (d)->bus, (d)->dev, (d)->fn
@@ -98,25 +116,24 @@ int pci_intx_request(struct pci_dev *d, void (*fn)(void *arg), void *arg)
 	rc = pci_intx_gsi(d, &gsi, &flags);
 	if (rc < 0)
 		return rc;
-	for (unsigned i = 0; i < PCI_INTX_MAX; i++)
-		if (!reqs[i].dev) {
+	for (unsigned i = 0; i < PCI_INTX_MAX; i++) {
+		if (reqs[i].dev == d && reqs[i].fn == fn && reqs[i].arg == arg)
+			return -EEXIST;
+		if (!reqs[i].dev && slot == PCI_INTX_MAX)
 			slot = i;
-			break;
-		}
+	}
 	if (slot == PCI_INTX_MAX) {
 		kprintf(DEV_FMT "INTx: more than %u requests\n", DEV_ARGS(d), PCI_INTX_MAX);
 		return -ENOSPC;
 	}
-	rc = irq_request_gsi(gsi, flags | IRQ_SHARED, fn, arg);
+	reqs[slot] = (struct intx_req){.dev = d, .fn = fn, .arg = arg, .gsi = gsi};
+	rc = irq_request_gsi(gsi, flags | IRQ_SHARED | IRQ_REPORTS, pci_intx_dispatch, &reqs[slot]);
 	if (rc < 0) {
 		kprintf(DEV_FMT "INTx on GSI %u: cannot register the handler (%d)\n", DEV_ARGS(d),
 			gsi, rc);
+		reqs[slot].dev = NULL;
 		return rc;
 	}
-	reqs[slot].dev = d;
-	reqs[slot].fn = fn;
-	reqs[slot].arg = arg;
-	reqs[slot].gsi = gsi;
 	/* Handler first, then the device may assert. */
 	pci_write16(d, PCI_COMMAND,
 		    pci_read16(d, PCI_COMMAND) & (uint16_t)~PCI_COMMAND_INTX_DISABLE);
@@ -143,7 +160,7 @@ int pci_intx_release(struct pci_dev *d, void (*fn)(void *arg), void *arg)
 	/* The device first falls silent, then the handler goes. */
 	if (!others)
 		pci_write16(d, PCI_COMMAND, pci_read16(d, PCI_COMMAND) | PCI_COMMAND_INTX_DISABLE);
-	irq_release_gsi(reqs[found].gsi, fn, arg);
+	irq_release_gsi(reqs[found].gsi, pci_intx_dispatch, &reqs[found]);
 	reqs[found].dev = NULL;
 	return 0;
 }

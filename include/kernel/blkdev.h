@@ -48,6 +48,9 @@
 
 /* Longest a synchronous request waits before the device is declared dead. */
 #define BLKDEV_TIMEOUT_NS (30ull * 1000000000ull)
+/* The device ID (VIRTIO_BLK_T_GET_ID: 20 bytes) escaped for printing: 4 characters a byte at most. */
+#define BLKDEV_ID_BYTES 20
+#define BLKDEV_ID_STR	(4 * BLKDEV_ID_BYTES + 1)
 
 enum blk_op {
 	BLK_OP_READ,	     /* data: device -> memory */
@@ -144,9 +147,9 @@ struct blkdev {
 	uint32_t max_segments;		   /* data entries per device request */
 	uint32_t max_segment_size;	   /* bytes per entry; 0: no limit */
 	unsigned int nr_queues;
-	unsigned int queue_size; /* descriptors per queue */
-	char serial[21];	 /* device ID string, NUL-terminated */
-	uint64_t resizes;	 /* capacity changes seen */
+	unsigned int queue_size;    /* descriptors per queue */
+	char serial[BLKDEV_ID_STR]; /* device ID string, escaped (blkdev_get_id) */
+	uint64_t resizes;	    /* capacity changes seen */
 	struct blkdev_stats stats;
 	const struct blkdev_ops *ops;
 	void *priv; /* the driver's */
@@ -212,8 +215,13 @@ int blkdev_writev(struct blkdev *bd, uint64_t sector, const struct sg_ring *data
 int blkdev_flush(struct blkdev *bd);
 int blkdev_discard(struct blkdev *bd, uint64_t sector, uint64_t nr_sectors);
 int blkdev_write_zeroes(struct blkdev *bd, uint64_t sector, uint64_t nr_sectors, bool unmap);
-/* blkdev_get_id - ask the device for its ID string (serial) into id[21], NUL-terminated. */
-int blkdev_get_id(struct blkdev *bd, char id[21]);
+/*
+ * blkdev_get_id - ask the device for its ID string (serial, 20 bytes at
+ * most) into id, NUL-terminated and safe to print: printable ASCII stays,
+ * any other byte (and '"', '\\') becomes \xNN, so a device cannot put
+ * escape sequences into the log. Returns: 0 or a request error (id "").
+ */
+int blkdev_get_id(struct blkdev *bd, char id[BLKDEV_ID_STR]);
 /* blkdev_set_write_cache - writeback (true) or writethrough; -EOPNOTSUPP unless bd->wce. */
 int blkdev_set_write_cache(struct blkdev *bd, bool writeback);
 

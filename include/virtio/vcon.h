@@ -48,6 +48,19 @@
 #define VCON_CTRL_BUF_SIZE   4096 /* a control message and its name */
 #define VCON_CTRL_TX_BUFS    4
 #define VCON_CTRL_TIMEOUT_NS 1000000000ull /* how long a control message may stay unused */
+#define VCON_TX_TIMEOUT_NS   2000000000ull /* a transmit wait with no buffer back: stalled */
+#define VCON_WAIT_SLICE_NS   10000000ull   /* longest halt of a wait for input (vcon_read) */
+/*
+ * Budgets against a device that keeps the driver busy (issue #13): per
+ * vcon_service call, control messages handled and replies sent (a
+ * bring-up of 32 ports takes about 4 messages and 1 reply per port);
+ * used receive buffers taken per port and call is its buffer count.
+ */
+#define VCON_CTRL_MSG_BUDGET   (4 * VCON_MAX_PORTS + VCON_CTRL_RX_BUFS)
+#define VCON_CTRL_REPLY_BUDGET (2 * VCON_MAX_PORTS + 2)
+/* A port the device adds this often within VCON_FLAP_WINDOW_NS is ignored from then on. */
+#define VCON_FLAP_LIMIT	    8
+#define VCON_FLAP_WINDOW_NS 1000000000ull
 
 struct vcon_dev;
 
@@ -76,6 +89,8 @@ struct vcon_port_stats {
 	uint64_t tx_bytes, tx_bufs;
 	uint64_t rx_dropped; /* bytes that came while no one in the guest had the port open */
 	uint64_t tx_waits;   /* times a write waited for the device to free a buffer */
+	uint64_t tx_dropped; /* bytes not sent: the device kept every buffer (stalled) */
+	uint64_t tx_stalls;  /* times the port was found stalled */
 	uint64_t host_opens, host_closes, resizes;
 };
 
@@ -93,6 +108,10 @@ struct vcon_port {
 	bool open_pending;  /* PORT_OPEN still to send, with open_value */
 	bool drop_logged;   /* rx_dropped was logged since the guest last opened it */
 	bool eof_seen;	    /* a read returned end of input; later bytes are dropped */
+	bool tx_stalled;    /* the device kept every transmit buffer past VCON_TX_TIMEOUT_NS */
+	bool flapping;	    /* added VCON_FLAP_LIMIT times in a window: DEVICE_ADD ignored */
+	unsigned flap_adds; /* DEVICE_ADDs since flap_start */
+	uint64_t flap_start;
 	uint16_t ready_value, open_value;
 	uint16_t cols, rows;
 	uint32_t gen; /* bumped by every DEVICE_ADD: files of an older port fail */
@@ -109,9 +128,12 @@ struct vcon_ops {
 	/*
 	 * idle - wait until the device may have used a buffer of one of
 	 * the n queues (by interrupt), or return at once to be polled
-	 * again. Spurious returns are fine; a lost wakeup is not.
+	 * again; return by deadline (clock_ns) at the latest, whatever the
+	 * device does: the glue arms a timer for it. Every wait of the core
+	 * passes a deadline. Spurious returns are fine; a lost wakeup is not.
 	 */
-	void (*idle)(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n);
+	void (*idle)(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n,
+		     uint64_t deadline);
 	uint64_t (*clock_ns)(void);
 	void (*log)(struct vcon_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 	/* event - something happened to port p (called from vcon_service). NULL: ignored. */
@@ -122,6 +144,7 @@ struct vcon_dev_stats {
 	uint64_t ctrl_rx, ctrl_tx; /* control messages received and sent */
 	uint64_t ctrl_bad;	   /* received messages refused (logged) */
 	uint64_t ctrl_timeouts;	   /* sent messages the device did not take in time */
+	uint64_t ctrl_budget;	   /* vcon_service calls that stopped at a budget */
 };
 
 struct vcon_dev {
@@ -138,6 +161,8 @@ struct vcon_dev {
 	size_t ctrl_size;
 	bool in_service;
 	bool ctrl_broken_logged;
+	bool ctrl_budget_logged;
+	bool fault_ctrl_mute; /* fault injection: control messages are queued, never notified */
 	struct vcon_dev_stats st;
 };
 
@@ -204,10 +229,14 @@ bool vcon_eof(const struct vcon_port *p);
 
 /*
  * vcon_write - send len bytes; waits while every transmit buffer is in
- * flight. Returns: len; fewer when the port went away or the queue broke
- * after some bytes were queued; -EPIPE (MULTIPORT, not a console, the
- * host has not opened the port: the device would drop the bytes);
- * -ENODEV (not present); -EIO (queue broken before any byte).
+ * flight, VCON_TX_TIMEOUT_NS at most without the device returning one:
+ * then the port is stalled (logged once), the rest is dropped and counted
+ * in tx_dropped, and later writes wait for nothing until the device
+ * returns a buffer. Returns: len; fewer when the port went away or the
+ * queue broke after some bytes were queued; -EPIPE (MULTIPORT, not a
+ * console, the host has not opened the port: the device would drop the
+ * bytes); -ENODEV (not present); -EIO (queue broken before any byte);
+ * -ETIMEDOUT (stalled before any byte).
  */
 ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len);
 
@@ -219,8 +248,9 @@ void vcon_size_from_config(struct vcon_port *p, uint16_t cols, uint16_t rows);
 
 /*
  * vcon_flush - wait until the device has taken every byte written to p
- * (all transmit buffers back). Returns: 0; -EPIPE, -ENODEV, -EIO when the
- * host closed the port, it went away or the queue broke first.
+ * (all transmit buffers back), VCON_TX_TIMEOUT_NS at most without
+ * progress. Returns: 0; -EPIPE, -ENODEV, -EIO when the host closed the
+ * port, it went away or the queue broke first; -ETIMEDOUT (stalled).
  */
 int vcon_flush(struct vcon_port *p);
 

@@ -1,9 +1,10 @@
 /*
  * Host services for the virtqueue fuzzers: the DMA hooks of
- * include/virtio/virtio_dma.h (identity addresses, zeroed aligned memory with
- * guard bytes around every block) and allocation-failure injection for the
- * ring sources, which are built with -Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc
- * -Drealloc=fuzz_realloc (see the Makefile).
+ * include/virtio/virtio_dma.h (identity addresses, zeroed aligned memory of
+ * exactly the size asked, so ASan redzones border every block) and
+ * allocation-failure injection for the ring sources, which are built with
+ * -Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc -Drealloc=fuzz_realloc (see the
+ * Makefile).
  */
 #ifndef TESTS_FUZZ_FUZZ_HOST_H
 #define TESTS_FUZZ_FUZZ_HOST_H
@@ -21,7 +22,7 @@ bool fuzz_alloc_failed(void);
 size_t fuzz_dma_live(void);
 /* Whether [p, p + len) lies inside one live DMA block. */
 bool fuzz_dma_contains(const void *p, size_t len);
-/* Abort if any live block's guard bytes were written. */
+/* Kept for the callers: ASan checks every access to DMA blocks as it happens. */
 void fuzz_dma_check(void);
 
 void *fuzz_malloc(size_t size);

@@ -510,7 +510,7 @@ KTEST(blk_limits, "virtio-blk: refused requests, full rings, serial, cache mode"
 	static struct sg_ring rings[MANY];
 	uint64_t deadline;
 	uint8_t *mem;
-	char id[21];
+	char id[BLKDEV_ID_STR];
 	uint32_t bs;
 	unsigned accepted = 0;
 	int bad = 0, rc;

@@ -328,6 +328,61 @@ static int level_shared(struct edu *a, struct edu *b)
 	return bad;
 }
 
+static bool storm_masked(struct edu *e)
+{
+	struct irq_gsi_info info;
+
+	for (unsigned i = 0; irq_gsi_info(i, &info) == 0; i++)
+		if (info.gsi == e->gsi)
+			return info.storm;
+	return false;
+}
+
+/*
+ * A line held asserted that no handler quiets (edu raised, never
+ * acknowledged): the kernel masks it after IRQ_UNHANDLED_LIMIT interrupts
+ * in a row that nobody served; without that the test waits its 5 s and fails.
+ */
+KTEST(intx_storm, "a level INTx line nobody acknowledges is masked, not re-entered for ever")
+{
+	static struct edu edus[EDU_MAX];
+	struct edu *e = &edus[0];
+	uint64_t before;
+	unsigned calls;
+	int bad = 0;
+
+	if (edu_find(edus) == 0) {
+		printf("intx-storm: no edu device (QEMU -device edu)\n");
+		return 1;
+	}
+	if (pci_intx_request(e->pdev, edu_handler, e) < 0)
+		return 1;
+	before = irq_gsi_count(e->gsi);
+	e->calls = e->handled = 0;
+	e->ack_after = ~0u; /* never */
+	edu_wr(e, EDU_IRQ_RAISE, 1);
+	wait_for(storm_masked, e, 5000000000ull);
+	calls = e->calls;
+	wait_for(never, e, 20000000ull);
+	printf("intx-storm: GSI %u %s after %llu interrupts; %u calls in the 20 ms after\n", e->gsi,
+	       storm_masked(e) ? "masked" : "NOT masked",
+	       (unsigned long long)(irq_gsi_count(e->gsi) - before), e->calls - calls);
+	bad += !storm_masked(e) || e->calls != calls || calls < IRQ_UNHANDLED_LIMIT;
+	/* Acknowledged, released, requested again: the line works as before. */
+	edu_wr(e, EDU_IRQ_ACK, edu_rd(e, EDU_IRQ_STATUS));
+	bad += pci_intx_release(e->pdev, edu_handler, e) != 0;
+	bad += pci_intx_request(e->pdev, edu_handler, e) != 0;
+	e->calls = e->handled = 0;
+	e->ack_after = 1;
+	edu_wr(e, EDU_IRQ_RAISE, 1);
+	wait_for(acked, e, 1000000000ull);
+	printf("intx-storm: requested again: %s, raise handled %u\n",
+	       storm_masked(e) ? "still masked" : "unmasked", e->handled);
+	bad += storm_masked(e) || e->handled != 1;
+	bad += pci_intx_release(e->pdev, edu_handler, e) != 0;
+	return bad;
+}
+
 KTEST(intx_level, "level-triggered, shared PCI INTx end to end with QEMU's edu device")
 {
 	static struct edu edus[EDU_MAX];

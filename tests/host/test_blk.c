@@ -236,7 +236,9 @@ struct simdev {
 	/* misbehaviour */
 	uint64_t fail_sector; /* pieces covering it fail with fail_status */
 	uint8_t fail_status;
-	int short_len; /* report this many bytes fewer than written */
+	int short_len;	   /* report this many bytes fewer than written */
+	bool no_status;	   /* write the data, not the status byte, and say 0 bytes */
+	const uint8_t *id; /* GET_ID answer (20 bytes), NULL: "sim-serial-01234567" */
 	/* what it saw */
 	uint64_t pieces, max_segs_seen, discards, zeroes, unmaps, flushes, get_ids;
 	unsigned broken_calls;
@@ -311,7 +313,7 @@ static void serve(struct simdev *d, unsigned qi, struct vq_sim_buf *b)
 		assert_int_equal(h.sector, 0);
 		assert_int_equal(in_data, VIRTIO_BLK_ID_BYTES);
 		in = calloc(1, 20);
-		memcpy(in, "sim-serial-01234567", 20);
+		memcpy(in, d->id ? d->id : (const uint8_t *)"sim-serial-01234567", 20);
 		d->get_ids++;
 		break;
 	case VIRTIO_BLK_T_DISCARD:
@@ -346,12 +348,12 @@ static void serve(struct simdev *d, unsigned qi, struct vq_sim_buf *b)
 		if (in && status == VIRTIO_BLK_S_OK)
 			memcpy(all, in, in_data);
 		all[in_data] = status;
-		written = vq_sim_write(s, b, all, in_data + 1);
+		written = vq_sim_write(s, b, all, in_data + (d->no_status ? 0 : 1));
 		free(all);
 	}
 	free(in);
 	free(out);
-	vq_sim_complete(s, b, written - (uint32_t)d->short_len);
+	vq_sim_complete(s, b, d->no_status ? 0 : written - (uint32_t)d->short_len);
 }
 
 /* The device takes up to max buffers from each queue and completes them. */
@@ -736,7 +738,7 @@ static void test_status_errors(void **state)
 	const struct param *p = *state;
 	static const struct {
 		uint8_t status;
-		int short_len;
+		int short_len; /* -1: the status byte is not written at all */
 		bool legacy;
 		int want;
 		const char *log;
@@ -747,6 +749,8 @@ static void test_status_errors(void **state)
 		{0xff, 0, false, -EIO, "unknown status 0xff"},
 		{VIRTIO_BLK_S_OK, 1, false, -EIO, "the device wrote"},
 		{VIRTIO_BLK_S_OK, 1, true, 0, ""}, /* legacy: the used length is ignored */
+		/* legacy, used length ignored, but a status never written is still caught */
+		{VIRTIO_BLK_S_OK, -1, true, -EIO, "unknown status 0xff"},
 	};
 	static uint8_t bufs[8][4096];
 	static struct sg_entry e[8];
@@ -778,9 +782,11 @@ static void test_status_errors(void **state)
 
 				serve(&d, 0, b);
 			}
-			d.short_len = cases[c].short_len;
+			d.short_len = cases[c].short_len > 0 ? cases[c].short_len : 0;
+			d.no_status = cases[c].short_len < 0;
 			serve(&d, 0, vq_sim_pop(&d.sim[0]));
 			d.short_len = 0;
+			d.no_status = false;
 		}
 		dev_run(&d, 100);
 		poll_all(&d);
@@ -792,7 +798,8 @@ static void test_status_errors(void **state)
 		}
 		assert_non_null(strstr(logbuf, cases[c].log));
 		assert_int_equal(d.vb.bad_completions,
-				 cases[c].status > 2 || (cases[c].short_len && !cases[c].legacy));
+				 cases[c].status > 2 || cases[c].short_len < 0 ||
+					 (cases[c].short_len && !cases[c].legacy));
 		assert_int_equal(d.bd.stats.errors[BLK_OP_READ], cases[c].want != 0);
 		assert_int_equal(d.bd.stats.ops[BLK_OP_READ], 8);
 		/* The driver goes on: another round is clean. */
@@ -918,12 +925,24 @@ static void test_get_id_and_sync(void **state)
 {
 	const struct param *p = *state;
 	struct simdev d;
-	char id[21];
+	char id[BLKDEV_ID_STR];
 	static uint8_t buf[8192];
+	static const uint8_t hostile[20] = "\x1b[2J\"q\\\x07\xff\x80serial-012";
+	static const uint8_t all_bad[20] = {0x1b, 0x1b, 0x1b, 0x1b, 0x1b, 0x1b, 0x1b,
+					    0x1b, 0x1b, 0x1b, 0x1b, 0x1b, 0x1b, 0x1b,
+					    0x1b, 0x1b, 0x1b, 0x1b, 0x1b, 0xff};
 
 	sd_start(&d, p, 2, 16, 14, 0, 256);
 	assert_int_equal(blkdev_get_id(&d.bd, id), 0);
 	assert_string_equal(id, "sim-serial-01234567");
+	/* Escape sequences and other bytes never reach a log as they are. */
+	d.id = hostile;
+	assert_int_equal(blkdev_get_id(&d.bd, id), 0);
+	assert_string_equal(id, "\\x1b[2J\\x22q\\x5c\\x07\\xff\\x80serial-012");
+	d.id = all_bad;
+	assert_int_equal(blkdev_get_id(&d.bd, id), 0);
+	assert_int_equal(strlen(id), BLKDEV_ID_STR - 1);
+	d.id = NULL;
 	assert_int_equal(blkdev_read(&d.bd, 8, buf, sizeof(buf)), 0);
 	assert_int_equal(blk_pattern_check(buf, 99, 8, 16), -1);
 	blk_pattern_fill(buf, 5, 100, 16);

@@ -79,6 +79,9 @@ struct t {
 	unsigned idles, idle_limit;
 	unsigned tx_every; /* the device takes transmit buffers only every n-th step (0: always) */
 	bool ctrl_stuck;   /* the device takes no control message */
+	bool tx_stuck;	   /* the device keeps every transmit buffer */
+	bool flap;	   /* the device answers PORT_READY for port 1 with REMOVE + ADD */
+	bool nag;	   /* the device answers PORT_OPEN with CONSOLE_PORT for that port */
 	unsigned ctrl_dropped; /* control messages the device had no buffer for (QEMU drops them) */
 	char log[64][256];
 	unsigned nlog;
@@ -164,10 +167,18 @@ static void dev_ctrl_tx(struct t *t)
 					dev_ctrl(t, i, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
 			break;
 		case VIRTIO_CONSOLE_PORT_READY:
-			if (m.value)
+			if (t->flap && m.id == 1) {
+				dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_REMOVE, 0, NULL, 0);
+				dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+			} else if (m.value) {
 				dev_port_ready(t, m.id);
+			}
 			break;
-		case VIRTIO_CONSOLE_PORT_OPEN: t->sp[m.id].guest_connected = m.value; break;
+		case VIRTIO_CONSOLE_PORT_OPEN:
+			t->sp[m.id].guest_connected = m.value;
+			if (t->nag)
+				dev_ctrl(t, m.id, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL, 0);
+			break;
 		default: fail_msg("driver sent control event %u", m.event);
 		}
 		vq_sim_complete(&q->sim, b, 0);
@@ -183,7 +194,7 @@ static void dev_ports(struct t *t)
 
 		if (!rx->vq)
 			continue;
-		while ((!t->tx_every || t->idles % t->tx_every == 0) &&
+		while (!t->tx_stuck && (!t->tx_every || t->idles % t->tx_every == 0) &&
 		       (b = vq_sim_pop(&tx->sim))) {
 			uint64_t n = b->out_len;
 
@@ -246,15 +257,24 @@ static void host_connect(struct t *t, uint32_t id, bool on)
 
 /* The driver's hooks */
 
-static void t_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n)
+/*
+ * A wait: 1 ms passes, but never beyond the deadline the driver armed
+ * (the kernel's timer fires then, nothing else wakes a halt on a silent
+ * device). A driver that waits with no deadline, or again once it has
+ * passed, sees the clock stand still and runs into idle_limit.
+ */
+static void t_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline)
 {
 	struct t *t = d->priv;
 
 	(void)vqs;
 	(void)n;
+	if (deadline == 0 || deadline == UINT64_MAX)
+		fail_msg("the driver waits with no deadline: a silent device would hang it");
 	if (++t->idles > t->idle_limit)
 		fail_msg("the driver waited %u times: it would hang", t->idles);
-	t->clock += 1000000; /* 1 ms per wait */
+	if (t->clock < deadline)
+		t->clock += deadline - t->clock < 1000000 ? deadline - t->clock : 1000000;
 	dev_step(t);
 }
 
@@ -731,6 +751,115 @@ static void test_ctrl_timeout(void **state)
 	t_free(t);
 }
 
+/* The device keeps every transmit buffer: a write gives up, the port is stalled, never a hang. */
+static void test_tx_stall(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[0];
+	size_t total = (VCON_TX_BUFS + 8) * VCON_BUF_SIZE;
+	uint8_t *data = malloc(total);
+	uint64_t start;
+
+	assert_non_null(data);
+	fill_random(data, total, 5);
+	t->idle_limit = 20000;
+	t->tx_stuck = true;
+	start = t->clock;
+	assert_int_equal(vcon_write(p, data, total), VCON_TX_BUFS * VCON_BUF_SIZE);
+	assert_true(p->tx_stalled);
+	assert_true(t->clock - start >= VCON_TX_TIMEOUT_NS);
+	assert_int_equal(p->st.tx_dropped, 8 * VCON_BUF_SIZE);
+	assert_true(logged(t, "port 0: the device has kept all 32 transmit buffers for 2000 ms: "
+			      "port stalled"));
+	/* Stalled: later writes and flushes wait for nothing, and say nothing more. */
+	start = t->clock;
+	t->nlog = 0;
+	assert_int_equal(vcon_write(p, "more", 4), -ETIMEDOUT);
+	assert_int_equal(vcon_flush(p), -ETIMEDOUT);
+	assert_int_equal(t->clock, start);
+	assert_int_equal(p->st.tx_dropped, 8 * VCON_BUF_SIZE + 4);
+	assert_int_equal(t->nlog, 0);
+	/* The device comes back: output resumes. */
+	t->tx_stuck = false;
+	dev_step(t);
+	assert_int_equal(vcon_write(p, "back", 4), 4);
+	assert_false(p->tx_stalled);
+	assert_true(logged(t, "port 0: the device returned a transmit buffer: output resumes"));
+	assert_int_equal(vcon_flush(p), 0);
+	assert_memory_equal(t->sp[0].out, data, VCON_TX_BUFS * VCON_BUF_SIZE);
+	assert_memory_equal(t->sp[0].out + VCON_TX_BUFS * VCON_BUF_SIZE, "back", 4);
+	free(data);
+	t_free(t);
+}
+
+/* A flush on a device that keeps a buffer ends at the deadline too. */
+static void test_flush_stall(void **state)
+{
+	struct t *t = t_three(state);
+	struct vcon_port *p = &t->ports[0];
+
+	t->idle_limit = 20000;
+	t->tx_stuck = true;
+	assert_int_equal(vcon_write(p, "x", 1), 1);
+	assert_int_equal(vcon_flush(p), -ETIMEDOUT);
+	assert_true(p->tx_stalled);
+	assert_int_equal(p->st.tx_stalls, 1);
+	t_free(t);
+}
+
+/* A device that answers every PORT_READY with REMOVE + ADD of the port: it is ignored. */
+static void test_ctrl_flapping_port(void **state)
+{
+	struct t *t = t_new(*state, true, 3);
+	unsigned idles;
+
+	t->sp[0] = (struct sport){.exists = true, .is_console = true, .host_connected = true};
+	t->sp[1] = (struct sport){.exists = true, .name = "flappy"};
+	t->sp[2] = (struct sport){.exists = true, .name = "steady"};
+	t->flap = true;
+	t->idle_limit = 20000;
+	t_start(t);
+	assert_true(t->ports[1].flapping);
+	assert_false(t->ports[1].present);
+	assert_true(
+		logged(t, "port 1: added 9 times within 1000 ms: the device keeps flapping it"));
+	assert_int_equal(count_sent(t, 1, VIRTIO_CONSOLE_PORT_READY, 1), VCON_FLAP_LIMIT);
+	assert_true(t->ports[2].present);
+	assert_string_equal(t->ports[2].name, "steady");
+	/* From then on the device's adds of port 1 cost nothing. */
+	idles = t->idles;
+	dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+	vcon_service(&t->d);
+	assert_int_equal(t->idles, idles);
+	assert_false(t->ports[1].present);
+	t_free(t);
+}
+
+/* A device that answers each reply with a message asking for another: budgets per call. */
+static void test_ctrl_busy_device(void **state)
+{
+	struct t *t = t_three(state);
+	uint64_t sent;
+
+	t->idle_limit = 20000;
+	t->nag = true;
+	dev_ctrl(t, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL, 0);
+	sent = t->d.st.ctrl_tx;
+	vcon_service(&t->d);
+	assert_int_equal(t->d.st.ctrl_tx - sent, VCON_CTRL_REPLY_BUDGET);
+	assert_int_equal(t->d.st.ctrl_budget, 1);
+	assert_true(logged(t, "control: the device keeps the control queue busy"));
+	/* Each call is bounded; the device calming down ends it. */
+	vcon_service(&t->d);
+	assert_int_equal(t->d.st.ctrl_budget, 2);
+	t->nag = false;
+	vcon_service(&t->d);
+	vcon_service(&t->d);
+	assert_int_equal(t->d.st.ctrl_budget, 2);
+	assert_false(t->ports[0].open_pending);
+	t_free(t);
+}
+
 /* Size */
 
 static void test_resize(void **state)
@@ -890,6 +1019,10 @@ int main(void)
 		BOTH(test_open_close_and_eof),
 		BOTH(test_remove_and_add_again),
 		BOTH(test_ctrl_timeout),
+		BOTH(test_tx_stall),
+		BOTH(test_flush_stall),
+		BOTH(test_ctrl_flapping_port),
+		BOTH(test_ctrl_busy_device),
 		BOTH(test_resize),
 		BOTH(test_bad_control_messages),
 		BOTH(test_port_name_forms),

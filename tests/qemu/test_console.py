@@ -313,3 +313,19 @@ def test_console_more_ports_than_queues(tmp_path):
                                r"^vcon: .*: device has 40 ports, driving the first 32$",
                                r"control: DEVICE_ADD for port 35, which does not exist \(32 "
                                r"ports\): ignored$"])
+
+
+def test_console_silent_device_msix(boot):
+    """A console device that never answers, its control queues on MSI-X vectors of their own
+    (vectors=8): the driver halts with the local APIC timer armed, gives DEVICE_READY up after
+    its second and boot goes on (without the timer the halt never ends). vcon.fault=ctrl-mute
+    queues the control messages without notifying the device."""
+    run = boot(cmdline="test=boot vcon.fault=ctrl-mute", timeout=40,
+               devices=["-device", "virtio-serial-pci,max_ports=2,vectors=8"])
+    run.expect(PASS, [r"^virtio: virtio-console 00:0\d\.0: modern interface, 6 queues, "
+                      r"interrupts MSI-X$",
+                      r"^vcon: virtio-console 00:0\d\.0: control: the device did not take "
+                      r"DEVICE_READY for port 0 within 1000 ms$",
+                      r"^vcon: virtio-console 00:0\d\.0: the device did not take DEVICE_READY "
+                      r"\(-\d+\)$",
+                      r"^boot: ready in \d+ us$"])

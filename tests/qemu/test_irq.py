@@ -114,6 +114,18 @@ def test_intx_level_q35(boot):
         r"^intx-level: 01:02\.0 on GSI 10: raised once, handled 1$"] + LEVEL)
 
 
+def test_intx_storm(boot):
+    """edu raised and never acknowledged: after 1000 interrupts none of which was served
+    (the function still asserts INTx after its handler) the line is masked (nobody cared)
+    instead of re-entering its handler for ever; released and requested again it works."""
+    boot(cmdline="test=intx_storm", devices=["-device", "edu,addr=0x2"], timeout=40).expect(
+        PASS, [r"^irq: GSI 11 \(vector 0x[0-9a-f]+, 1 handler\): 1000 interrupts in a row and "
+               r"nobody handled one \(nobody cared\): line masked$",
+               r"^intx-storm: GSI 11 masked after 1000 interrupts; 0 calls in the 20 ms after$",
+               r"^intx-storm: requested again: unmasked, raise handled 1$",
+               r"^TEST PASS: intx_storm$"])
+
+
 def test_intx_level_pc(boot):
     devices = ["-device", "edu,addr=0x3", "-device", "edu,addr=0x4", "-device", "edu,addr=0x5"]
     boot(cmdline="test=intx_level", machine="pc", devices=devices).expect(PASS, [

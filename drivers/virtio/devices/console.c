@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
+#include <kernel/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
@@ -63,14 +65,20 @@ void kvcon_leave(struct vcon_kdev *k, uint64_t flags)
  * Halt only when every queue waited on has an interrupt (its own or a
  * shared MSI-X entry, or INTx: virtio_vq_has_irq); a polled queue keeps
  * the waiter spinning, with a one-instruction interrupt window per round.
- * Called with interrupts off; `sti; hlt` takes an interrupt that is
- * already pending, so a wakeup between the check and the halt is not lost.
+ * The halt ends at the deadline at the latest (cpu_idle_ns arms the local
+ * APIC timer): a device that never interrupts cannot hold the caller past
+ * its timeout, and there is no periodic tick to rely on. Called with
+ * interrupts off; `sti; hlt` takes an interrupt that is already pending,
+ * so a wakeup between the check and the halt is not lost.
  */
-void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n)
+void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline)
 {
+	uint64_t now = clock_ns();
 	bool sleep = n > 0;
 
 	(void)d;
+	if (now >= deadline)
+		return;
 	for (unsigned i = 0; i < n; i++) {
 		if (!virtqueue_enable_cb(vqs[i]) || virtqueue_is_broken(vqs[i]))
 			sleep = false; /* used buffers already waiting */
@@ -78,7 +86,7 @@ void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n)
 			sleep = false;
 	}
 	if (sleep) {
-		__asm__ volatile("sti; hlt; cli" ::: "memory");
+		cpu_idle_ns(deadline - now);
 	} else {
 		__asm__ volatile("sti; nop; cli" ::: "memory");
 		cpu_relax();
@@ -173,7 +181,7 @@ static void kvcon_con_wait(struct console *c)
 	if (!k->stdio)
 		return;
 	flags = kvcon_enter(k);
-	kvcon_idle(&k->core, &k->stdio->rxq, 1);
+	kvcon_idle(&k->core, &k->stdio->rxq, 1, clock_ns() + VCON_WAIT_SLICE_NS);
 	kvcon_leave(k, flags);
 }
 
@@ -344,6 +352,17 @@ static uint32_t kvcon_nports(struct vcon_kdev *k)
 	return max;
 }
 
+/*
+ * Fault injection for tests: vcon.fault=ctrl-mute queues control messages
+ * without notifying the device, which then never answers (a silent device).
+ */
+static bool kvcon_fault(const char *name)
+{
+	const char *v = cmdline_get(&kernel_cmdline, "vcon.fault");
+
+	return v && strcmp(v, name) == 0;
+}
+
 static int kvcon_probe(struct virtio_device *vd)
 {
 	uint64_t want = VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) | VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) |
@@ -362,6 +381,7 @@ static int kvcon_probe(struct virtio_device *vd)
 	k->core.priv = k;
 	k->core.ports = k->ports;
 	k->core.multiport = virtio_has_feature(vd, VIRTIO_CONSOLE_F_MULTIPORT);
+	k->core.fault_ctrl_mute = kvcon_fault("ctrl-mute");
 	k->core.nports = kvcon_nports(k);
 	if (k->core.nports == 0) {
 		kprintf("vcon: %s: MULTIPORT with no port or no control queues: not used\n",
@@ -465,10 +485,11 @@ static void print_port(const struct vcon_kdev *k, const struct vcon_port *p)
 		printf(", size unknown\n");
 	printf("          rx %llu bytes in %llu buffers (%zu unread, %llu dropped), tx %llu bytes "
 	       "in "
-	       "%llu buffers (%llu waits), host opened %llu closed %llu\n",
+	       "%llu buffers (%llu waits, %llu dropped%s), host opened %llu closed %llu\n",
 	       (unsigned long long)s->rx_bytes, (unsigned long long)s->rx_bufs, vcon_readable(p),
 	       (unsigned long long)s->rx_dropped, (unsigned long long)s->tx_bytes,
 	       (unsigned long long)s->tx_bufs, (unsigned long long)s->tx_waits,
+	       (unsigned long long)s->tx_dropped, p->tx_stalled ? ", stalled" : "",
 	       (unsigned long long)s->host_opens, (unsigned long long)s->host_closes);
 }
 
@@ -495,10 +516,10 @@ KCMD(vcon, "virtio console devices and their ports")
 			       : "unknown unless the device sends RESIZE (no F_SIZE)");
 		if (k->core.multiport)
 			printf("  control: %llu received (%llu refused), %llu sent (%llu not taken "
-			       "in time)\n",
+			       "in time), %llu passes cut short\n",
 			       (unsigned long long)s->ctrl_rx, (unsigned long long)s->ctrl_bad,
-			       (unsigned long long)s->ctrl_tx,
-			       (unsigned long long)s->ctrl_timeouts);
+			       (unsigned long long)s->ctrl_tx, (unsigned long long)s->ctrl_timeouts,
+			       (unsigned long long)s->ctrl_budget);
 		for (uint32_t i = 0; i < k->core.nports; i++)
 			if (k->ports[i].present)
 				print_port(k, &k->ports[i]);

@@ -87,7 +87,7 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 			break;
 		if (virtqueue_is_broken(d->ctrl_txq))
 			return -EIO;
-		if (d->ops->clock_ns() > deadline) {
+		if (d->ops->clock_ns() >= deadline) {
 			d->st.ctrl_timeouts++;
 			vcon_log(d,
 				 "control: no free buffer to send %s for port %u: the device "
@@ -95,7 +95,7 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 				 ctrl_name(event), id);
 			return -ETIMEDOUT;
 		}
-		d->ops->idle(d, &d->ctrl_txq, 1);
+		d->ops->idle(d, &d->ctrl_txq, 1, deadline);
 	}
 	memcpy(b->data, &msg, sizeof(msg));
 	rc = virtqueue_add_buf_single(d->ctrl_txq, b->data, CTRL_MSG_LEN, VQ_OUT, b);
@@ -105,16 +105,17 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 	}
 	b->busy = true;
 	d->st.ctrl_tx++;
-	virtqueue_kick(d->ctrl_txq);
+	if (!d->fault_ctrl_mute)
+		virtqueue_kick(d->ctrl_txq);
 	/* Wait until the device took it: by then it has queued what it answers. */
 	for (;;) {
-		d->ops->idle(d, &d->ctrl_txq, 1);
+		d->ops->idle(d, &d->ctrl_txq, 1, deadline);
 		ctrl_tx_reclaim(d);
 		if (!b->busy)
 			return 0;
 		if (virtqueue_is_broken(d->ctrl_txq))
 			return -EIO;
-		if (d->ops->clock_ns() > deadline) {
+		if (d->ops->clock_ns() >= deadline) {
 			d->st.ctrl_timeouts++;
 			vcon_log(d,
 				 "control: the device did not take %s for port %u within %llu ms",
@@ -125,6 +126,32 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 	}
 }
 
+/*
+ * A device that answers every PORT_READY with DEVICE_REMOVE and
+ * DEVICE_ADD of the same port would keep the driver busy for ever: past
+ * VCON_FLAP_LIMIT adds within VCON_FLAP_WINDOW_NS the port is ignored.
+ * Returns: whether this add is one too many.
+ */
+static bool port_flapping(struct vcon_dev *d, struct vcon_port *p)
+{
+	uint64_t now = d->ops->clock_ns();
+
+	if (p->flapping)
+		return true;
+	if (p->flap_adds == 0 || now - p->flap_start >= VCON_FLAP_WINDOW_NS) {
+		p->flap_start = now;
+		p->flap_adds = 0;
+	}
+	if (++p->flap_adds <= VCON_FLAP_LIMIT)
+		return false;
+	p->flapping = true;
+	vcon_log(d,
+		 "port %u: added %u times within %llu ms: the device keeps flapping it, "
+		 "port ignored from now on",
+		 p->id, p->flap_adds, (unsigned long long)(VCON_FLAP_WINDOW_NS / 1000000));
+	return true;
+}
+
 /* DEVICE_ADD: a new port, or one that came back after DEVICE_REMOVE. */
 static int port_add(struct vcon_dev *d, struct vcon_port *p)
 {
@@ -132,6 +159,10 @@ static int port_add(struct vcon_dev *d, struct vcon_port *p)
 
 	if (p->present)
 		return refuse(d, "control: DEVICE_ADD for port %u, which exists: ignored", p->id);
+	if (port_flapping(d, p)) {
+		d->st.ctrl_bad++;
+		return -EINVAL;
+	}
 	p->gen++;
 	p->console = p->host_open = p->guest_open = p->has_size = false;
 	p->open_pending = p->drop_logged = p->eof_seen = false;
@@ -299,14 +330,19 @@ int vcon_ctrl_handle(struct vcon_dev *d, const void *buf, uint32_t len)
 	}
 }
 
-/* Handle every message the device has used, and give the buffers back. */
-static void ctrl_drain(struct vcon_dev *d)
+/*
+ * Handle the messages the device has used, *budget at most (a device that
+ * refills as fast as we repost would keep this loop going), and give the
+ * buffers back.
+ */
+static void ctrl_drain(struct vcon_dev *d, unsigned *budget)
 {
 	struct vcon_buf *b;
 	unsigned reposted = 0;
 	uint32_t len;
 
-	while ((b = virtqueue_get_buf(d->ctrl_rxq, &len)) != NULL) {
+	while (*budget && (b = virtqueue_get_buf(d->ctrl_rxq, &len)) != NULL) {
+		--*budget;
 		vcon_ctrl_handle(d, b->data, len);
 		if (ctrl_post(d, b) == 0)
 			reposted++;
@@ -318,6 +354,14 @@ static void ctrl_drain(struct vcon_dev *d)
 		vcon_log(d, "control: receive queue broken (%s): no more port events",
 			 virtqueue_broken_reason(d->ctrl_rxq));
 	}
+}
+
+static bool ctrl_send_pending_peek(const struct vcon_dev *d)
+{
+	for (uint32_t i = 0; i < d->nports; i++)
+		if (d->ports[i].ready_pending || d->ports[i].open_pending)
+			return true;
+	return false;
 }
 
 /* Send one pending reply. Returns: whether there was one. */
@@ -344,11 +388,33 @@ static bool ctrl_send_pending(struct vcon_dev *d)
 	return false;
 }
 
+/*
+ * Within budgets: what is left (messages still used, replies still
+ * pending) waits for the next call, so a device that keeps answering
+ * cannot hold the caller (every printf comes through here).
+ */
 void vcon_ctrl_poll(struct vcon_dev *d)
 {
-	do
-		ctrl_drain(d);
-	while (ctrl_send_pending(d));
+	unsigned msgs = VCON_CTRL_MSG_BUDGET, replies = VCON_CTRL_REPLY_BUDGET;
+
+	for (;;) {
+		ctrl_drain(d, &msgs);
+		if (!msgs || !replies)
+			break;
+		if (!ctrl_send_pending(d))
+			return;
+		replies--;
+	}
+	if (msgs && !virtqueue_more_used(d->ctrl_rxq) && !ctrl_send_pending_peek(d))
+		return; /* the last reply's answers were the end of it */
+	d->st.ctrl_budget++;
+	if (!d->ctrl_budget_logged) {
+		d->ctrl_budget_logged = true;
+		vcon_log(d,
+			 "control: the device keeps the control queue busy (%u messages, %u "
+			 "replies in one pass): the rest waits for the next",
+			 VCON_CTRL_MSG_BUDGET - msgs, VCON_CTRL_REPLY_BUDGET - replies);
+	}
 }
 
 void vcon_size_from_config(struct vcon_port *p, uint16_t cols, uint16_t rows)

@@ -39,8 +39,11 @@ extern struct vcon_kdev *vcon_kdevs;
 uint64_t kvcon_enter(struct vcon_kdev *k);
 void kvcon_leave(struct vcon_kdev *k, uint64_t flags);
 
-/* kvcon_idle - struct vcon_ops.idle: halt until an interrupt, or poll once. */
-void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n);
+/*
+ * kvcon_idle - struct vcon_ops.idle: halt until an interrupt or the
+ * deadline (clock_ns; the local APIC timer is armed for it), or poll once.
+ */
+void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline);
 
 /* kvcon_vport_init - register /dev/vport/ (once). */
 void kvcon_vport_init(void);

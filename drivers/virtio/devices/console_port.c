@@ -97,7 +97,12 @@ void vcon_port_collect(struct vcon_port *p)
 
 	if (!p->bufs_ready)
 		return;
-	while ((b = virtqueue_get_buf(p->rxq, &len)) != NULL) {
+	/*
+	 * nrx at most per call: the buffers dropped here are reposted at
+	 * once, and a device as fast as we are would keep the loop going.
+	 */
+	for (unsigned budget = p->nrx; budget && (b = virtqueue_get_buf(p->rxq, &len)) != NULL;
+	     budget--) {
 		const char *why = len ? rx_unwanted(p) : NULL;
 
 		if (len == 0 || why) {
@@ -123,9 +128,16 @@ void vcon_port_collect(struct vcon_port *p)
 	}
 	if (reposted)
 		virtqueue_kick(p->rxq);
+	/* Bounded by ntx: a transmit buffer comes back only once per add. */
 	while ((b = virtqueue_get_buf(p->txq, &len)) != NULL) {
 		b->next = p->tx_free;
 		p->tx_free = b;
+		if (p->tx_stalled) {
+			p->tx_stalled = false;
+			vcon_log(d,
+				 "port %u: the device returned a transmit buffer: output resumes",
+				 p->id);
+		}
 	}
 }
 
@@ -160,12 +172,28 @@ static bool tx_needs_host(const struct vcon_port *p)
  * Wait for the device on p's queue q; the control queue too where a host
  * close ends the wait (not for consoles, which the host cannot close).
  */
-static void port_idle(struct vcon_port *p, struct virtqueue *q)
+static void port_idle(struct vcon_port *p, struct virtqueue *q, uint64_t deadline)
 {
 	struct vcon_dev *d = p->dev;
 	struct virtqueue *vqs[2] = {q, d->ctrl_rxq};
 
-	d->ops->idle(d, vqs, d->multiport && !p->console ? 2 : 1);
+	d->ops->idle(d, vqs, d->multiport && !p->console ? 2 : 1, deadline);
+}
+
+/*
+ * The device kept every transmit buffer for VCON_TX_TIMEOUT_NS: the port
+ * is stalled; said once, until a buffer comes back (vcon_port_collect).
+ */
+static void tx_stall(struct vcon_port *p)
+{
+	p->st.tx_stalls++;
+	if (p->tx_stalled)
+		return;
+	p->tx_stalled = true;
+	vcon_log(p->dev,
+		 "port %u: the device has kept all %u transmit buffers for %llu ms: port "
+		 "stalled, output dropped until it returns one",
+		 p->id, p->ntx, (unsigned long long)(VCON_TX_TIMEOUT_NS / 1000000));
 }
 
 int vcon_open(struct vcon_port *p)
@@ -212,15 +240,27 @@ int vcon_flush(struct vcon_port *p)
 {
 	struct vcon_dev *d = p->dev;
 
+	unsigned free_before = 0;
+	uint64_t deadline = 0;
+
 	vcon_service(d);
 	if (!p->bufs_ready)
 		return p->present ? 0 : -ENODEV;
-	while (tx_free_count(p) < p->ntx) {
+	for (unsigned n; (n = tx_free_count(p)) < p->ntx;) {
 		int rc = tx_stopped(p);
 
 		if (rc)
 			return rc;
-		port_idle(p, p->txq);
+		if (p->tx_stalled)
+			return -ETIMEDOUT; /* said already; a stalled port is not waited for */
+		if (deadline == 0 || n > free_before) /* progress: a new deadline */
+			deadline = d->ops->clock_ns() + VCON_TX_TIMEOUT_NS;
+		free_before = n;
+		if (d->ops->clock_ns() >= deadline) {
+			tx_stall(p);
+			return -ETIMEDOUT;
+		}
+		port_idle(p, p->txq, deadline);
 		vcon_service(d);
 	}
 	return 0;
@@ -277,7 +317,8 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 		}
 		if (!block)
 			return -EAGAIN;
-		port_idle(p, p->rxq);
+		/* Input may take any time; each halt is bounded all the same. */
+		port_idle(p, p->rxq, d->ops->clock_ns() + VCON_WAIT_SLICE_NS);
 	}
 	while (n < len && p->rx_head) {
 		struct vcon_buf *b = p->rx_head;
@@ -301,6 +342,32 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 	return (ssize_t)n;
 }
 
+/*
+ * Wait until the device returns a transmit buffer, VCON_TX_TIMEOUT_NS at
+ * most; a stalled port is not waited for. Returns: 0 (one is free), an
+ * error of tx_stopped(), -ETIMEDOUT (stalled).
+ */
+static int tx_wait(struct vcon_port *p)
+{
+	struct vcon_dev *d = p->dev;
+	uint64_t deadline = d->ops->clock_ns() + VCON_TX_TIMEOUT_NS;
+	int rc;
+
+	while (!p->tx_free) {
+		if (p->tx_stalled)
+			return -ETIMEDOUT;
+		if (d->ops->clock_ns() >= deadline) {
+			tx_stall(p);
+			return -ETIMEDOUT;
+		}
+		port_idle(p, p->txq, deadline);
+		vcon_service(d);
+		if ((rc = tx_stopped(p)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 {
 	struct vcon_dev *d = p->dev;
@@ -316,18 +383,17 @@ ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 		struct vcon_buf *b;
 		uint32_t n;
 
-		if (!p->tx_free)
+		if (!p->tx_free && !p->tx_stalled)
 			p->st.tx_waits++;
-		while (!p->tx_free) {
-			/* Every buffer is in flight: let the device see them, then wait. */
-			if (queued) {
-				virtqueue_kick(p->txq);
-				queued = 0;
-			}
-			port_idle(p, p->txq);
-			vcon_service(d);
-			if ((rc = tx_stopped(p)) != 0)
-				return done ? (ssize_t)done : rc;
+		/* Every buffer is in flight: let the device see them, then wait. */
+		if (!p->tx_free && queued) {
+			virtqueue_kick(p->txq);
+			queued = 0;
+		}
+		if (!p->tx_free && (rc = tx_wait(p)) != 0) {
+			if (rc == -ETIMEDOUT)
+				p->st.tx_dropped += len - done;
+			break;
 		}
 		b = p->tx_free;
 		n = len - done > VCON_BUF_SIZE ? VCON_BUF_SIZE : (uint32_t)(len - done);

@@ -203,16 +203,20 @@ int vport_poll(struct vport_pollfd *fds, unsigned n, int timeout_ms)
 			return ready;
 		if (timeout_ms > 0 && clock_ns() >= deadline)
 			return 0;
-		if (timeout_ms < 0 && one && same) {
-			/* Sleep on one device: its control queue brings opens and closes. */
+		if (one && same) {
+			/*
+			 * Sleep on one device: its control queue brings opens and
+			 * closes; the timer ends the halt at the deadline.
+			 */
 			uint64_t flags = kvcon_enter(one);
 
 			if (one->core.ctrl_rxq)
 				vqs[nvq++] = one->core.ctrl_rxq;
-			kvcon_idle(&one->core, vqs, nvq);
+			kvcon_idle(&one->core, vqs, nvq,
+				   timeout_ms > 0 ? deadline : clock_ns() + VCON_WAIT_SLICE_NS);
 			kvcon_leave(one, flags);
 		} else {
-			cpu_relax(); /* no timer to end a halt: poll */
+			cpu_relax(); /* ports of several devices: poll */
 		}
 	}
 }

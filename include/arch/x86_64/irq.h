@@ -8,7 +8,10 @@
  * for IRQ_SHARED and the same trigger and polarity: PCI INTx lines are
  * wired-OR. On each interrupt the line's count goes up, every handler runs
  * in the order registered (with interrupts off, on the IRQ stack), and then
- * the local APIC gets its EOI.
+ * the local APIC gets its EOI. A level line whose handlers all report
+ * (IRQ_REPORTS, irq_handled()) and that fires IRQ_UNHANDLED_LIMIT times in
+ * a row with none of them served is masked and logged ("nobody cared")
+ * until its handlers are released.
  *
  * Level-triggered lines: the IOAPIC sets the pin's Remote IRR when the
  * local APIC accepts the interrupt and sends nothing more for that pin
@@ -29,6 +32,7 @@
 #ifndef ARCH_X86_64_IRQ_H
 #define ARCH_X86_64_IRQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <arch/x86_64/apic.h>
@@ -39,9 +43,13 @@
 #define IRQ_ACTIVE_HIGH 0x0u
 #define IRQ_ACTIVE_LOW	0x2u
 #define IRQ_SHARED	0x4u /* other handlers may share the line */
+#define IRQ_REPORTS	0x8u /* the handler calls irq_handled() for interrupts it served */
 
 /* At most this many GSIs in use at once. */
 #define IRQ_MAX_LINES 32
+
+/* A level line whose handlers all report and leave this many interrupts in a row unserved is masked. */
+#define IRQ_UNHANDLED_LIMIT 1000u
 
 /*
  * irq_request_gsi - run fn(arg) on every interrupt of gsi. The first
@@ -54,6 +62,12 @@
  * already on gsi); -ENOSPC (no free vector or line); -ENOMEM.
  */
 int irq_request_gsi(uint32_t gsi, unsigned flags, irq_handler_t fn, void *arg);
+
+/*
+ * irq_handled - from a handler registered with IRQ_REPORTS: this interrupt
+ * was its device's and the device was quieted.
+ */
+void irq_handled(void);
 
 /*
  * irq_release_gsi - take fn(arg) off gsi; the last one out masks the pin.
@@ -79,6 +93,7 @@ struct irq_gsi_info {
 	unsigned flags;	   /* as requested, IRQ_* */
 	unsigned handlers; /* 0: released, pin masked */
 	uint64_t count;	   /* interrupts taken since boot */
+	bool storm;	   /* masked: it kept firing with nobody handling it */
 };
 
 /*
