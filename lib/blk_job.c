@@ -336,8 +336,9 @@ int blk_job_run(struct blkdev *bd, uint64_t start, uint64_t count, const struct 
 		else
 			cpu_relax();
 		if (clock_ns() > deadline && inflight) {
+			/* The device is reset and the requests sent again, once. */
 			bd->ops->abort(bd, "requests got no answer within the timeout");
-			deadline = UINT64_MAX;
+			deadline = clock_ns() + BLKDEV_TIMEOUT_NS;
 		}
 	}
 	r->ns = last - t0;

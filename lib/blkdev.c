@@ -193,9 +193,9 @@ int blkdev_run(struct blkdev *bd, struct blk_request *req)
 	while (rc == 0 && !finished) {
 		blkdev_poll(bd);
 		if (!finished && clock_ns() > deadline) {
-			/* Fails every outstanding request, this one included. */
+			/* The device is reset, outstanding requests sent again once (then failed). */
 			bd->ops->abort(bd, "a request got no answer within the timeout");
-			deadline = UINT64_MAX;
+			deadline = clock_ns() + BLKDEV_TIMEOUT_NS;
 		}
 		cpu_relax();
 	}

@@ -206,6 +206,22 @@ int virtio_reset(struct virtio_device *vd)
 	return vd->ops->reset(vd);
 }
 
+int virtio_restart(struct virtio_device *vd)
+{
+	vd->resets++;
+	if (virtio_reset(vd)) {
+		kprintf("virtio: %s: the device did not complete its reset: disabled, its memory "
+			"kept\n",
+			vd->name);
+		return -EIO;
+	}
+	/* 3.1.1 again; a reset also cleared DEVICE_NEEDS_RESET (2.1.2). */
+	virtio_needs_reset(vd);
+	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE);
+	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	return 0;
+}
+
 struct virtio_device *virtio_vq_device(struct virtqueue *vq)
 {
 	return ((struct virtio_vq_info *)virtqueue_priv(vq))->vd;
@@ -325,9 +341,9 @@ KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
 	unsigned n = 0;
 
 	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
-		printf("%s: %s, interrupts %s, %llu config changes\n", vd->name,
+		printf("%s: %s, interrupts %s, %llu config changes, %llu resets\n", vd->name,
 		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
-		       (unsigned long long)vd->config_irqs);
+		       (unsigned long long)vd->config_irqs, (unsigned long long)vd->resets);
 		printf("  features ");
 		virtio_print_features(vd);
 		for (unsigned i = 0, nq = virtio_num_queues(vd); i < nq; i++) {

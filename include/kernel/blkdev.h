@@ -90,6 +90,8 @@ struct blk_request {
 		uint16_t queue;		  /* the driver's queue it went to */
 		bool sent_all;		  /* nothing more will be sent (finished or failed) */
 		bool waiting;		  /* on the waiting list */
+		bool retried;		  /* sent again after a device reset (only once) */
+		bool taken;		  /* being taken back from a device that was reset */
 	} in;
 };
 
@@ -106,7 +108,11 @@ struct blkdev_ops {
 	void (*unplug)(struct blkdev *bd);
 	/* Switch the device's cache mode. Returns: 0, -EOPNOTSUPP. */
 	int (*set_write_cache)(struct blkdev *bd, bool writeback);
-	/* Stop the device and fail every outstanding request (-EIO); it stays dead. */
+	/*
+	 * A request got no answer in time: reset the device and bring it back.
+	 * What was outstanding is sent again once (a request already sent
+	 * again fails with -EIO); a device that does not come back is dead.
+	 */
 	void (*abort)(struct blkdev *bd, const char *why);
 	/* Driver-specific lines for `blk info` (queues, counters). */
 	void (*info)(struct blkdev *bd);

@@ -62,6 +62,7 @@ struct virtio_device {
 	struct virtqueue **vqs;
 	unsigned nr_queues;
 	bool needs_reset_seen;
+	uint64_t resets; /* times its driver reset it to bring it back (virtio_restart) */
 };
 
 extern struct virtio_device *virtio_devices;
@@ -150,6 +151,17 @@ void virtio_poll(struct virtio_device *vd);
  * queue (-EIO) or their config_changed hook.
  */
 bool virtio_needs_reset(struct virtio_device *vd);
+
+/*
+ * virtio_restart - for a driver bringing its device back after a failure
+ * (a broken queue, DEVICE_NEEDS_RESET, requests unanswered): reset it
+ * (bounded wait), then ACKNOWLEDGE | DRIVER, so that the driver can
+ * negotiate, set its queues up again (after virtio_del_vq of the old ones)
+ * and call virtio_device_ready. Counted in vd->resets.
+ * Returns: 0, or -EIO: the device did not confirm the reset and may still
+ * use its rings; the driver must give it up without freeing them.
+ */
+int virtio_restart(struct virtio_device *vd);
 
 /*
  * virtio_reset - reset the device (2.4), bounded wait for it to confirm.

@@ -267,4 +267,12 @@ bool virtqueue_is_broken(const struct virtqueue *vq);
 const char *virtqueue_broken_reason(const struct virtqueue *vq); /* NULL if fine */
 void virtqueue_mark_broken(struct virtqueue *vq, const char *reason);
 
+/*
+ * virtqueue_inject_fault - fault injection for tests of a driver's
+ * recovery: the next used entry get_buf reads is taken as one naming a
+ * buffer that is not outstanding (what a broken device writes): the queue
+ * breaks there, as it would on a real one, while the device itself runs on.
+ */
+void virtqueue_inject_fault(struct virtqueue *vq);
+
 #endif

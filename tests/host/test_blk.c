@@ -1353,6 +1353,127 @@ static void test_watchdog(void **state)
 	sd_stop(&d);
 }
 
+/*
+ * Recovery after a broken ring: the engine takes every request back (from
+ * the rings and the waiting lists), the device is "reset" (new rings), the
+ * requests are sent again from their start and complete with the right
+ * data; a request that meets a second break fails instead of looping.
+ */
+static bool rec_broken;
+
+/* Queue 0's device pops a buffer and writes a used entry naming one not outstanding. */
+static void bad_used_entry(struct simdev *d, const struct param *p)
+{
+	vq_sim_pop(&d->sim[0]);
+	if (p->features & F(RING_PACKED))
+		vq_sim_put_used_desc_raw(&d->sim[0], 7777, 0, 0, 1);
+	else
+		vq_sim_put_used_raw(&d->sim[0], 7777, 0);
+	poll_all(d);
+}
+
+/* One buffer, one entry. */
+static void treq_linear(struct treq *t, uint32_t bytes)
+{
+	free(t->buf);
+	t->buf = malloc(bytes);
+	t->bytes = bytes;
+	sg_init(&t->ring[0], t->e, 1);
+	sg_add(&t->ring[0], t->buf, bytes);
+}
+
+static void rec_broken_cb(struct vblk *vb, const char *why)
+{
+	(void)why;
+	rec_broken = true;
+	vb->recovering = true;
+}
+
+static void rec_reset(struct simdev *d)
+{
+	struct blk_request *list;
+	unsigned failed;
+
+	list = vblk_take_back(&d->vb, -EIO, &failed);
+	for (unsigned i = 0; i < d->nq; i++) {
+		struct vq_config cfg = {.name = "blk",
+					.index = (uint16_t)i,
+					.num = virtqueue_num(d->vq[i]),
+					.features = d->features,
+					.notify = vq_sim_notify,
+					.priv = &d->sim[i]};
+
+		virtqueue_destroy(d->vq[i]);
+		assert_int_equal(virtqueue_create(&cfg, &d->vq[i]), 0);
+		vq_sim_attach(&d->sim[i], d->vq[i], d->features);
+		assert_int_equal(vblk_queue_reinit(&d->q[i], d->vq[i], false), 0);
+	}
+	vblk_resend(&d->vb, list);
+	rec_broken = false;
+}
+
+static void test_recover(void **state)
+{
+	const struct param *p = *state;
+	struct simdev d;
+	uint64_t requests;
+
+	memset(&d, 0, sizeof(d));
+	sd_start(&d, p, 2, 8, 14, 0, 2048);
+	d.vb.broken = rec_broken_cb;
+	/* 24 reads of 8 KiB: rings of 8 hold some, the rest wait. */
+	for (unsigned i = 0; i < 24; i++) {
+		treq_linear(&treqs[i], 8192);
+		treqs[i].done = 0;
+		treqs[i].r = (struct blk_request){.op = BLK_OP_READ,
+						  .sector = i * 16,
+						  .data = treqs[i].ring,
+						  .done = treq_done,
+						  .priv = &treqs[i]};
+		assert_int_equal(blkdev_submit(&d.bd, &treqs[i].r), 0);
+	}
+	assert_true(d.q[0].wait_head && d.q[1].wait_head);
+	/* Two complete, then queue 0's device writes a bad used entry. */
+	serve(&d, 0, vq_sim_pop(&d.sim[0]));
+	serve(&d, 1, vq_sim_pop(&d.sim[1]));
+	bad_used_entry(&d, p);
+	assert_true(rec_broken && d.vb.recovering);
+	/* A request submitted meanwhile waits for the device to come back. */
+	treq_linear(&treqs[24], 4096);
+	treqs[24].done = 0;
+	treqs[24].r = (struct blk_request){.op = BLK_OP_READ,
+					   .sector = 1000,
+					   .data = treqs[24].ring,
+					   .done = treq_done,
+					   .priv = &treqs[24]};
+	assert_int_equal(blkdev_submit(&d.bd, &treqs[24].r), 0);
+	requests = d.q[0].requests + d.q[1].requests;
+	rec_reset(&d);
+	assert_false(d.vb.recovering);
+	for (int k = 0; k < 200; k++)
+		op_poll(&d.bd);
+	for (unsigned i = 0; i < 25; i++) {
+		assert_int_equal(treqs[i].done, 1);
+		assert_int_equal(treqs[i].r.error, 0);
+		treq_expect(&treqs[i], d.disk + treqs[i].r.sector * 512);
+		/* the first one completed before the break; queue 1's was not read yet */
+		assert_true(treqs[i].r.in.retried == (i >= 1));
+	}
+	assert_int_equal(d.q[0].requests + d.q[1].requests, requests); /* not counted twice */
+
+	/* Sent again and broken again: it fails, once, with -EIO. */
+	treqs[0].done = 0;
+	treqs[0].r.in.retried = false;
+	assert_int_equal(blkdev_submit(&d.bd, &treqs[0].r), 0);
+	rec_reset(&d); /* as if the ring broke: taken back, sent again */
+	assert_int_equal(treqs[0].done, 0);
+	rec_reset(&d); /* and again: no third time */
+	assert_int_equal(treqs[0].done, 1);
+	assert_int_equal(treqs[0].r.error, -EIO);
+	treqs_free();
+	sd_stop(&d);
+}
+
 /* A device that corrupts its used ring: every request fails once, the disk is dead. */
 static void test_broken_ring(void **state)
 {
@@ -1375,13 +1496,7 @@ static void test_broken_ring(void **state)
 		assert_int_equal(blkdev_submit(&d.bd, &treqs[i].r), 0);
 	}
 	serve(&d, 0, vq_sim_pop(&d.sim[0])); /* one good completion */
-	vq_sim_pop(&d.sim[0]);
-	/* a used entry naming a buffer that is not outstanding */
-	if (p->features & F(RING_PACKED))
-		vq_sim_put_used_desc_raw(&d.sim[0], 7777, 0, 0, 1);
-	else
-		vq_sim_put_used_raw(&d.sim[0], 7777, 0);
-	poll_all(&d);
+	bad_used_entry(&d, p);
 	assert_int_equal(d.broken_calls, 1);
 	assert_true(d.vb.dead && d.bd.dead);
 	for (unsigned i = 0; i < 12; i++)
@@ -1424,6 +1539,8 @@ int main(void)
 		T(test_notify_batching, packed),
 		T(test_interrupts, split),
 		T(test_interrupts, packed),
+		T(test_recover, split),
+		T(test_recover, packed),
 		T(test_watchdog, split),
 		T(test_watchdog, packed),
 		T(test_strict_device, split),

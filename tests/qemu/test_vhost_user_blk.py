@@ -127,3 +127,19 @@ def test_vhost_user_blk_stress(boot, imgdir, dev, export):
                       r"^TEST PASS: blk_stress$"],
                absent=[r"failed", r"wrong", r"dead"])
     expect_image(run, img, lambda s: bp.sector(seed2, s))
+
+
+def test_vhost_user_blk_recover(boot, imgdir):
+    """A bad used entry injected mid-stress against the daemon: the device (and with
+    it the vhost-user backend's rings) is reset and brought back, nothing is lost."""
+    seed2 = seed_of("vurecover")
+    bp.make_image(os.path.join(imgdir, "disk.img"), 1, 8 * MiB)
+    run, img = daemon_boot(boot, imgdir,
+                           f"test=blk_stress blkt.seed2={seed2} blkt.ms=1500 "
+                           "blk.fault=used@500")
+    run.expect(PASS, [r"^blk: vda: the device broke a ring \(used id is not an outstanding "
+                      r"buffer \(injected fault\)\); device reset and brought back \(reset 1\): "
+                      r"\d+ requests sent again, 0 failed",
+                      r"^  transport: .* 1 resets", r"^TEST PASS: blk_stress$"],
+               absent=[r"failed: ", r"wrong", r"dead"])
+    expect_image(run, img, lambda s: bp.sector(seed2, s))

@@ -48,6 +48,10 @@ struct vblk_dev {
 	bool ready;		   /* queues initialised: callbacks may run */
 	bool polled;		   /* the device has no interrupts: polls look at the ISR */
 	uint64_t next_config_poll; /* clock_ns of the next look at the configuration */
+	bool recover_pending;	   /* a ring broke: vblk_recover at the next poll or submit */
+	char recover_why[96];
+	uint64_t fault_used_at; /* blk.fault=used@N: a bad used entry at the Nth completion pass */
+	uint64_t passes;
 };
 
 #define CFG(field) offsetof(struct virtio_blk_config, field)
@@ -89,6 +93,15 @@ static struct vblk_dev *to_dev(struct blkdev *bd)
 	return container_of(bd, struct vblk_dev, bd);
 }
 
+/* blk.fault=used@N: queue 0 reads a bad used entry once N pieces completed. */
+static void vblk_fault(struct vblk_dev *d)
+{
+	if (d->fault_used_at && d->q[0].completed >= d->fault_used_at) {
+		d->fault_used_at = 0;
+		virtqueue_inject_fault(d->q[0].vq);
+	}
+}
+
 /* Queue callback, in interrupt context (or from virtio_poll with interrupts off). */
 static void vblk_vq_done(struct virtqueue *vq)
 {
@@ -96,8 +109,10 @@ static void vblk_vq_done(struct virtqueue *vq)
 	struct vblk_dev *d = vd->priv;
 	unsigned idx = virtqueue_index(vq);
 
-	if (d && d->ready && idx < d->vb.nq)
+	if (d && d->ready && idx < d->vb.nq) {
+		vblk_fault(d);
 		vblk_process(&d->q[idx]);
+	}
 }
 
 /* 5.2.6.2: the driver SHOULD re-read the capacity on a configuration change. */
@@ -122,11 +137,15 @@ static void vblk_config_changed(struct virtio_device *vd)
 		d->bd.zeroes_unmap = cfg8(vd, CFG(write_zeroes_may_unmap)) != 0;
 }
 
+static void vblk_recover_pending(struct vblk_dev *d);
+
 static int vblk_submit_op(struct blkdev *bd, struct blk_request *req)
 {
 	uint64_t flags = irq_save();
-	int rc = vblk_submit(&to_dev(bd)->vb, req);
+	int rc;
 
+	vblk_recover_pending(to_dev(bd));
+	rc = vblk_submit(&to_dev(bd)->vb, req);
 	irq_restore(flags);
 	return rc;
 }
@@ -147,10 +166,12 @@ static void vblk_poll_op(struct blkdev *bd)
 	}
 	for (unsigned i = 0; i < d->vb.nq; i++) {
 		flags = irq_save();
+		vblk_fault(d);
 		vblk_process(&d->q[i]);
 		irq_restore(flags);
 	}
 	flags = irq_save();
+	vblk_recover_pending(d);
 	vblk_watchdog(&d->vb, clock_ns());
 	irq_restore(flags);
 }
@@ -171,7 +192,7 @@ static void vblk_unplug_op(struct blkdev *bd)
 	irq_restore(flags);
 }
 
-/* Stop the device (a reset: it lets go of every ring), then fail what was outstanding. */
+/* Give the device up: what was outstanding fails, the disk is dead. */
 static void vblk_kill(struct vblk_dev *d, const char *why)
 {
 	uint32_t n = 0;
@@ -180,25 +201,86 @@ static void vblk_kill(struct vblk_dev *d, const char *why)
 		return;
 	for (unsigned i = 0; i < d->vb.nq; i++)
 		n += d->q[i].inflight;
-	kprintf("blk: %s: %s; device reset, %u requests on the rings fail, the disk is dead\n",
-		d->bd.name, why, n);
-	d->vd->ops->reset(d->vd);
+	kprintf("blk: %s: %s; %u requests on the rings fail, the disk is dead\n", d->bd.name, why,
+		n);
+	d->ready = false;
+	/* Rings, slots and wire memory stay allocated: the device may not have let go. */
 	vblk_fail_all(&d->vb, -EIO);
+}
+
+static int vblk_setup_queues(struct vblk_dev *d, bool again);
+
+/*
+ * Bring the device back (process context, interrupts off): reset it, take
+ * every request back, negotiate and set the queues up again, send the
+ * requests again (each once at most: one already sent again fails).
+ */
+static void vblk_recover(struct vblk_dev *d, const char *why)
+{
+	struct virtio_device *vd = d->vd;
+	struct blk_request *list;
+	unsigned failed, resent;
+	uint64_t had = vd->features;
+	int rc;
+
+	if (d->vb.dead)
+		return;
+	d->recover_pending = false;
+	d->vb.recovering = true;
+	d->ready = false;
+	if (virtio_restart(vd)) {
+		vblk_kill(d, "the device did not complete its reset");
+		return;
+	}
+	list = vblk_take_back(&d->vb, -EIO, &failed);
+	rc = virtio_negotiate(vd, VBLK_FEATURES);
+	if (rc == 0 && vd->features != had)
+		rc = -EPROTO; /* what the disk was set up for is gone */
+	if (rc == 0)
+		rc = vblk_setup_queues(d, true);
+	if (rc) {
+		char msg[80];
+
+		snprintf(msg, sizeof(msg), "after a reset the device cannot be set up again (%d)",
+			 rc);
+		d->vb.recovering = false;
+		vblk_resend(&d->vb, list); /* onto the waiting lists... */
+		vblk_kill(d, msg);	   /* ...which fail them */
+		return;
+	}
+	d->ready = true;
+	virtio_device_ready(vd);
+	resent = vblk_resend(&d->vb, list);
+	kprintf("blk: %s: %s; device reset and brought back (reset %llu): %u requests sent "
+		"again, %u failed\n",
+		d->bd.name, why, (unsigned long long)vd->resets, resent, failed);
+}
+
+/* A recovery the interrupt path asked for, now that we are in process context. */
+static void vblk_recover_pending(struct vblk_dev *d)
+{
+	if (d->recover_pending)
+		vblk_recover(d, d->recover_why);
 }
 
 static void vblk_broken(struct vblk *vb, const char *why)
 {
-	char msg[96];
+	struct vblk_dev *d = container_of(vb, struct vblk_dev, vb);
 
-	snprintf(msg, sizeof(msg), "the device broke a ring (%s)", why ? why : "unknown");
-	vblk_kill(container_of(vb, struct vblk_dev, vb), msg);
+	/* Maybe in an interrupt: the reset and the new queues wait for a poll or a submit. */
+	if (d->recover_pending || vb->dead)
+		return;
+	snprintf(d->recover_why, sizeof(d->recover_why), "the device broke a ring (%s)",
+		 why ? why : "unknown");
+	d->recover_pending = true;
+	vb->recovering = true;
 }
 
 static void vblk_abort_op(struct blkdev *bd, const char *why)
 {
 	uint64_t flags = irq_save();
 
-	vblk_kill(to_dev(bd), why);
+	vblk_recover(to_dev(bd), why);
 	irq_restore(flags);
 }
 
@@ -221,8 +303,9 @@ static void vblk_info_op(struct blkdev *bd)
 {
 	struct vblk_dev *d = to_dev(bd);
 
-	printf("  transport: %s, interrupts %s, %s interface\n", d->vd->name, d->vd->irq_mode,
-	       d->vd->legacy ? "legacy" : "modern");
+	printf("  transport: %s, interrupts %s, %s interface, %llu resets\n", d->vd->name,
+	       d->vd->irq_mode, d->vd->legacy ? "legacy" : "modern",
+	       (unsigned long long)d->vd->resets);
 	printf("  negotiated features ");
 	virtio_print_features(d->vd);
 	printf("  limits per device request: %u segments", d->vb.max_segs);
@@ -442,10 +525,50 @@ static void log_features(const struct vblk_dev *d)
 	kprintf("\n");
 }
 
+/*
+ * The request queues (vb.nq of them) and the limits that depend on their
+ * size; again: after virtio_restart, in place of the old ones (the device
+ * was reset: they can go).
+ */
+static int vblk_setup_queues(struct vblk_dev *d, bool again)
+{
+	struct virtio_device *vd = d->vd;
+	uint32_t ring_min = UINT32_MAX;
+	int rc;
+
+	for (unsigned i = 0; i < d->vb.nq; i++) {
+		struct virtqueue *vq;
+
+		if (again && d->q[i].vq) {
+			virtio_del_vq(vd, d->q[i].vq);
+			d->q[i].vq = NULL;
+		}
+		rc = virtio_setup_vq(vd, i, 0, vblk_vq_done, &vq);
+		if (rc) {
+			kprintf("blk: %s: queue %u set-up failed (%d)\n", vd->name, i, rc);
+			return rc;
+		}
+		d->q[i].vq = vq;
+		ring_min = MIN(ring_min, virtqueue_num(vq));
+		rc = again ? vblk_queue_reinit(&d->q[i], vq, virtio_vq_has_irq(vq))
+			   : vblk_queue_init(&d->vb, &d->q[i], i, vq, virtio_vq_has_irq(vq));
+		if (rc)
+			return rc;
+		if (!d->q[i].irq)
+			d->polled = true;
+	}
+	if (ring_min < 4) {
+		kprintf("blk: %s: a ring of %u entries is too small for a request\n", vd->name,
+			ring_min);
+		return -EINVAL;
+	}
+	return vblk_read_config(d, ring_min);
+}
+
 static int vblk_probe(struct virtio_device *vd)
 {
 	struct vblk_dev *d;
-	uint32_t nq = 1, ring_min = UINT32_MAX;
+	uint32_t nq = 1;
 	uint16_t tq = vd->ops->num_queues(vd);
 	int rc;
 
@@ -479,33 +602,17 @@ static int vblk_probe(struct virtio_device *vd)
 		rc = -ENODEV;
 		goto fail;
 	}
-	for (unsigned i = 0; i < nq; i++) {
-		struct virtqueue *vq;
+	{
+		const char *f = cmdline_get(&kernel_cmdline, "blk.fault");
 
-		rc = virtio_setup_vq(vd, i, 0, vblk_vq_done, &vq);
-		if (rc) {
-			kprintf("blk: %s: queue %u set-up failed (%d)\n", vd->name, i, rc);
-			goto fail;
-		}
-		d->q[i].vq = vq;
-		ring_min = MIN(ring_min, virtqueue_num(vq));
-		rc = vblk_queue_init(&d->vb, &d->q[i], i, vq, virtio_vq_has_irq(vq));
-		if (rc)
-			goto fail;
-		if (!d->q[i].irq)
-			d->polled = true;
+		if (f && strncmp(f, "used@", 5) == 0)
+			d->fault_used_at = strtoull(f + 5, NULL, 0);
 	}
 	d->vb.nq = nq;
-	d->bd.interrupts = !d->polled;
-	if (ring_min < 4) {
-		kprintf("blk: %s: a ring of %u entries is too small for a request\n", vd->name,
-			ring_min);
-		rc = -EINVAL;
-		goto fail;
-	}
-	rc = vblk_read_config(d, ring_min);
+	rc = vblk_setup_queues(d, false);
 	if (rc)
 		goto fail;
+	d->bd.interrupts = !d->polled;
 	d->bd.nr_queues = nq;
 	d->bd.queue_size = virtqueue_num(d->q[0].vq);
 	d->ready = true;

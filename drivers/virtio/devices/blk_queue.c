@@ -299,6 +299,20 @@ static void stop_request(struct vblk *vb, struct blk_request *req, int err)
 		blkdev_complete(vb->bd, req, req->error);
 }
 
+/* The request from its start, for queue q (in.retried is kept). */
+static void request_start(struct vblk_queue *q, struct blk_request *req)
+{
+	bool retried = req->in.retried;
+
+	memset(&req->in, 0, sizeof(req->in));
+	req->in.retried = retried;
+	req->in.queue = (uint16_t)q->index;
+	req->in.sector = req->sector;
+	req->in.left = req->op == BLK_OP_FLUSH || req->op == BLK_OP_GET_ID ? 1 : req->nr_sectors;
+	if (has_data(req->op))
+		sg_cursor_init(&req->in.cur, req->data);
+}
+
 int vblk_submit(struct vblk *vb, struct blk_request *req)
 {
 	struct vblk_queue *q;
@@ -307,14 +321,10 @@ int vblk_submit(struct vblk *vb, struct blk_request *req)
 	if (vb->dead)
 		return -EIO;
 	q = &vb->q[vb->rr++ % vb->nq];
-	memset(&req->in, 0, sizeof(req->in));
-	req->in.queue = (uint16_t)q->index;
-	req->in.sector = req->sector;
-	req->in.left = req->op == BLK_OP_FLUSH || req->op == BLK_OP_GET_ID ? 1 : req->nr_sectors;
-	if (has_data(req->op))
-		sg_cursor_init(&req->in.cur, req->data);
+	request_start(q, req);
+	req->in.retried = false;
 
-	if (q->wait_head) {
+	if (q->wait_head || vb->recovering) {
 		/* Others wait already: keep the order. */
 		if (req->flags & BLK_REQ_NOWAIT)
 			return -EAGAIN;
@@ -328,7 +338,10 @@ int vblk_submit(struct vblk *vb, struct blk_request *req)
 	if (rc && rc != -ENOSPC && req->in.inflight == 0) {
 		if (virtqueue_is_broken(q->vq) && vb->broken)
 			vb->broken(vb, virtqueue_broken_reason(q->vq));
-		return rc; /* nothing reached the device */
+		if (!vb->recovering || vb->dead)
+			return rc; /* nothing reached the device */
+		/* The device comes back: the request waits for it. */
+		rc = -ENOSPC;
 	}
 	q->requests++;
 	if (rc == -ENOSPC)
@@ -384,7 +397,8 @@ static void run_waiting(struct vblk_queue *q)
 	while ((req = q->wait_head) != NULL) {
 		int rc = send(q, req);
 
-		if (rc == -ENOSPC)
+		/* A broken ring: the request waits for the device to be brought back. */
+		if (rc == -ENOSPC || (rc == -EIO && virtqueue_is_broken(q->vq)))
 			return;
 		q->wait_head = req->in.next;
 		if (!q->wait_head)
@@ -401,7 +415,7 @@ void vblk_process(struct vblk_queue *q)
 	struct vblk *vb = q->vb;
 	uint32_t len;
 
-	if (vb->dead)
+	if (vb->dead || vb->recovering)
 		return;
 	vb->in_completion++;
 	do {
@@ -417,13 +431,13 @@ void vblk_process(struct vblk_queue *q)
 	} while (q->irq && !vb->dead && !virtqueue_enable_cb(q->vq));
 	if (!vb->dead && virtqueue_is_broken(q->vq) && vb->broken)
 		vb->broken(vb, virtqueue_broken_reason(q->vq));
-	if (--vb->in_completion == 0 && !vb->plugged && !vb->dead)
+	if (--vb->in_completion == 0 && !vb->plugged && !vb->dead && !vb->recovering)
 		notify_all(vb);
 }
 
 void vblk_watchdog(struct vblk *vb, uint64_t now)
 {
-	if (vb->dead)
+	if (vb->dead || vb->recovering)
 		return;
 	for (unsigned int i = 0; i < vb->nq; i++) {
 		struct vblk_queue *q = &vb->q[i];
@@ -461,6 +475,106 @@ void vblk_unplug(struct vblk *vb)
 {
 	if (vb->plugged && --vb->plugged == 0 && !vb->in_completion && !vb->dead)
 		notify_all(vb);
+}
+
+static void take(struct blk_request ***tail, struct blk_request *req)
+{
+	req->in.taken = true;
+	req->in.next = NULL;
+	**tail = req;
+	*tail = &req->in.next;
+}
+
+struct blk_request *vblk_take_back(struct vblk *vb, int err, unsigned int *failed)
+{
+	struct blk_request *all = NULL, **tail = &all, *keep = NULL, **ktail = &keep, *req;
+
+	*failed = 0;
+	/* The rings first (the oldest requests); one on a waiting list joins from there. */
+	for (unsigned int i = 0; i < vb->nq; i++) {
+		struct vblk_queue *q = &vb->q[i];
+		struct vblk_slot *s;
+
+		while ((s = virtqueue_detach_unused_buf(q->vq)) != NULL) {
+			req = s->req;
+			s->req = NULL;
+			s->next_free = q->free_head;
+			q->free_head = (uint32_t)(s - q->slots);
+			q->inflight--;
+			req->in.inflight--;
+			if (!req->in.taken && !req->in.waiting)
+				take(&tail, req);
+			req->in.taken = true;
+		}
+		q->added = 0;
+	}
+	for (unsigned int i = 0; i < vb->nq; i++) {
+		struct vblk_queue *q = &vb->q[i];
+
+		while ((req = q->wait_head) != NULL) {
+			q->wait_head = req->in.next;
+			req->in.waiting = false;
+			take(&tail, req);
+		}
+		q->wait_tail = NULL;
+	}
+	while ((req = all) != NULL) {
+		all = req->in.next;
+		req->in.taken = false;
+		if (req->error || req->in.retried) {
+			(*failed)++;
+			req->in.sent_all = true;
+			blkdev_complete(vb->bd, req, req->error ? req->error : err);
+			continue;
+		}
+		req->in.retried = true;
+		req->in.next = NULL;
+		*ktail = req;
+		ktail = &req->in.next;
+	}
+	return keep;
+}
+
+int vblk_queue_reinit(struct vblk_queue *q, struct virtqueue *vq, bool irq)
+{
+	struct vblk_queue old = *q;
+	int rc;
+
+	vblk_queue_fini(q);
+	rc = vblk_queue_init(old.vb, q, old.index, vq, irq);
+	q->requests = old.requests;
+	q->pieces = q->wd_pieces = old.pieces;
+	q->waited = old.waited;
+	q->max_inflight = old.max_inflight;
+	q->completed = q->wd_completed = old.completed;
+	q->rekicks = old.rekicks;
+	q->found_used = old.found_used;
+	return rc;
+}
+
+unsigned int vblk_resend(struct vblk *vb, struct blk_request *list)
+{
+	unsigned int n = 0;
+	struct blk_request *req;
+
+	vb->recovering = false;
+	while ((req = list) != NULL) {
+		struct vblk_queue *q = &vb->q[req->in.queue < vb->nq ? req->in.queue : 0];
+		int rc = -ENOSPC;
+
+		list = req->in.next;
+		request_start(q, req);
+		if (!q->wait_head)
+			rc = send(q, req);
+		if (rc == -ENOSPC)
+			wait_add(q, req);
+		else if (rc)
+			stop_request(vb, req, rc);
+		n++;
+	}
+	if (!vb->plugged && !vb->in_completion)
+		notify_all(vb);
+	return n;
 }
 
 void vblk_fail_all(struct vblk *vb, int err)

@@ -91,7 +91,12 @@ struct vblk {
 	unsigned int plugged;	    /* blkdev_plug depth */
 	unsigned int in_completion; /* completion pass depth: notify once at its end */
 	bool dead;
-	/* The device broke its ring: the driver stops it and fails everything. */
+	bool recovering; /* a ring broke: nothing is sent or completed until vblk_resend */
+	/*
+	 * The device broke its ring (a bad used entry, DEVICE_NEEDS_RESET): the
+	 * driver sets recovering and brings the device back (vblk_take_back,
+	 * new queues, vblk_resend), or stops it for good (vblk_fail_all).
+	 */
 	void (*broken)(struct vblk *vb, const char *why);
 	uint64_t bad_completions; /* short used length or unknown status */
 	uint64_t errors_logged;
@@ -149,6 +154,27 @@ void vblk_unplug(struct vblk *vb);
  * mark vb dead.
  */
 void vblk_fail_all(struct vblk *vb, int err);
+
+/*
+ * vblk_take_back - after the device was reset (it no longer touches the
+ * rings): take every request back from the rings and the waiting lists.
+ * A request already sent again once, or already failed, completes (with
+ * its error, else err; counted in *failed); the others are returned,
+ * oldest first, linked by in.next, for vblk_resend.
+ */
+struct blk_request *vblk_take_back(struct vblk *vb, int err, unsigned int *failed);
+
+/*
+ * vblk_queue_reinit - q over a new virtqueue after a device reset (the old
+ * one is gone): fresh slots, the counters kept. Returns: 0, -ENOMEM.
+ */
+int vblk_queue_reinit(struct vblk_queue *q, struct virtqueue *vq, bool irq);
+
+/*
+ * vblk_resend - send the requests vblk_take_back returned again, each from
+ * its start, on the queue it had; clears recovering. Returns: how many.
+ */
+unsigned int vblk_resend(struct vblk *vb, struct blk_request *list);
 
 /* vblk_status_errno - a status byte as an errno (unknown values: -EIO). */
 int vblk_status_errno(uint8_t status);

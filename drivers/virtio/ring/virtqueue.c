@@ -25,6 +25,11 @@ void virtqueue_mark_broken(struct virtqueue *vq, const char *reason)
 	vq_bad_device(vq, reason ? reason : "marked broken by the transport");
 }
 
+void virtqueue_inject_fault(struct virtqueue *vq)
+{
+	vq->inject_fault = true;
+}
+
 bool virtqueue_is_broken(const struct virtqueue *vq)
 {
 	return vq->broken;
@@ -356,6 +361,11 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 
 	if (vq->broken || vq->building)
 		return NULL; /* detaching now would reshuffle the open buffer's descriptors */
+	if (vq->inject_fault && VQ_CALL(vq, more_used, vq)) {
+		vq->inject_fault = false;
+		vq_bad_device(vq, "used id is not an outstanding buffer (injected fault)");
+		return NULL;
+	}
 	token = VQ_CALL(vq, get, vq, len ? len : &dummy);
 	if (token)
 		vq->stats.used++;

@@ -75,6 +75,7 @@ struct virtqueue {
 	uint32_t num_free;  /* free ring descriptors */
 	uint32_t num_added; /* split: buffers, packed: descriptors, since the last kick */
 	bool indirect, event_idx, in_order, broken;
+	bool inject_fault; /* virtqueue_inject_fault: the next used entry is taken as bad */
 	const char *broken_reason;
 	const char *name;
 	vq_callback_t callback;

@@ -172,6 +172,20 @@ static uint16_t set_config_entry(struct vp_dev *vp, uint16_t entry)
 			 vp->legacy ? NULL : &vp->common->config_msix_vector, entry);
 }
 
+/*
+ * After a reset (rc: the wait's result): the device unassigned the
+ * configuration's MSI-X entry; once interrupts are set up, route it again
+ * (a driver bringing the device back keeps its interrupts).
+ */
+static int reset_done(struct vp_dev *vp, int rc)
+{
+	if (rc)
+		return -EIO;
+	if (vp->msix_entries > 0 && (vp->config_vector >= 0 || vp->msix_entries == 1))
+		set_config_entry(vp, 0);
+	return 0;
+}
+
 /* The entry for the selected queue. */
 static uint16_t set_queue_entry(struct vp_dev *vp, uint16_t entry)
 {
@@ -272,7 +286,8 @@ static int vp_reset(struct virtio_device *vd)
 
 	vp->common->device_status = 0;
 	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
-	return virtio_wait_zero(vp_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS);
+	return reset_done(vp,
+			  virtio_wait_zero(vp_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS));
 }
 
 static uint32_t vp_generation(struct virtio_device *vd)
@@ -365,7 +380,8 @@ static int vpl_reset(struct virtio_device *vd)
 
 	/* Writing 0 resets; legacy devices read back 0 once it is done. */
 	outb(vp->io + VIRTIO_PCI_LEGACY_STATUS, 0);
-	return virtio_wait_zero(vpl_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS);
+	return reset_done(vp,
+			  virtio_wait_zero(vpl_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS));
 }
 
 /* 0.9.5 has no generation counter. */
