@@ -4,6 +4,10 @@ print the guest's table (sequential read/write MB/s at 4K, 64K and 1M, random
 4K read IOPS at queue depth 1 and 32, notifications and interrupts per
 request). A benchmark, not a test: it prints figures and never judges them.
 
+Each transport given by --transports runs in turn, its table printed beside
+the others: q35-pci (virtio-blk-pci on q35) and microvm-mmio (virtio-blk-device
+on microvm's virtio-mmio, version 2).
+
 The image is opened with cache=none,aio=threads (O_DIRECT on the host); when
 QEMU cannot do that on this file system, cache=writeback is used instead, and
 the header says which one ran.
@@ -27,16 +31,25 @@ def make_image(path, mib):
             f.write(block)
 
 
-def run(args, image, cache):
+# name: (QEMU machine, virtio device suffix, extra QEMU arguments)
+TRANSPORTS = {
+    "q35-pci": ("q35", "pci", []),
+    "microvm-mmio": ("microvm", "device", ["-global", "virtio-mmio.force-legacy=false"]),
+}
+
+
+def run(args, image, cache, transport="q35-pci"):
     drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
     if cache == "none":
         drive += ",aio=threads"
-    dev = f"virtio-blk-pci,drive=d0,num-queues={args.queues},queue-size={args.queue_size}"
+    machine, bus, extra = TRANSPORTS[transport]
+    dev = f"virtio-blk-{bus},drive=d0,num-queues={args.queues},queue-size={args.queue_size}"
     if args.device_opts:
         dev += "," + args.device_opts
     cmdline = f"app=blkbench blkbench.ms={args.ms}" + (" blkbench.poll" if args.poll else "")
     argv = qemu.qemu_command(os.path.join(args.build, "kernel.elf"), cmdline, accel=args.accel,
-                             mem="512M", devices=["-drive", drive, "-device", dev])
+                             machine=machine, mem="512M",
+                             devices=extra + ["-drive", drive, "-device", dev])
     t0 = time.monotonic()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=args.ms * 20 / 1000 + 120,
                        check=False)
@@ -56,28 +69,17 @@ def disk_args(doc):
     return ap
 
 
-def main():
-    ap = disk_args(__doc__)
-    ap.add_argument("--poll", action="store_true", help="poll for completions, no interrupts")
-    args = ap.parse_args()
-
-    bench_dir = os.path.join(args.build, "bench")
-    os.makedirs(bench_dir, exist_ok=True)
-    image = os.path.join(bench_dir, "blk.img")
-    make_image(image, args.size)
-    try:
-        argv, p, secs = run(args, image, "none")
-        cache = "none,aio=threads"
-        if p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL) and "blkbench" not in p.stdout:
-            print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
-                  "falling back to cache=writeback", file=sys.stderr)
-            argv, p, secs = run(args, image, "writeback")
-            cache = "writeback"
-    finally:
-        os.unlink(image)
+def bench_one(args, image, transport):
+    argv, p, secs = run(args, image, "none", transport)
+    cache = "none,aio=threads"
+    if p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL) and "blkbench" not in p.stdout:
+        print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
+              "falling back to cache=writeback", file=sys.stderr)
+        argv, p, secs = run(args, image, "writeback", transport)
+        cache = "writeback"
     lines = p.stdout.splitlines()
-    print(f"bench-blk: QEMU {args.accel.upper()}, raw image {args.size} MiB, cache={cache}, "
-          f"num-queues={args.queues}, queue-size={args.queue_size}"
+    print(f"bench-blk: {transport}: QEMU {args.accel.upper()}, raw image {args.size} MiB, "
+          f"cache={cache}, num-queues={args.queues}, queue-size={args.queue_size}"
           f"{', ' + args.device_opts if args.device_opts else ''}, "
           f"{'polling' if args.poll else 'interrupts'}; {secs:.1f} s")
     start = next((i for i, l in enumerate(lines) if l.startswith("blk bench:")), None)
@@ -86,12 +88,34 @@ def main():
         print(f"bench-blk: no table (exit status {p.returncode})")
         return 1
     for line in lines:
-        if line.startswith("blk: vda: features"):
+        if line.startswith(("blk: vda: features", "blk: vda: virtio")):
             print(line)
     for line in lines[start:]:
         if line.startswith(("blk bench", "case", "seq ", "rand ")):
             print(line)
     return 0 if p.returncode == qemu.EXIT_PASS else 1
+
+
+def main():
+    ap = disk_args(__doc__)
+    ap.add_argument("--poll", action="store_true", help="poll for completions, no interrupts")
+    ap.add_argument("--transports", default="q35-pci,microvm-mmio",
+                    help="comma-separated: " + ", ".join(TRANSPORTS))
+    args = ap.parse_args()
+
+    bench_dir = os.path.join(args.build, "bench")
+    os.makedirs(bench_dir, exist_ok=True)
+    image = os.path.join(bench_dir, "blk.img")
+    make_image(image, args.size)
+    rc = 0
+    try:
+        for i, transport in enumerate(args.transports.split(",")):
+            if i:
+                print()
+            rc |= bench_one(args, image, transport)
+    finally:
+        os.unlink(image)
+    return rc
 
 
 if __name__ == "__main__":
