@@ -227,6 +227,7 @@ static int vm_program_queue(struct vm_dev *vm, struct virtqueue *vq)
 		/* 4.2.4: one page-aligned ring, its page number in 32 bits. */
 		if ((a.desc & (VM_LEGACY_PAGE - 1)) || (a.desc / VM_LEGACY_PAGE) > 0xffffffffull)
 			return -ENOMEM;
+		wr(&r->guest_page_size, VM_LEGACY_PAGE); /* again: a reset may have cleared it */
 		wr(&r->queue_align, VRING_LEGACY_ALIGN);
 		wr(&r->queue_pfn, (uint32_t)(a.desc / VM_LEGACY_PAGE));
 		return 0;
