@@ -78,6 +78,7 @@ KERNEL_SRCS := \
 	drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/transport/wait.c \
+	drivers/virtio/transport/cfg_access.c \
 	drivers/virtio/transport/pci_caps.c \
 	drivers/virtio/transport/pci.c \
 	drivers/virtio/transport/mmio_parse.c \
