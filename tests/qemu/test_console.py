@@ -155,12 +155,13 @@ def test_console_bulk_16mib(tmp_path, mode, t, packed):
                           r"\d+ queues, interrupts GSI 47 level$"])
 
 
-@pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
+@pytest.mark.parametrize("t,packed", [(tp.PCI, False), (tp.PCI, True), (tp.MMIO, False)],
+                         ids=["split", "packed", "mmio-split"])
 @pytest.mark.parametrize("mode", ["sink", "source", "echo"])
-def test_console_bulk_named_port(tmp_path, mode, packed):
+def test_console_bulk_named_port(tmp_path, mode, t, packed):
     """16 MiB through a virtserialport opened as /dev/vport/NAME (open/read/write/close)."""
-    bulk_run(tmp_path, f"console_port_{mode}_{'packed' if packed else 'split'}", mode, packed,
-             port="org.test.bulk")
+    bulk_run(tmp_path, f"console_port_{mode}_{t}_{'packed' if packed else 'split'}", mode,
+             packed, port="org.test.bulk", t=t)
 
 
 def test_console_host_faster_than_reader(tmp_path):
