@@ -78,6 +78,7 @@ KERNEL_SRCS := \
 	drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/virtio.c \
 	drivers/virtio/transport/wait.c \
+	drivers/virtio/transport/cfg_access.c \
 	drivers/virtio/transport/pci_caps.c \
 	drivers/virtio/transport/pci.c \
 	drivers/virtio/transport/mmio_parse.c \
@@ -330,11 +331,27 @@ kernel:
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 
 # make run NET=1: a virtio-net on QEMU's user network (restrict=on); QEMU_ARGS: anything else.
+# MACHINE=microvm: its devices are virtio-mmio (virtio-*-device, version 2), and make run
+# attaches a disk (build/run-disk.img, 64 MiB), the network and the console.
 comma := ,
-RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-pci$(comma)netdev=n0)
-RUN_EXTRA := $(strip $(RUN_NET) $(QEMU_ARGS))
+ifneq ($(filter microvm%,$(MACHINE)),)
+VBUS := device
+NET := 1
+VCONSOLE := 1
+RUN_DISK := $(BUILD)/run-disk.img
+RUN_MMIO := -global virtio-mmio.force-legacy=false \
+	-drive if=none$(comma)id=d0$(comma)format=raw$(comma)file=$(RUN_DISK) \
+	-device virtio-blk-device$(comma)drive=d0
+else
+VBUS := pci
+endif
+RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-$(VBUS)$(comma)netdev=n0)
+RUN_EXTRA := $(strip $(RUN_MMIO) $(RUN_NET) $(QEMU_ARGS))
 
-run: kernel
+$(BUILD)/run-disk.img:
+	truncate -s 64M $@
+
+run: kernel $(RUN_DISK)
 	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
 		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console) \
 		$(if $(RUN_EXTRA),-- $(RUN_EXTRA))

@@ -4,9 +4,17 @@ print the guest's table (sequential read/write MB/s at 4K, 64K and 1M, random
 4K read IOPS at queue depth 1 and 32, notifications and interrupts per
 request). A benchmark, not a test: it prints figures and never judges them.
 
+Each transport given by --transports runs in turn, its table printed beside
+the others: q35-pci (virtio-blk-pci on q35) and microvm-mmio (virtio-blk-device
+on microvm's virtio-mmio, version 2).
+
 The image is opened with cache=none,aio=threads (O_DIRECT on the host); when
 QEMU cannot do that on this file system, cache=writeback is used instead, and
 the header says which one ran.
+
+--backend vhost-user (env BACKEND) puts qemu-storage-daemon's vhost-user-blk
+export behind the disk instead of QEMU's built-in device (q35-pci only: a
+vhost-user-blk-pci device; guest RAM in a shared memfd).
 """
 import argparse
 import os
@@ -28,37 +36,44 @@ def make_image(path, mib):
             f.write(block)
 
 
+# name: (QEMU machine, virtio device suffix, extra QEMU arguments)
+TRANSPORTS = {
+    "q35-pci": ("q35", "pci", []),
+    "microvm-mmio": ("microvm", "device", ["-global", "virtio-mmio.force-legacy=false"]),
+}
+
+
 BENCH_MEM = "512M"
 
 
 class Disk:
     """The disk both benches give their guest (bench-blk and bench-linux-blk,
-    so both run on the same device): QEMU's built-in virtio-blk-pci on the
-    image (--backend builtin), or qemu-storage-daemon exporting the image
-    over vhost-user to a vhost-user-blk-pci device (--backend vhost-user;
-    the daemon opens the image as the built-in device would with
+    so both run on the same device): QEMU's built-in virtio-blk on the image
+    (--backend builtin), or qemu-storage-daemon exporting the image over
+    vhost-user to a vhost-user-blk-pci device (--backend vhost-user; the
+    daemon opens the image as the built-in device would with
     cache=writeback). Use as a context manager: the daemon runs inside."""
 
-    def __init__(self, args, image, cache):
-        self.args, self.image, self.cache = args, image, cache
+    def __init__(self, args, image, cache, transport="q35-pci"):
         self.daemon = None
-        self.machine = "q35"
+        self.machine, bus, extra = TRANSPORTS[transport]
         opts = f"num-queues={args.queues},queue-size={args.queue_size}"
         if args.device_opts:
             opts += "," + args.device_opts
-        if args.backend == "vhost-user":
+        if getattr(args, "backend", "builtin") == "vhost-user":
+            if transport != "q35-pci":
+                raise ValueError("the vhost-user backend runs on q35-pci only")
             workdir = os.path.dirname(os.path.abspath(image))
-            export = f",num-queues={args.queues}"
             self.daemon = vhost_user.BlkDaemon(image, workdir, mem=BENCH_MEM,
-                                               export_opts=export)
+                                               export_opts=f",num-queues={args.queues}")
             self.machine = self.daemon.machine
             self.devices = self.daemon.devices("," + opts)
-            self.cache = "daemon (writeback)"
         else:
             drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
             if cache == "none":
                 drive += ",aio=threads"
-            self.devices = ["-drive", drive, "-device", f"virtio-blk-pci,drive=d0,{opts}"]
+            self.devices = extra + ["-drive", drive,
+                                    "-device", f"virtio-blk-{bus},drive=d0,{opts}"]
 
     def __enter__(self):
         if self.daemon:
@@ -70,11 +85,11 @@ class Disk:
             self.daemon.stop()
 
 
-def run(args, image, cache):
+def run(args, image, cache, transport="q35-pci"):
     cmdline = f"app=blkbench blkbench.ms={args.ms}" + (" blkbench.poll" if args.poll else "")
-    with Disk(args, image, cache) as disk:
+    with Disk(args, image, cache, transport) as disk:
         argv = qemu.qemu_command(os.path.join(args.build, "kernel.elf"), cmdline,
-                                 machine=disk.machine, accel=args.accel, mem=BENCH_MEM,
+                                 accel=args.accel, machine=disk.machine, mem=BENCH_MEM,
                                  devices=disk.devices)
         t0 = time.monotonic()
         p = subprocess.run(argv, capture_output=True, text=True,
@@ -99,29 +114,19 @@ def disk_args(doc):
     return ap
 
 
-def main():
-    ap = disk_args(__doc__)
-    ap.add_argument("--poll", action="store_true", help="poll for completions, no interrupts")
-    args = ap.parse_args()
-
-    bench_dir = os.path.join(args.build, "bench")
-    os.makedirs(bench_dir, exist_ok=True)
-    image = os.path.join(bench_dir, "blk.img")
-    make_image(image, args.size)
-    try:
-        argv, p, secs = run(args, image, "none")
-        cache = "none,aio=threads" if args.backend == "builtin" else "daemon (writeback)"
-        if args.backend == "builtin" and p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL) and "blkbench" not in p.stdout:
-            print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
-                  "falling back to cache=writeback", file=sys.stderr)
-            argv, p, secs = run(args, image, "writeback")
-            cache = "writeback"
-    finally:
-        os.unlink(image)
+def bench_one(args, image, transport):
+    argv, p, secs = run(args, image, "none", transport)
+    cache = "none,aio=threads" if args.backend == "builtin" else "daemon (writeback)"
+    if (args.backend == "builtin" and p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL)
+            and "blkbench" not in p.stdout):
+        print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
+              "falling back to cache=writeback", file=sys.stderr)
+        argv, p, secs = run(args, image, "writeback", transport)
+        cache = "writeback"
     lines = p.stdout.splitlines()
-    print(f"bench-blk: QEMU {args.accel.upper()}, {args.backend} backend, raw image "
-          f"{args.size} MiB, cache={cache}, "
-          f"num-queues={args.queues}, queue-size={args.queue_size}"
+    print(f"bench-blk: {transport}: QEMU {args.accel.upper()}, {args.backend} backend, "
+          f"raw image {args.size} MiB, "
+          f"cache={cache}, num-queues={args.queues}, queue-size={args.queue_size}"
           f"{', ' + args.device_opts if args.device_opts else ''}, "
           f"{'polling' if args.poll else 'interrupts'}; {secs:.1f} s")
     start = next((i for i, l in enumerate(lines) if l.startswith("blk bench:")), None)
@@ -130,12 +135,37 @@ def main():
         print(f"bench-blk: no table (exit status {p.returncode})")
         return 1
     for line in lines:
-        if line.startswith("blk: vda: features"):
+        if line.startswith(("blk: vda: features", "blk: vda: virtio")):
             print(line)
     for line in lines[start:]:
         if line.startswith(("blk bench", "case", "seq ", "rand ")):
             print(line)
     return 0 if p.returncode == qemu.EXIT_PASS else 1
+
+
+def main():
+    ap = disk_args(__doc__)
+    ap.add_argument("--poll", action="store_true", help="poll for completions, no interrupts")
+    ap.add_argument("--transports", default=None,
+                    help="comma-separated: " + ", ".join(TRANSPORTS) +
+                         " (default: all; q35-pci with the vhost-user backend)")
+    args = ap.parse_args()
+    if args.transports is None:
+        args.transports = "q35-pci" if args.backend == "vhost-user" else ",".join(TRANSPORTS)
+
+    bench_dir = os.path.join(args.build, "bench")
+    os.makedirs(bench_dir, exist_ok=True)
+    image = os.path.join(bench_dir, "blk.img")
+    make_image(image, args.size)
+    rc = 0
+    try:
+        for i, transport in enumerate(args.transports.split(",")):
+            if i:
+                print()
+            rc |= bench_one(args, image, transport)
+    finally:
+        os.unlink(image)
+    return rc
 
 
 if __name__ == "__main__":

@@ -82,7 +82,9 @@ def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
         # One mux on stdio; the frontend attached last (the console) has the input.
         args += ["-chardev", "stdio,id=term,mux=on,signal=off", "-serial", "chardev:term",
                  "-mon", "chardev=term,mode=readline",
-                 "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=term"]
+                 "-device", "virtio-serial-" + ("device" if machine.startswith("microvm")
+                                                else "pci"),
+                 "-device", "virtconsole,chardev=term"]
     elif interactive:
         # mon:stdio multiplexes the monitor: Ctrl-A X quits, Ctrl-A C monitor.
         args += ["-serial", "mon:stdio"]

@@ -1,6 +1,6 @@
 /*
  * Block devices: the API a file system (later) and the shell use, whatever
- * the driver underneath (today drivers/virtio/blk.c).
+ * the driver underneath (today drivers/virtio/devices/blk.c).
  *
  * Units: sector numbers are always 512-byte sectors (BLK_SECTOR_SIZE), as
  * on the wire; every request must also be aligned to the disk's logical

@@ -1,5 +1,5 @@
 /*
- * The virtio-net driver as a network stack sees it (drivers/virtio/net.c;
+ * The virtio-net driver as a network stack sees it (drivers/virtio/devices/net.c;
  * the wire format is in include/virtio/virtio_net.h). It knows frames,
  * not protocols' buffers: the stack (net/netif.c, lwIP) attaches with a
  * few callbacks and polls.

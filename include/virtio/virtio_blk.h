@@ -2,7 +2,7 @@
  * Virtio block device wire format (VIRTIO 1.2 section 5.2): feature bits,
  * the device configuration layout, the request header, discard/write
  * zeroes segments and status values. Driver state lives elsewhere
- * (drivers/virtio/blk_queue.h).
+ * (drivers/virtio/devices/blk_queue.h).
  */
 #ifndef VIRTIO_VIRTIO_BLK_H
 #define VIRTIO_VIRTIO_BLK_H

@@ -3,7 +3,7 @@
  * core allocates ring memory and translates every buffer address through
  * these; today the kernel identity-maps RAM, a bounce buffer or IOMMU
  * mapping can come later without touching drivers. The kernel implements
- * them in drivers/virtio/virtio_dma.c, the host tests in tests/host/.
+ * them in drivers/virtio/ring/virtio_dma.c, the host tests in tests/host/.
  */
 #ifndef VIRTIO_VIRTIO_DMA_H
 #define VIRTIO_VIRTIO_DMA_H

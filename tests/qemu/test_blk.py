@@ -205,15 +205,18 @@ def test_blk_injected_errors(boot, imgdir, dev):
     expect_image(run, img, lambda s: bp.sector(seed if 3000 <= s < 3008 else seed2, s))
 
 
-@pytest.mark.parametrize("dev,mode", [("", "MSI-X"), (",vectors=0", "INTx")],
-                         ids=["msix", "no-msix"])
-def test_blk_resize(boot, imgdir, dev, mode):
+@pytest.mark.parametrize("t,dev,mode", [(tp.PCI, "", "MSI-X"), (tp.PCI, ",vectors=0", "INTx"),
+                                        (tp.MMIO, "", "GSI 47 level"),
+                                        (tp.MMIO_LEGACY, "", "GSI 47 level")],
+                         ids=["msix", "no-msix", "mmio", "mmio-legacy"])
+def test_blk_resize(boot, imgdir, t, dev, mode):
     """The host grows the disk (block_resize): the guest learns of it by a configuration
     change, writes the new last 4K and is refused one sector further."""
     seed2 = seed_of("resize" + dev)
     img = os.path.join(imgdir, "disk.img")
     bp.make_image(img, 5, 2 * MiB)
-    run = boot(cmdline=f"test=blk_resize blkt.seed2={seed2}", devices=disk(img, dev=dev),
+    run = boot(cmdline=f"test=blk_resize blkt.seed2={seed2}", machine=t.machine,
+               devices=disk(img, dev=dev, t=t),
                monitor=[(r"^blk-resize: capacity \d+ sectors, waiting", "block_resize d0 3M")])
     run.expect(PASS, [rf"interrupts {mode}", r"^blk-resize: capacity 4096 sectors, waiting",
                       r"^\[monitor\] block_resize d0 3M",

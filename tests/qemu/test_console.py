@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import transport as tp
 from vcon import Guest, Reader, VirtioSerial, echo_windowed, hangup, prng_bytes
 from vm import FAIL, PASS
 
@@ -83,11 +84,11 @@ def test_console_history_and_arrows(tmp_path):
     guest.wait().expect(PASS)
 
 
-def bulk_run(tmp_path, name, mode, packed, nbytes=BULK, port=None, extra=""):
+def bulk_run(tmp_path, name, mode, packed, nbytes=BULK, port=None, extra="", t=tp.PCI):
     """sink: host->guest; source: guest->host; echo: both. Port 0 (the console) or a
     named port. Port 0's output is lossy in QEMU when the reader lags (README):
     its source goes to a file, its echo is windowed. Named ports are flow-controlled."""
-    serial = VirtioSerial(tmp_path, packed=packed)
+    serial = VirtioSerial(tmp_path, packed=packed, t=t)
     outfile = os.path.join(str(tmp_path), "console.out")
     if mode == "source" and not port:
         serial.console_to_file("c0", outfile)
@@ -137,19 +138,30 @@ def bulk_run(tmp_path, name, mode, packed, nbytes=BULK, port=None, extra=""):
     return run
 
 
-@pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
+# (transport, packed): both layouts on PCI, and on virtio-mmio version 2 and 1.
+BULK_TRANSPORTS = [(tp.PCI, False), (tp.PCI, True), (tp.MMIO, True), (tp.MMIO_LEGACY, False)]
+
+
+@pytest.mark.parametrize("t,packed", BULK_TRANSPORTS,
+                         ids=[f"{t}-{'packed' if p else 'split'}" for t, p in BULK_TRANSPORTS])
 @pytest.mark.parametrize("mode", ["sink", "source", "echo"])
-def test_console_bulk_16mib(tmp_path, mode, packed):
+def test_console_bulk_16mib(tmp_path, mode, t, packed):
     """16 MiB host->guest (sink), guest->host (source), both at once (echo) on port 0."""
-    bulk_run(tmp_path, f"console_bulk_{mode}_{'packed' if packed else 'split'}", mode, packed)
+    layout = "packed" if packed else "split"
+    run = bulk_run(tmp_path, f"console_bulk_{mode}_{t}_{layout}", mode, packed, t=t)
+    if t.mmio:
+        run.expect(PASS, [rf"^virtio: virtio-console {tp.MMIO_SLOT_ACPI}: "
+                          rf"{'legacy' if t is tp.MMIO_LEGACY else 'modern'} interface, "
+                          r"\d+ queues, interrupts GSI 47 level$"])
 
 
-@pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
+@pytest.mark.parametrize("t,packed", [(tp.PCI, False), (tp.PCI, True), (tp.MMIO, False)],
+                         ids=["split", "packed", "mmio-split"])
 @pytest.mark.parametrize("mode", ["sink", "source", "echo"])
-def test_console_bulk_named_port(tmp_path, mode, packed):
+def test_console_bulk_named_port(tmp_path, mode, t, packed):
     """16 MiB through a virtserialport opened as /dev/vport/NAME (open/read/write/close)."""
-    bulk_run(tmp_path, f"console_port_{mode}_{'packed' if packed else 'split'}", mode, packed,
-             port="org.test.bulk")
+    bulk_run(tmp_path, f"console_port_{mode}_{t}_{'packed' if packed else 'split'}", mode,
+             packed, port="org.test.bulk", t=t)
 
 
 def test_console_host_faster_than_reader(tmp_path):
@@ -247,6 +259,22 @@ def test_console_polled_microvm(tmp_path):
     assert "\nstill here\n" in shell_cmd(sock, r, b"echo still here")
     sock.sendall(b"poweroff\r")
     guest.wait().expect(PASS, [r"interrupts polling$"])
+
+
+@pytest.mark.parametrize("t", [tp.MMIO, tp.MMIO_CMDLINE], ids=str)
+def test_console_shell_mmio(tmp_path, t):
+    """The shell on a virtio console behind virtio-mmio: by interrupt (ACPI), polled
+    (acpi=off); the `virtio` command shows the transport and its queues."""
+    guest, sock, r = start_shell(tmp_path, f"console_shell_{t}", t=t)
+    out = shell_cmd(sock, r, b"virtio")
+    mode = "polling" if t is tp.MMIO_CMDLINE else "GSI 47 level"
+    slot = tp.MMIO_SLOT_CMDLINE if t is tp.MMIO_CMDLINE else tp.MMIO_SLOT_ACPI
+    assert re.search(rf"^virtio-console {slot}: virtio_console, interrupts {mode}", out, re.M), out
+    assert re.search(r"^  queue 0 +\d+ split +added \d+ used \d+", out, re.M), out
+    assert ("(polled)" in out) == (t is tp.MMIO_CMDLINE), out
+    assert "\nhello mmio\n" in shell_cmd(sock, r, b"echo hello mmio")
+    sock.sendall(b"poweroff\r")
+    guest.wait().expect(PASS, [rf"^vcon: virtio-console {slot}: port 0 is the console"])
 
 
 def test_console_mirror(tmp_path):

@@ -40,6 +40,8 @@ def tap_net(ns, dev="", t=tp.PCI):
 
 # The transports the main network tests run on (tests/qemu/transport.py).
 NET_TRANSPORTS = [tp.PCI, tp.MMIO, tp.MMIO_LEGACY]
+# DHCP and ping also where virtio-mmio is found on the command line (polled) and beside PCIe.
+DHCP_TRANSPORTS = NET_TRANSPORTS + [tp.MMIO_CMDLINE, tp.MMIO_PCIE]
 
 
 def stop(g):
@@ -62,7 +64,7 @@ def echo(ns, g, size, timeout=300):
 
 # User networking.
 
-@pytest.mark.parametrize("t", NET_TRANSPORTS, ids=str)
+@pytest.mark.parametrize("t", DHCP_TRANSPORTS, ids=str)
 def test_user_dhcp_ping_gateway(boot, t):
     run = boot(cmdline="app=shell", machine=t.machine, devices=user_net(t=t),
                input=b"ping 10.0.2.2 -c 3\nifconfig\npoweroff\n", timeout=60)
@@ -216,12 +218,20 @@ MATRIX = [
     ("no-ctrl-vq", ",ctrl_vq=off,ctrl_rx=off,guest_announce=off"),
     ("legacy", ",disable-modern=on"),
 ]
+# On virtio-mmio (tests/qemu/transport.py): packed, the "big" buffers, no EVENT_IDX.
+MMIO_MATRIX = [
+    ("mmio-packed", tp.MMIO, ",packed=on"),
+    ("mmio-no-mrg-no-tso", tp.MMIO, ",mrg_rxbuf=off,guest_tso4=off,guest_tso6=off,guest_ecn=off"),
+    ("mmio-legacy-no-event-idx", tp.MMIO_LEGACY, ",event_idx=off,indirect_desc=off"),
+]
+TAP_MATRIX = [(n, tp.PCI, o) for n, o in MATRIX] + MMIO_MATRIX
 
 
 @needs_tap
-@pytest.mark.parametrize("opts", [m[1] for m in MATRIX], ids=[m[0] for m in MATRIX])
-def test_tap_matrix(request, ns, opts):
-    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns, opts), netns=ns) as g:
+@pytest.mark.parametrize("t,opts", [m[1:] for m in TAP_MATRIX], ids=[m[0] for m in TAP_MATRIX])
+def test_tap_matrix(request, ns, t, opts):
+    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns, opts, t), netns=ns,
+                     machine=t.machine) as g:
         g.wait_for(r"^net: serving")
         p = ns.run(["ping", "-q", "-c", "50", "-i", "0.01", "-W", "2", GUEST_IP], timeout=60,
                    check=False)

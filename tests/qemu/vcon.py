@@ -25,14 +25,16 @@ import socket
 import threading
 import time
 
+import transport as tp
 import vm
 
 
 class VirtioSerial:
-    """A virtio-serial-pci device and its ports, as QEMU arguments."""
+    """A virtio-serial-pci (or, on t, -device) device and its ports, as QEMU arguments."""
 
-    def __init__(self, tmpdir, packed=False, vectors=None, max_ports=None, addr=None):
+    def __init__(self, tmpdir, packed=False, vectors=None, max_ports=None, addr=None, t=tp.PCI):
         self.dir = str(tmpdir)
+        self.transport = t
         self.opts = [f"packed={'on' if packed else 'off'}"]
         if vectors is not None:
             self.opts.append(f"vectors={vectors}")
@@ -60,7 +62,7 @@ class VirtioSerial:
         return self
 
     def args(self):
-        a = ["-device", "virtio-serial-pci," + ",".join(self.opts)]
+        a = self.transport.device("serial", "," + ",".join(self.opts))
         for cid, dev, wait in self.ports:
             if isinstance(wait, str):
                 a += ["-chardev", f"file,id={cid},path={wait}", "-device", dev]
@@ -104,6 +106,7 @@ class Guest:
         self.error = None
         self.uart = []                  # serial lines so far
         self.uart_cond = threading.Condition()
+        kw.setdefault("machine", serial.transport.machine)
         for cid, _, _ in serial.ports:
             if os.path.exists(serial.path(cid)):
                 os.unlink(serial.path(cid))

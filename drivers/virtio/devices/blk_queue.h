@@ -1,7 +1,7 @@
 /*
  * The virtio-blk request engine (VIRTIO 1.2 5.2.6): block requests in,
  * descriptor chains out, completions back. It knows the virtqueue API and
- * the request format, not PCI, interrupts or locking: drivers/virtio/blk.c
+ * the request format, not the transport, interrupts or locking: devices/blk.c
  * brings the device up and calls in here with interrupts off; the host
  * tests (tests/host/test_blk.c) drive it against a simulated device.
  *

@@ -41,6 +41,8 @@
 #include <virtio/virtio_ring.h>
 #include <virtio/virtio_transport.h>
 
+#include "cfg_access.h"
+
 /* Transports kept (QEMU microvm offers 24 with ACPI, 8 without). */
 #define VM_MAX_TRANSPORTS 32
 /* 4.2.4: the page size the legacy QueuePFN counts in. */
@@ -139,52 +141,25 @@ static uint32_t vm_generation(struct virtio_device *vd)
 	return vd->legacy ? 0 : rd(&to_vm(vd)->regs->config_generation);
 }
 
-/*
- * The configuration space at its natural widths (4.2.2.2: 8-, 16- and
- * 32-bit fields in one access each; 64-bit fields as two 32-bit reads,
- * which the generation counter makes consistent).
- */
+/* The configuration space at 0x100, each field at its natural width (4.2.2.2). */
 static void vm_read_config(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
 {
 	struct vm_dev *vm = to_vm(vd);
-	uint8_t *out = buf;
 
 	if ((uint64_t)off + len > vm->config_len) {
 		memset(buf, 0, len);
 		return;
 	}
-	for (unsigned i = 0, w; i < len; i += w) {
-		uintptr_t a = (uintptr_t)(vm->config + off + i);
-		uint32_t v;
-
-		w = (len - i >= 4 && !(a & 3)) ? 4 : (len - i >= 2 && !(a & 1)) ? 2 : 1;
-		v = w == 4   ? *(volatile uint32_t *)a
-		    : w == 2 ? *(volatile uint16_t *)a
-			     : *(volatile uint8_t *)a;
-		memcpy(out + i, &v, w); /* little-endian: the low w bytes */
-	}
+	virtio_cfg_copy_in(buf, false, (uintptr_t)(vm->config + off), len);
 }
 
 static void vm_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
 {
 	struct vm_dev *vm = to_vm(vd);
-	const uint8_t *in = buf;
 
 	if ((uint64_t)off + len > vm->config_len)
 		return;
-	for (unsigned i = 0, w; i < len; i += w) {
-		uintptr_t a = (uintptr_t)(vm->config + off + i);
-		uint32_t v = 0;
-
-		w = (len - i >= 4 && !(a & 3)) ? 4 : (len - i >= 2 && !(a & 1)) ? 2 : 1;
-		memcpy(&v, in + i, w);
-		if (w == 4)
-			*(volatile uint32_t *)a = v;
-		else if (w == 2)
-			*(volatile uint16_t *)a = (uint16_t)v;
-		else
-			*(volatile uint8_t *)a = (uint8_t)v;
-	}
+	virtio_cfg_copy_out(false, (uintptr_t)(vm->config + off), buf, len);
 }
 
 /* 4.2.2: no queue count; queues exist while QueueNumMax reads non-zero. */
@@ -227,6 +202,7 @@ static int vm_program_queue(struct vm_dev *vm, struct virtqueue *vq)
 		/* 4.2.4: one page-aligned ring, its page number in 32 bits. */
 		if ((a.desc & (VM_LEGACY_PAGE - 1)) || (a.desc / VM_LEGACY_PAGE) > 0xffffffffull)
 			return -ENOMEM;
+		wr(&r->guest_page_size, VM_LEGACY_PAGE); /* again: a reset may have cleared it */
 		wr(&r->queue_align, VRING_LEGACY_ALIGN);
 		wr(&r->queue_pfn, (uint32_t)(a.desc / VM_LEGACY_PAGE));
 		return 0;

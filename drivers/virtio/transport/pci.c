@@ -45,6 +45,7 @@
 #include <virtio/virtio_ring.h>
 #include <virtio/virtio_transport.h>
 
+#include "cfg_access.h"
 #include "pci_caps.h"
 
 /* Legacy devices do not say how many queues they have: look at this many. */
@@ -201,68 +202,6 @@ static void select_queue(struct vp_dev *vp, unsigned index)
 		vp->common->queue_select = cpu_to_le16((uint16_t)index);
 }
 
-/*
- * Device configuration fields are accessed at their natural width (4.1.3.1:
- * the device may act on each write, e.g. the console's emerg_wr), so an
- * aligned 1-, 2- or 4-byte field is one access; anything else goes in
- * 32-bit pieces where aligned, bytes elsewhere. The same for the legacy
- * I/O window (guest-endian fields, 4.1.4.8) and the modern MMIO one.
- */
-static unsigned cfg_width(uintptr_t addr, unsigned left)
-{
-	if (left >= 4 && !(addr & 3))
-		return 4;
-	return left >= 2 && !(addr & 1) ? 2 : 1;
-}
-
-static uint32_t cfg_read(bool io, uintptr_t a, unsigned w)
-{
-	if (io)
-		return w == 4 ? inl((uint16_t)a) : w == 2 ? inw((uint16_t)a) : inb((uint16_t)a);
-	return w == 4	? *(volatile uint32_t *)a
-	       : w == 2 ? *(volatile uint16_t *)a
-			: *(volatile uint8_t *)a;
-}
-
-static void cfg_write(bool io, uintptr_t a, unsigned w, uint32_t v)
-{
-	if (io && w == 4)
-		outl((uint16_t)a, v);
-	else if (io && w == 2)
-		outw((uint16_t)a, (uint16_t)v);
-	else if (io)
-		outb((uint16_t)a, (uint8_t)v);
-	else if (w == 4)
-		*(volatile uint32_t *)a = v;
-	else if (w == 2)
-		*(volatile uint16_t *)a = (uint16_t)v;
-	else
-		*(volatile uint8_t *)a = (uint8_t)v;
-}
-
-/* Copy len bytes from configuration address base (a port when io) to out. */
-static void cfg_copy_in(uint8_t *out, bool io, uintptr_t base, unsigned len)
-{
-	for (unsigned i = 0, w; i < len; i += w) {
-		uint32_t v;
-
-		w = cfg_width(base + i, len - i);
-		v = cfg_read(io, base + i, w);
-		memcpy(out + i, &v, w); /* x86 is little-endian: the low w bytes */
-	}
-}
-
-static void cfg_copy_out(bool io, uintptr_t base, const uint8_t *in, unsigned len)
-{
-	for (unsigned i = 0, w; i < len; i += w) {
-		uint32_t v = 0;
-
-		w = cfg_width(base + i, len - i);
-		memcpy(&v, in + i, w);
-		cfg_write(io, base + i, w, v);
-	}
-}
-
 /* Modern interface operations. */
 
 static uint8_t vp_get_status(struct virtio_device *vd)
@@ -328,7 +267,7 @@ static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, un
 		memset(buf, 0, len);
 		return;
 	}
-	cfg_copy_in(buf, false, (uintptr_t)(vp->device_cfg + off), len);
+	virtio_cfg_copy_in(buf, false, (uintptr_t)(vp->device_cfg + off), len);
 }
 
 static void vp_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
@@ -337,7 +276,7 @@ static void vp_write_config(struct virtio_device *vd, unsigned off, const void *
 
 	if (!vp->device_cfg || off + len > vp->device_cfg_len)
 		return;
-	cfg_copy_out(false, (uintptr_t)(vp->device_cfg + off), buf, len);
+	virtio_cfg_copy_out(false, (uintptr_t)(vp->device_cfg + off), buf, len);
 }
 
 static uint16_t vp_num_queues(struct virtio_device *vd)
@@ -420,7 +359,7 @@ static void vpl_read_config(struct virtio_device *vd, unsigned off, void *buf, u
 		memset(buf, 0, len);
 		return;
 	}
-	cfg_copy_in(buf, true, vp->io + base + off, len);
+	virtio_cfg_copy_in(buf, true, vp->io + base + off, len);
 }
 
 static void vpl_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
@@ -430,7 +369,7 @@ static void vpl_write_config(struct virtio_device *vd, unsigned off, const void 
 
 	if (base + off + len > vp->io_len)
 		return;
-	cfg_copy_out(true, vp->io + base + off, buf, len);
+	virtio_cfg_copy_out(true, vp->io + base + off, buf, len);
 }
 
 /* Legacy has no queue count: queues exist while their size reads non-zero. */
