@@ -118,6 +118,7 @@ KERNEL_SRCS := \
 	net/net.c \
 	net/netif.c \
 	net/netif_tso.c \
+	net/netif_rxmem.c \
 	net/serve.c \
 	net/iperf.c \
 	net/ping.c \

@@ -19,6 +19,7 @@
 #include <virtio/net.h>
 
 #include "net_apps.h"
+#include "netif_vnet.h"
 
 const char *net_err_str(int err)
 {
@@ -117,6 +118,11 @@ void net_print_stats(void)
 	       (unsigned long long)s->rx_no_page, (unsigned long long)g->rx_csum_bad,
 	       (unsigned long long)g->rx_csum_sw, (unsigned long long)g->rx_tcp_fragment,
 	       (unsigned long long)g->rx_input_err);
+	printf("    RX memory: pages held %u (most %u, budget %u), copied %llu, no-mem %llu, "
+	       "out-of-order purges %llu, unparsed-ip %llu\n",
+	       g->rx_pages_held, g->rx_pages_held_max, NET_RX_PAGE_BUDGET,
+	       (unsigned long long)g->rx_copied, (unsigned long long)g->rx_nomem,
+	       (unsigned long long)g->rx_ooseq_purges, (unsigned long long)g->rx_l4_unparsed);
 	printf("    TX packets %llu  bytes %llu  gso %llu (%llu segments)  csum %llu  kicks %llu\n",
 	       (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
 	       (unsigned long long)s->tx_gso, (unsigned long long)g->tx_gso_segments,
