@@ -133,7 +133,7 @@ static enum l4_parse frame_l4(struct pbuf *p, uint16_t *l4, uint8_t *proto, uint
 	type = rd16(f + 12);
 	if (type != ETHTYPE_IP && type != ETHTYPE_IPV6)
 		return L4_NOT_IP;
-	if (p->len < SIZEOF_ETH_HDR + 40)
+	if (p->len < SIZEOF_ETH_HDR + (type == ETHTYPE_IP ? 20 : 40))
 		return L4_UNPARSED;
 	if (type == ETHTYPE_IP) {
 		unsigned ihl = (f[14] & 15u) * 4, tot = rd16(f + 16);

@@ -18,23 +18,44 @@
 
 #include "netif_vnet.h"
 
-/* Count the pcbs with out-of-order data. */
-static unsigned ooseq_connections(void)
+static unsigned ooseq_pbufs(const struct tcp_pcb *pcb)
 {
 	unsigned n = 0;
 
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		if (pcb->ooseq)
-			n++;
+	for (const struct tcp_seg *seg = pcb->ooseq; seg; seg = seg->next)
+		n += pbuf_clen(seg->p);
 	return n;
 }
 
+/*
+ * Called by lwIP after it queued a segment out of order on pcb: each
+ * connection with such data gets an equal share of the budget (at least
+ * NET_OOSEQ_MIN); when the others hold more than the rest, those over
+ * their share lose their out-of-order data (their peers resend it).
+ */
 u16_t net_tcp_ooseq_limit(const struct tcp_pcb *pcb)
 {
-	unsigned n = ooseq_connections() + (pcb->ooseq ? 0 : 1);
-	unsigned share = NET_OOSEQ_BUDGET / (n ? n : 1);
+	unsigned n = 1, others = 0, share;
+	struct tcp_pcb *p;
 
-	return (u16_t)(share < NET_OOSEQ_MIN ? NET_OOSEQ_MIN : share);
+	for (p = tcp_active_pcbs; p; p = p->next) {
+		if (p != pcb && p->ooseq) {
+			n++;
+			others += ooseq_pbufs(p);
+		}
+	}
+	share = NET_OOSEQ_BUDGET / n;
+	if (share < NET_OOSEQ_MIN)
+		share = NET_OOSEQ_MIN;
+	if (others + share > NET_OOSEQ_BUDGET) {
+		for (p = tcp_active_pcbs; p; p = p->next) {
+			if (p != pcb && p->ooseq && ooseq_pbufs(p) > share) {
+				tcp_free_ooseq(p);
+				net_glue.rx_ooseq_purges++;
+			}
+		}
+	}
+	return (u16_t)share;
 }
 
 /* Drop every connection's out-of-order data (lwIP's own answer to a memory shortage). */

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "vnet_fake_transport.h"
 #include "vq_sim.h"
 
 /* What the driver needs from the kernel and the transport, for the host. */
@@ -24,25 +24,6 @@
 #include <kernel/page_alloc.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_net.h>
-
-int kprintf(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vprintf(fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-uint64_t clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned pages_allocated;
 static bool alloc_fail;	  /* the page allocator is out of memory */
@@ -64,43 +45,6 @@ void *alloc_pages(uint64_t n)
 
 static struct vq_sim sims[3];
 static struct virtqueue *vqs[3];
-static uint64_t offered;
-static struct virtio_net_config config = {
-	.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
-	.status = VIRTIO_NET_S_LINK_UP,
-};
-
-static uint64_t fake_device_features(struct virtio_device *vd)
-{
-	(void)vd;
-	return offered;
-}
-
-static void fake_reset(struct virtio_device *vd)
-{
-	(void)vd;
-}
-
-static void fake_del_vq(struct virtio_device *vd, struct virtqueue *vq)
-{
-	(void)vd;
-	virtqueue_destroy(vq);
-}
-
-static const struct virtio_transport_ops fake_ops = {
-	.device_features = fake_device_features,
-	.reset = fake_reset,
-	.del_vq = fake_del_vq,
-};
-
-static struct virtio_device fake_vd = {.id = VIRTIO_ID_NET, .name = "fake-net", .ops = &fake_ops};
-
-int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
-{
-	vd->features = offered & (wanted | VIRTIO_BIT(VIRTIO_F_VERSION_1));
-	return 0;
-}
-
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp)
 {
@@ -121,28 +65,6 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	vq_sim_attach(&sims[index], *vqp, vd->features);
 	vqs[index] = *vqp;
 	return 0;
-}
-
-void virtio_config_read(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
-{
-	(void)vd;
-	memcpy(buf, (uint8_t *)&config + off, len);
-}
-
-void virtio_device_ready(struct virtio_device *vd)
-{
-	(void)vd;
-}
-
-struct virtio_device *virtio_vq_device(struct virtqueue *vq)
-{
-	(void)vq;
-	return &fake_vd;
-}
-
-void virtio_poll(struct virtio_device *vd)
-{
-	(void)vd;
 }
 
 /* The driver itself, statics included. */
@@ -204,13 +126,13 @@ static struct vnet_dev *dev;
 
 static int setup(uint64_t features)
 {
-	offered = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	vnet_fake_offered = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	vnet_ndevs = 0;
 	frames_up = 0;
 	pages_allocated = 0;
 	alloc_fail = keep = false;
 	nkept = 0;
-	if (vnet_probe(&fake_vd))
+	if (vnet_probe(&vnet_fake_vd))
 		return -1;
 	dev = vnet_get(0);
 	return vnet_attach(dev, &stack_ops, NULL);
