@@ -399,6 +399,59 @@ static void test_small_buffers(void **state)
 	check_pages();
 }
 
+static int setup_announce(void **state)
+{
+	(void)state;
+	return setup(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+		     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+}
+
+/* The device asks for an announcement: the ack goes out and the poll does not wait for it. */
+static void test_announce_ack_does_not_wait(void **state)
+{
+	struct virtio_net_ctrl_hdr hdr;
+	struct vq_sim_buf *b;
+	uint8_t ok = VIRTIO_NET_OK;
+	uint64_t reads;
+
+	(void)state;
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	dev->config_pending = true;
+	reads = vnet_fake_clock_reads;
+	vnet_poll(dev, 64);
+	/* No busy wait: a handful of clock reads, not a second's worth. */
+	assert_true(vnet_fake_clock_reads - reads < 10);
+	assert_int_equal(dev->stats.announces, 1);
+	assert_true(dev->announce_inflight);
+	/* Another event before the device answered: no second ack. */
+	dev->config_pending = true;
+	vnet_poll(dev, 64);
+	assert_int_equal(dev->stats.announces, 1);
+	b = vq_sim_pop(&sims[2]);
+	assert_non_null(b);
+	assert_null(vq_sim_pop(&sims[2]));
+	assert_int_equal(vq_sim_read(&sims[2], b, &hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(hdr.class, VIRTIO_NET_CTRL_ANNOUNCE);
+	assert_int_equal(hdr.cmd, VIRTIO_NET_CTRL_ANNOUNCE_ACK);
+	/* The device acks (and clears the bit); the next poll takes the answer. */
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP;
+	vq_sim_complete(&sims[2], b, vq_sim_write(&sims[2], b, &ok, 1));
+	vnet_poll(dev, 64);
+	assert_false(dev->announce_inflight);
+	assert_int_equal(dev->stats.ctrl_errors, 0);
+	assert_non_null(dev->ctrlq);
+	/* A device that never answers loses its control queue after 1 s, polls going on. */
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	dev->config_pending = true;
+	vnet_poll(dev, 64);
+	assert_true(dev->announce_inflight);
+	vnet_fake_now_ns += 2000000000ull;
+	vnet_poll(dev, 64);
+	assert_null(dev->ctrlq);
+	assert_int_equal(dev->stats.ctrl_errors, 1);
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +463,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_empty_is_a_drop_not_a_hang, setup_mrg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_small_buffers, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_announce_ack_does_not_wait, setup_announce,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
