@@ -81,6 +81,7 @@ KERNEL_SRCS := \
 	drivers/virtio/blk_queue.c \
 	drivers/virtio/blk.c \
 	drivers/virtio/net.c \
+	drivers/virtio/rng.c \
 	$(VQ_SRCS) \
 	$(VCON_SRCS) \
 	drivers/virtio/console.c \
@@ -98,6 +99,8 @@ KERNEL_SRCS := \
 	lib/syscalls.c \
 	lib/file.c \
 	lib/sha256.c \
+	lib/chacha20.c \
+	lib/random.c \
 	lib/shell.c \
 	lib/sg_cursor.c \
 	lib/blk_pattern.c \
@@ -158,7 +161,7 @@ VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
 HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet \
-	netif
+	netif chacha20
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c

@@ -145,6 +145,10 @@ uint16_t net_tcp_ooseq_limit(const struct tcp_pcb *pcb);
  */
 #define TCP_TMR_INTERVAL 10
 
+/* Hooks (net/net_hooks.h): RFC 6528 initial sequence numbers, keyed by a boot secret. */
+#define LWIP_HOOK_FILENAME "net_hooks.h"
+#define LWIP_HOOK_TCP_ISN  net_tcp_isn
+
 /* Applications. */
 #define LWIP_CALLBACK_API 1
 /* lwiperf counts its idle time in polls of 2 slow ticks (40 ms here): 10 s. */

@@ -19,6 +19,7 @@
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
+#include <kernel/random.h>
 #include <virtio/net.h>
 
 #define VNET_MAX_DEVS	    4
@@ -726,9 +727,7 @@ static int vnet_probe(struct virtio_device *vd)
 		virtio_config_read(vd, offsetof(struct virtio_net_config, mac), dev->mac, 6);
 	} else {
 		/* A random locally administered unicast address (5.1.5). */
-		uint64_t t = clock_ns() * 0x9e3779b97f4a7c15ull;
-
-		memcpy(dev->mac, &t, 6);
+		random_bytes(dev->mac, 6);
 		dev->mac[0] = (uint8_t)((dev->mac[0] & 0xfe) | 0x02);
 	}
 	dev->mtu = 1500;

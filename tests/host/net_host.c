@@ -20,6 +20,7 @@
 #include <virtio/virtio.h>
 #include <virtio/virtqueue.h>
 
+#include "../../net/net_hooks.h"
 #include "../../net/netif_vnet.h"
 #include "net_host.h"
 #include "vnet_fake_transport.h"
@@ -59,6 +60,14 @@ uint32_t net_random(void)
 	x ^= x >> 7;
 	x ^= x << 17;
 	return (uint32_t)x;
+}
+
+u32_t net_tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
+		  u16_t remote_port)
+{
+	(void)local_ip;
+	(void)remote_ip;
+	return (u32_t)local_port << 16 ^ remote_port ^ net_random();
 }
 
 void net_assert_fail(const char *msg, const char *file, int line)
