@@ -198,7 +198,16 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/fuzz \
 FUZZ_SRCS := tests/fuzz/fuzz_vq.c tests/fuzz/fuzz_host.c $(VQ_SRCS)
 FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/virtqueue_internal.h \
 	$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
-FUZZ_BINS := $(BUILD)/fuzz/fuzz_split $(BUILD)/fuzz/fuzz_packed
+# The network receive path (tests/fuzz/fuzz_net.c): the driver, net/ and lwIP over
+# tests/host/net_host.c's scripted device; lwIP's objects built apart as for the host test.
+NETFUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host $(LWIP_INC) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LWIP_CFLAGS := -std=gnu11 -O1 -g -w -Iinclude $(LWIP_INC) \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=alignment \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LWIP_OBJS := $(patsubst %,$(BUILD)/fuzz/lwip/%.o,$(filter-out apps/%,$(LWIP_SRCS)))
+NETFUZZ_SRCS := tests/fuzz/fuzz_net.c $(NET_HOST_SRCS)
+FUZZ_BINS := $(BUILD)/fuzz/fuzz_split $(BUILD)/fuzz/fuzz_packed $(BUILD)/fuzz/fuzz_net
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 30
 
@@ -330,6 +339,17 @@ $(BUILD)/fuzz/fuzz_packed: $(FUZZ_DEPS) | $(DEPS)/.ok
 	@mkdir -p $(@D)
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DFUZZ_LAYOUT=VQ_PACKED -o $@ $(FUZZ_SRCS)
+
+$(BUILD)/fuzz/lwip/%.c.o: $(LWIP)/%.c | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  lwip/$*.c"
+	$(Q)$(FUZZ_CC) $(FUZZ_LWIP_CFLAGS) -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_net: $(NETFUZZ_SRCS) $(FUZZ_LWIP_OBJS) $(HOST_HDRS) net/lwipopts.h \
+		net/netif_vnet.h | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(NETFUZZ_CFLAGS) -o $@ $(NETFUZZ_SRCS) $(FUZZ_LWIP_OBJS)
 
 $(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/virtqueue_internal.h \
 		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)

@@ -251,7 +251,14 @@ bool net_host_device_rx(const struct virtio_net_hdr *h, const void *frame, uint3
 				written += n;
 			}
 		}
+		uint32_t cap = 0;
+
+		for (unsigned i = 0; i < b->nin; i++)
+			cap += b->in[i].len;
 		b->used_len = written + (k + 1 == nbufs ? (uint32_t)extra_len : 0);
+		/* The ring core refuses a used length beyond the buffer (the queue breaks). */
+		if (b->used_len > cap)
+			b->used_len = cap;
 		vq->navail--;
 		vq->nused++;
 	}

@@ -40,7 +40,7 @@ int net_host_init(uint64_t features);
  * net_host_device_rx - the device fills the oldest posted buffers: header
  * and frame, split over nbufs buffers (each written up to its size), used
  * lengths as written; extra_len is added to the last used length (a lying
- * device). Returns: false if fewer than nbufs buffers were posted.
+ * device; at most the buffer's size, which the ring core enforces). Returns: false if fewer than nbufs buffers were posted.
  */
 bool net_host_device_rx(const struct virtio_net_hdr *h, const void *frame, uint32_t len,
 			unsigned nbufs, int32_t extra_len);
