@@ -51,3 +51,37 @@ def test_tap_ooseq_flood_keeps_guest_online(request, ns):
         if len(per_second) < 7 or min(per_second) == 0:
             run.fail(f"the iperf stream stalled during the flood: {ipout}")
         run.expect(PASS, [r"ring-empty 0 "])
+
+
+STALLED_PEER = r"""
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7), timeout=10)
+s.setblocking(False)
+sent, end = 0, time.monotonic() + 3
+while time.monotonic() < end:
+    try:
+        sent += s.send(b"e" * 65536)
+    except BlockingIOError:
+        time.sleep(0.01)
+print(f"stalled: sent {sent} bytes, reading none", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+@needs_tap
+def test_tap_echo_peer_that_stops_reading(request, ns):
+    """A peer sends to echo and never reads: echo holds 64 KiB at most and drops it after 5 s."""
+    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns), netns=ns) as g:
+        g.wait_for(r"^net: serving")
+        peer = ns.popen([sys.executable, "-c", STALLED_PEER, GUEST_IP, "20"])
+        assert peer.stdout.readline().startswith("stalled: sent"), "the peer could not send"
+        m = g.wait_for(r"^echo: peer stopped reading with (\d+) bytes pending$", timeout=20)
+        g.wait_for(r"^echo: 10\.77\.0\.1 port \d+: \d+ bytes in, \d+ out .* aborted \(stalled\)$")
+        ping = ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "2", GUEST_IP], check=False)
+        peer.kill()
+        peer.wait()
+        run = stop(g)
+        if int(m.group(1)) > 65536:
+            run.fail(f"echo held {m.group(1)} bytes for a peer that does not read")
+        if "3 received" not in ping.stdout:
+            run.fail(f"no ping after the stalled peer: {ping.stdout}")
