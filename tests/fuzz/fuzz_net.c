@@ -4,7 +4,7 @@
  * net/netif.c, net/netif_rxmem.c and lwIP, unchanged, over the scripted
  * device of tests/host/net_host.c (the stack lives on between inputs, as
  * in a guest). Features: MRG_RXBUF, checksum offload both ways, TSO both
- * ways, the control queue. The input is a sequence of records:
+ * ways, the control queue; a TCP discard server listens on port 9. The input is a sequence of records:
  *
  *	u8 nbufs (1-4)  u8 extra  virtio_net_hdr (12)  u16 len  frame[len]
  *

@@ -52,8 +52,12 @@ SEEDS = {
     "arp": rec(GUEST_MAC + PEER_MAC + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x800, 6, 4, 1)
                + PEER_MAC + SRC + b"\0" * 6 + DST),
     "icmp_echo": rec(ip4(1, icmp_echo())),
-    "tcp_syn_ooo": rec(tcp4(40000, 9, 1000, 0, 2)) + rec(tcp4(40000, 9, 1001, 0, 0x10))
-    + b"".join(rec(tcp4(40000, 9, 1003 + 2 * i, 0, 0x18, b"y")) for i in range(8)) + bytes([0, 50]),
+    # The guest's ISN is 1000 on the host (tests/host/net_host.c): the handshake completes.
+    "tcp_syn_ooo": rec(tcp4(40000, 9, 1000, 0, 2)) + rec(tcp4(40000, 9, 1001, 1001, 0x10))
+    + b"".join(rec(tcp4(40000, 9, 1003 + 2 * i, 1001, 0x18, b"y")) for i in range(8))
+    + rec(tcp4(40000, 9, 1001, 1001, 0x18, b"h")) + bytes([0, 50]),
+    "tcp_ooo_pages": rec(tcp4(40002, 9, 7000, 0, 2)) + rec(tcp4(40002, 9, 7001, 1001, 0x10))
+    + b"".join(rec(tcp4(40002, 9, 7002 + 601 * i, 1001, 0x18, b"p" * 600)) for i in range(5)),
     "udp": rec(ip4(17, struct.pack("!HHHH", 5000, 7, 12, 0) + b"abcd")),
     "ipv6_hbh_tcp": rec(ip6(0, bytes([6, 0, 1, 4, 0, 0, 0, 0]) + struct.pack(
         "!HHIIBBHHH", 40000, 9, 1, 0, 5 << 4, 2, 65535, 0, 0))),

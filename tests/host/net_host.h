@@ -45,6 +45,9 @@ int net_host_init(uint64_t features);
 bool net_host_device_rx(const struct virtio_net_hdr *h, const void *frame, uint32_t len,
 			unsigned nbufs, int32_t extra_len);
 
+/* net_host_listen_discard - a TCP server on port that frees what it receives. Returns: 0 or -1. */
+int net_host_listen_discard(uint16_t port);
+
 /* net_host_poll - one round of the network loop: driver poll, lwIP timeouts. */
 void net_host_poll(void);
 

@@ -125,41 +125,17 @@ static void rx_tcp4(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, 
 	rx(frame, ip4(frame, 6, n));
 }
 
-/* Discard server on port 9 for the budget tests: data is freed as it comes. */
-static err_t discard_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
-{
-	(void)arg;
-	(void)err;
-	if (p) {
-		tcp_recved(pcb, p->tot_len);
-		pbuf_free(p);
-	}
-	return ERR_OK;
-}
-
-static err_t discard_accept(void *arg, struct tcp_pcb *pcb, err_t err)
-{
-	(void)arg;
-	(void)err;
-	tcp_recv(pcb, discard_recv);
-	return ERR_OK;
-}
-
 static int group_setup(void **state)
 {
 	ip4_addr_t peer;
 	struct eth_addr mac;
-	struct tcp_pcb *l = tcp_new_ip_type(IPADDR_TYPE_ANY);
 
 	(void)state;
 	if (net_host_init(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
 			  VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)))
 		return -1;
-	l = tcp_new_ip_type(IPADDR_TYPE_ANY);
-	if (!l || tcp_bind(l, IP_ANY_TYPE, 9) != ERR_OK)
+	if (net_host_listen_discard(9))
 		return -1;
-	l = tcp_listen_with_backlog(l, 16);
-	tcp_accept(l, discard_accept);
 	IP4_ADDR(&peer, 10, 0, 0, 1);
 	memcpy(mac.addr, peer_mac, 6);
 	return etharp_add_static_entry(&peer, &mac) == ERR_OK ? 0 : -1;
