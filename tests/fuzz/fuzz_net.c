@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
 			    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
 			    VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) |
-			    VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX)))
+			    VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX)) ||
+		    net_host_listen_discard(9))
 			abort();
 		up = true;
 	}

@@ -17,7 +17,7 @@
 
 #define NET_HOST_QSIZE 256u /* receive and transmit ring entries */
 
-/* The guest's address: 10.0.0.2/24 and fe80::2; the peer is 10.0.0.1 / fe80::1. */
+/* The guest's address: 10.0.0.2/24 and fe80::2; the peer is 10.0.0.1 / fe80::1 (52:54:00:00:00:01, a static ARP entry). */
 extern struct netif net_host_netif;
 extern struct vnet_dev *net_host_dev;
 
