@@ -14,6 +14,7 @@
 #include <boot/boot_info.h>
 #include <kernel/acpi.h>
 #include <kernel/clock.h>
+#include <kernel/random.h>
 #include <kernel/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
@@ -142,6 +143,8 @@ void kernel_main(struct boot_info *bi)
 	}
 	if (test)
 		run_test(test);
+	/* Not before a test: in-guest tests drive virtio-rng devices raw. */
+	random_init();
 	net_autostart();
 	run_app(app ? app : DEFAULT_APP);
 }

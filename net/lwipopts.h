@@ -14,10 +14,16 @@
  * Beside lwIP: net/netif_tso.c's 64 large-frame records (35 KiB).
  * Received frames are not in lwIP's pools: they stay in the virtio-net
  * driver's pages (VNET_RX_POOL_PAGES in include/virtio/net.h: at most
- * 8 MiB), wrapped as pbuf_custom; TCP_WND says how many it may hold.
+ * 8 MiB), wrapped as pbuf_custom; net/netif_rxmem.c says how many it may
+ * hold (small frames are copied into this heap instead).
  */
 #ifndef NET_LWIPOPTS_H
 #define NET_LWIPOPTS_H
+
+#include <stdint.h>
+
+struct tcp_pcb;
+uint16_t net_tcp_ooseq_limit(const struct tcp_pcb *pcb);
 
 /* System: no threads, no OS; protection unnecessary (no lwIP call from IRQs). */
 #define NO_SYS			 1
@@ -112,13 +118,18 @@
 #define TCP_SNDQUEUELOWAT	 (TCP_SND_QUEUELEN / 4)
 #define TCP_WND_UPDATE_THRESHOLD (TCP_WND / 8)
 #define TCP_QUEUE_OOSEQ		 1
-#define TCP_OOSEQ_MAX_PBUFS	 1024 /* bounds the driver pages lwIP may hold out of order */
-#define TCP_OOSEQ_MAX_BYTES	 TCP_WND
-#define LWIP_TCP_SACK_OUT	 1
-#define LWIP_TCP_MAX_SACK_NUM	 4
-#define TCP_LISTEN_BACKLOG	 1
-#define LWIP_TCP_TIMESTAMPS	 0
-#define TCP_OVERSIZE		 TCP_MSS
+/*
+ * Out-of-order data: at most a window per connection, and all connections
+ * together NET_OOSEQ_BUDGET pbufs (net/netif_rxmem.c: a page, or a small
+ * frame's copy, is one pbuf however few bytes it holds).
+ */
+#define TCP_OOSEQ_MAX_BYTES	   TCP_WND
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) net_tcp_ooseq_limit(pcb)
+#define LWIP_TCP_SACK_OUT	   1
+#define LWIP_TCP_MAX_SACK_NUM	   4
+#define TCP_LISTEN_BACKLOG	   1
+#define LWIP_TCP_TIMESTAMPS	   0
+#define TCP_OVERSIZE		   TCP_MSS
 /*
  * lwIP checks TCP_WND against PBUF_POOL: received data does not come from
  * that pool here (driver pages as pbuf_custom), so the check does not apply.
@@ -133,6 +144,10 @@
  * losses in a window, the timeout is what recovers.
  */
 #define TCP_TMR_INTERVAL 10
+
+/* Hooks (net/net_hooks.h): RFC 6528 initial sequence numbers, keyed by a boot secret. */
+#define LWIP_HOOK_FILENAME "net_hooks.h"
+#define LWIP_HOOK_TCP_ISN  net_tcp_isn
 
 /* Applications. */
 #define LWIP_CALLBACK_API 1

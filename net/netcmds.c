@@ -19,6 +19,8 @@
 #include <virtio/net.h>
 
 #include "net_apps.h"
+#include "net_hooks.h"
+#include "netif_vnet.h"
 
 const char *net_err_str(int err)
 {
@@ -117,6 +119,11 @@ void net_print_stats(void)
 	       (unsigned long long)s->rx_no_page, (unsigned long long)g->rx_csum_bad,
 	       (unsigned long long)g->rx_csum_sw, (unsigned long long)g->rx_tcp_fragment,
 	       (unsigned long long)g->rx_input_err);
+	printf("    RX memory: pages held %u (most %u, budget %u), copied %llu, no-mem %llu, "
+	       "out-of-order purges %llu, unparsed-ip %llu\n",
+	       g->rx_pages_held, g->rx_pages_held_max, NET_RX_PAGE_BUDGET,
+	       (unsigned long long)g->rx_copied, (unsigned long long)g->rx_nomem,
+	       (unsigned long long)g->rx_ooseq_purges, (unsigned long long)g->rx_l4_unparsed);
 	printf("    TX packets %llu  bytes %llu  gso %llu (%llu segments)  csum %llu  kicks %llu\n",
 	       (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
 	       (unsigned long long)s->tx_gso, (unsigned long long)g->tx_gso_segments,
@@ -133,6 +140,25 @@ void net_print_stats(void)
 	print_queue("tx0", d->txq);
 	print_queue("ctrl", d->ctrlq);
 	fflush(stdout);
+}
+
+/* What a remote host would have to guess: shown so that tests can compare two boots. */
+KCMD(netrand, "the DHCP transaction id and the keyed part of a TCP initial sequence number")
+{
+	struct netif *n;
+	struct dhcp *d;
+	ip_addr_t a, b;
+
+	(void)argv;
+	if (argc != 1 || net_up())
+		return 1;
+	n = net_netif();
+	d = netif_dhcp_data(n);
+	IP_ADDR4(&a, 10, 0, 2, 15);
+	IP_ADDR4(&b, 10, 0, 2, 2);
+	printf("netrand: dhcp xid 0x%08x, isn 10.0.2.15:49152->10.0.2.2:80 keyed part 0x%08x\n",
+	       d ? (unsigned)d->xid : 0u, (unsigned)net_tcp_isn_f(&a, 49152, &b, 80));
+	return 0;
 }
 
 KCMD(ifconfig, "network interface: addresses, link, counters; ifconfig promisc on|off")

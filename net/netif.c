@@ -47,6 +47,7 @@ _Static_assert(sizeof(struct pbuf_custom) <= VNET_RXBUF_OWNER, "pbuf_custom fits
 
 static void rx_pbuf_free(struct pbuf *p)
 {
+	net_rx_page_put();
 	vnet_rxbuf_release((struct vnet_rxbuf *)(void *)p);
 }
 
@@ -55,44 +56,100 @@ static uint16_t rd16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+/* What frame_l4 found. */
+enum l4_parse {
+	L4_NOT_IP,   /* not IPv4/IPv6: lwIP's own checks apply */
+	L4_FOUND,    /* the transport header: where, which, how long */
+	L4_UNPARSED, /* IP, but its headers cannot be walked in the first pbuf */
+};
+
+#define IP6_MAX_EXT_HEADERS 8 /* more than RFC 8200's recommended order ever needs */
+
+/*
+ * IPv6 (RFC 8200 section 4): follow Hop-by-Hop, Routing and Destination
+ * Options headers and a Fragment header, in any order (as lwIP's ip6_input
+ * does), to the real transport header; at most IP6_MAX_EXT_HEADERS of them.
+ */
+static enum l4_parse ip6_l4(const uint8_t *f, uint16_t flen, uint16_t *l4, uint8_t *proto,
+			    uint16_t *l4len, bool *frag)
+{
+	unsigned off = SIZEOF_ETH_HDR + 40, end = SIZEOF_ETH_HDR + 40 + rd16(f + 18);
+	uint8_t next = f[20];
+
+	for (unsigned i = 0; i <= IP6_MAX_EXT_HEADERS; i++) {
+		unsigned len;
+
+		if (next == IP6_NEXTH_HOPBYHOP || next == IP6_NEXTH_ROUTING ||
+		    next == IP6_NEXTH_DESTOPTS) {
+			if (off + 8 > flen)
+				return L4_UNPARSED;
+			len = (f[off + 1] + 1u) * 8;
+		} else if (next == IP6_NEXTH_FRAGMENT) {
+			if (off + 8 > flen)
+				return L4_UNPARSED;
+			*frag = true;
+			len = 8;
+			if (rd16(f + off + 2) & 0xfff8) {
+				/*
+				 * Not the first fragment: what follows is data. The
+				 * first fragment's chain decides the reassembled
+				 * datagram's protocol (lwIP's ip6_reass).
+				 */
+				*l4 = (uint16_t)(off + len);
+				*proto = f[off];
+				*l4len = (uint16_t)(end - off - len);
+				return *l4 <= end ? L4_FOUND : L4_UNPARSED;
+			}
+		} else {
+			if (off > flen)
+				return L4_UNPARSED;
+			*l4 = (uint16_t)off;
+			*proto = next;
+			*l4len = (uint16_t)(end - off);
+			return L4_FOUND;
+		}
+		next = f[off];
+		off += len;
+		if (off > end)
+			return L4_UNPARSED;
+	}
+	return L4_UNPARSED;
+}
+
 /*
  * The IP datagram in frame p: where its transport header starts, which
- * protocol, how long. Returns: false for anything but a whole IPv4/IPv6
- * datagram whose headers lie in the first pbuf.
+ * protocol, how long, whether it is a fragment. Everything up to the
+ * transport header must lie in the first pbuf.
  */
-static bool frame_l4(struct pbuf *p, uint16_t *l4, uint8_t *proto, uint16_t *l4len, bool *frag)
+static enum l4_parse frame_l4(struct pbuf *p, uint16_t *l4, uint8_t *proto, uint16_t *l4len,
+			      bool *frag)
 {
 	const uint8_t *f = p->payload;
 	uint16_t type;
 
 	*frag = false;
-	if (p->len < SIZEOF_ETH_HDR + 40)
-		return false;
+	if (p->len < SIZEOF_ETH_HDR)
+		return L4_NOT_IP;
 	type = rd16(f + 12);
+	if (type != ETHTYPE_IP && type != ETHTYPE_IPV6)
+		return L4_NOT_IP;
+	if (p->len < SIZEOF_ETH_HDR + (type == ETHTYPE_IP ? 20 : 40))
+		return L4_UNPARSED;
 	if (type == ETHTYPE_IP) {
 		unsigned ihl = (f[14] & 15u) * 4, tot = rd16(f + 16);
 
 		if ((f[14] >> 4) != 4 || ihl < 20 || tot < ihl || SIZEOF_ETH_HDR + ihl > p->len ||
 		    SIZEOF_ETH_HDR + tot > p->tot_len)
-			return false;
+			return L4_UNPARSED;
 		*frag = (rd16(f + 20) & 0x3fff) != 0; /* MF or an offset */
 		*l4 = (uint16_t)(SIZEOF_ETH_HDR + ihl);
 		*proto = f[23];
 		*l4len = (uint16_t)(tot - ihl);
-		return true;
+		return L4_FOUND;
 	}
-	if (type == ETHTYPE_IPV6) {
-		unsigned plen = rd16(f + 18);
-
-		if ((f[14] >> 4) != 6 || SIZEOF_ETH_HDR + 40 + plen > p->tot_len)
-			return false;
-		*l4 = SIZEOF_ETH_HDR + 40;
-		*proto = f[20];
-		*frag = *proto == 44;
-		*l4len = (uint16_t)plen;
-		return true;
-	}
-	return false;
+	if ((f[14] >> 4) != 6 || SIZEOF_ETH_HDR + 40u + rd16(f + 18) > p->tot_len)
+		return L4_UNPARSED;
+	return ip6_l4(f, p->len, l4, proto, l4len, frag);
 }
 
 /* Ones' complement checksum of the transport part with its pseudo header. Returns: 0 if right. */
@@ -117,7 +174,7 @@ static uint16_t l4_csum(struct pbuf *p, uint16_t l4, uint8_t proto, uint16_t l4l
 		ip6_addr_clear_zone(&dst);
 		sum = ip6_chksum_pseudo_partial(p, proto, l4len, l4len, &src, &dst);
 	}
-	pbuf_add_header(p, l4);
+	pbuf_header_force(p, (s16_t)l4); /* back where it was (a PBUF_REF refuses non-forced) */
 	return sum;
 }
 
@@ -130,7 +187,7 @@ static void csum_complete(struct pbuf *p, uint16_t start, uint16_t end, uint16_t
 	pbuf_remove_header(p, start);
 	pbuf_realloc(p, (uint16_t)(end - start));
 	sum = inet_chksum_pbuf(p);
-	pbuf_add_header(p, start);
+	pbuf_header_force(p, (s16_t)start);
 	if (sum == 0)
 		sum = 0xffff; /* UDP: 0 means "no checksum" */
 	be[0] = (uint8_t)(sum >> 8);
@@ -148,8 +205,16 @@ static bool rx_csum(struct netif *netif, struct pbuf *p, const struct vnet_rx_in
 	uint8_t proto;
 	bool frag;
 
-	if (!frame_l4(p, &l4, &proto, &l4len, &frag))
-		return true;			 /* not IP: lwIP's own checks apply */
+	switch (frame_l4(p, &l4, &proto, &l4len, &frag)) {
+	case L4_NOT_IP: return true; /* lwIP's own checks apply */
+	case L4_UNPARSED:
+		/* lwIP drops what is malformed, but would not check a TCP checksum. */
+		if (NETIF_CSUM_ON(netif, NETIF_CHECKSUM_CHECK_TCP) || info->csum_ok)
+			return true;
+		net_glue.rx_l4_unparsed++;
+		return false;
+	case L4_FOUND: break;
+	}
 	pbuf_realloc(p, (uint16_t)(l4 + l4len)); /* drop Ethernet padding now */
 	if (proto == IP_PROTO_UDP && info->csum_ok && info->csum_needed) {
 		csum_complete(p, l4, (uint16_t)(l4 + l4len), 6);
@@ -172,11 +237,20 @@ static bool rx_csum(struct netif *netif, struct pbuf *p, const struct vnet_rx_in
 	return true;
 }
 
-static void vnet_rx(struct vnet_dev *dev, struct vnet_rxbuf *frame, const struct vnet_rx_info *info)
+/*
+ * A frame as a pbuf chain: a copy when it is small or the stack holds its
+ * share of pages already (netif_rxmem.c), else its pages as pbuf_custom.
+ * PBUF_REF, as lwIP's zero-copy receive example has it: lwIP cannot move a
+ * REF payload back (pbuf_add_header fails; it copies instead), so it never
+ * writes over the page's head (the pbuf itself, its free function, the
+ * driver's fields); a forced move only returns to where the frame was.
+ */
+static struct pbuf *rx_pbufs(struct vnet_rxbuf *frame, const struct vnet_rx_info *info)
 {
-	struct netif *netif = dev->stack;
 	struct pbuf *head = NULL;
 
+	if (info->len <= NET_RX_COPYBREAK || !net_rx_pages_take(info->nbufs))
+		return net_rx_copy(frame, info->len);
 	while (frame) {
 		struct vnet_rxbuf *next = frame->next;
 		struct pbuf_custom *pc = (struct pbuf_custom *)(void *)frame->owner;
@@ -184,11 +258,7 @@ static void vnet_rx(struct vnet_dev *dev, struct vnet_rxbuf *frame, const struct
 
 		frame->next = NULL;
 		pc->custom_free_function = rx_pbuf_free;
-		/*
-		 * PBUF_RAM: the pbuf heads its own page, so lwIP may move the
-		 * payload back into the page (an echo reply built in place).
-		 */
-		p = pbuf_alloced_custom(PBUF_RAW, (u16_t)frame->len, PBUF_RAM, pc, frame->data,
+		p = pbuf_alloced_custom(PBUF_RAW, (u16_t)frame->len, PBUF_REF, pc, frame->data,
 					(u16_t)frame->len);
 		if (head)
 			pbuf_cat(head, p);
@@ -196,7 +266,20 @@ static void vnet_rx(struct vnet_dev *dev, struct vnet_rxbuf *frame, const struct
 			head = p;
 		frame = next;
 	}
+	return head;
+}
+
+static void vnet_rx(struct vnet_dev *dev, struct vnet_rxbuf *frame, const struct vnet_rx_info *info)
+{
+	struct netif *netif = dev->stack;
+	struct pbuf *head = rx_pbufs(frame, info);
+
 	LINK_STATS_INC(link.recv);
+	if (!head) {
+		LINK_STATS_INC(link.memerr);
+		LINK_STATS_INC(link.drop);
+		return;
+	}
 	if (!rx_csum(netif, head, info)) {
 		LINK_STATS_INC(link.chkerr);
 		LINK_STATS_INC(link.drop);
@@ -230,7 +313,7 @@ void vnet_tx_csum(struct pbuf *p, struct virtio_net_hdr *h)
 	const uint8_t *f = p->payload;
 	uint32_t sum;
 
-	if (!frame_l4(p, &l4, &proto, &l4len, &frag) || proto != IP_PROTO_TCP || frag ||
+	if (frame_l4(p, &l4, &proto, &l4len, &frag) != L4_FOUND || proto != IP_PROTO_TCP || frag ||
 	    l4 + 18 > p->len)
 		return;
 	sum = (uint32_t)proto + l4len;

@@ -3,6 +3,12 @@
  * console: lwIP's lwiperf server (iperf 2) on TCP 5001, echo (RFC 862) on
  * TCP 7 and discard (RFC 863) on TCP 9, each closing connection reported
  * with its byte count and rate.
+ *
+ * Echo holds what it has not written back yet: at most ECHO_PENDING_BYTES
+ * in ECHO_PENDING_PBUFS pbufs (received pages count as pbufs however
+ * little they carry); beyond that lwIP keeps the data refused and drops
+ * what follows until echo catches up. A peer that stops reading the echo
+ * for ECHO_STALL_S seconds loses its connection: it cannot pin memory.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +25,17 @@
 #define ECHO_PORT    7
 #define DISCARD_PORT 9
 
+#define ECHO_PENDING_BYTES (64 * 1024)
+#define ECHO_PENDING_PBUFS 64
+#define ECHO_STALL_S	   5
+#define ECHO_POLL_TICKS	   50 /* tcp_poll interval in slow ticks (20 ms, lwipopts.h): 1 s */
+
 struct conn {
 	struct tcp_pcb *pcb;
 	struct pbuf *pending; /* echo: received, not yet written back */
 	uint64_t bytes_in, bytes_out, start_ns;
+	uint64_t progress_out; /* bytes_out at the last poll that saw progress */
+	unsigned stalled_s;    /* polls (seconds) since, with data waiting */
 	bool echo, closing;
 };
 
@@ -44,6 +57,7 @@ static void conn_free(struct conn *c)
 	tcp_recv(c->pcb, NULL);
 	tcp_sent(c->pcb, NULL);
 	tcp_err(c->pcb, NULL);
+	tcp_poll(c->pcb, NULL, 0);
 	if (c->pending)
 		pbuf_free(c->pending);
 	free(c);
@@ -104,6 +118,10 @@ static err_t conn_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err
 			conn_close(c);
 		return ERR_OK;
 	}
+	if (c->echo && c->pending &&
+	    (c->pending->tot_len + p->tot_len > ECHO_PENDING_BYTES ||
+	     pbuf_clen(c->pending) + pbuf_clen(p) > ECHO_PENDING_PBUFS))
+		return ERR_MEM; /* lwIP keeps p and offers it again later */
 	c->bytes_in += p->tot_len;
 	if (!c->echo) {
 		tcp_recved(pcb, p->tot_len);
@@ -116,6 +134,32 @@ static err_t conn_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err
 		c->pending = p;
 	echo_flush(c);
 	return ERR_OK;
+}
+
+/* Every second: an echo whose peer stopped reading for ECHO_STALL_S is aborted. */
+static err_t conn_poll(void *arg, struct tcp_pcb *pcb)
+{
+	struct conn *c = arg;
+
+	if (!c || !c->echo)
+		return ERR_OK;
+	if (!c->pending && !pcb->refused_data) {
+		c->stalled_s = 0;
+		return ERR_OK;
+	}
+	if (c->bytes_out != c->progress_out) {
+		c->progress_out = c->bytes_out;
+		c->stalled_s = 0;
+		return ERR_OK;
+	}
+	if (++c->stalled_s < ECHO_STALL_S)
+		return ERR_OK;
+	printf("echo: peer stopped reading with %u bytes pending\n",
+	       c->pending ? c->pending->tot_len : 0u);
+	conn_report(c, "aborted (stalled)");
+	conn_free(c);
+	tcp_abort(pcb);
+	return ERR_ABRT;
 }
 
 static void conn_err(void *arg, err_t err)
@@ -146,6 +190,7 @@ static err_t conn_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	tcp_recv(pcb, conn_recv);
 	tcp_sent(pcb, conn_sent);
 	tcp_err(pcb, conn_err);
+	tcp_poll(pcb, conn_poll, ECHO_POLL_TICKS);
 	return ERR_OK;
 }
 

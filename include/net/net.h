@@ -24,11 +24,17 @@ struct net_glue_stats {
 	uint64_t rx_udp_completed; /* partial UDP checksums (NEEDS_CSUM) finished */
 	uint64_t rx_tcp_fragment;  /* TCP in IP fragments with checksum offload: dropped */
 	uint64_t rx_input_err;	   /* lwIP refused the frame */
-	uint64_t tx_linearized;	   /* pbuf chains longer than VNET_TX_MAX_SG: copied */
-	uint64_t tx_busy;	   /* ring full: ERR_MEM to lwIP */
-	uint64_t tx_err;	   /* other transmit errors, link down */
-	uint64_t tx_gso_frames;	   /* TSO frames built from several TCP segments */
-	uint64_t tx_gso_segments;  /* segments they carried */
+	uint64_t rx_l4_unparsed;   /* IP headers not walkable, TCP checksum unchecked: dropped */
+	uint64_t rx_copied;	   /* frames copied out of their pages (small, or over budget) */
+	uint64_t rx_nomem;	   /* ... for which lwIP's heap had no room: dropped */
+	uint64_t rx_ooseq_purges;  /* out-of-order data of all connections dropped (pressure) */
+	unsigned rx_pages_held;	   /* driver pages lwIP holds now */
+	unsigned rx_pages_held_max;
+	uint64_t tx_linearized;	  /* pbuf chains longer than VNET_TX_MAX_SG: copied */
+	uint64_t tx_busy;	  /* ring full: ERR_MEM to lwIP */
+	uint64_t tx_err;	  /* other transmit errors, link down */
+	uint64_t tx_gso_frames;	  /* TSO frames built from several TCP segments */
+	uint64_t tx_gso_segments; /* segments they carried */
 };
 
 /*

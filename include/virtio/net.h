@@ -71,7 +71,7 @@ struct vnet_stack_ops {
 	void (*tx_done)(struct vnet_dev *dev, void *token);
 	/* Link status changed (VIRTIO_NET_F_STATUS). */
 	void (*link_changed)(struct vnet_dev *dev, bool up);
-	/* The device asks for gratuitous packets (GUEST_ANNOUNCE); acked afterwards. */
+	/* The device asks for gratuitous packets (GUEST_ANNOUNCE); acked afterwards, not waited for. */
 	void (*announce)(struct vnet_dev *dev);
 };
 
@@ -120,6 +120,8 @@ struct vnet_dev {
 	const struct vnet_stack_ops *ops;
 	void *stack;
 	volatile bool config_pending; /* set by the configuration interrupt */
+	bool announce_inflight;	      /* the ANNOUNCE ack is with the device */
+	uint64_t announce_deadline;   /* ... until then (clock_ns) */
 	uint64_t next_config_poll;    /* polled devices: when to look at the ISR again */
 	struct vnet_stats stats;
 };

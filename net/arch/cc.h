@@ -21,7 +21,7 @@
 #define lwip_htons(x) ((u16_t)__builtin_bswap16((u16_t)(x)))
 #define lwip_htonl(x) ((u32_t)__builtin_bswap32((u32_t)(x)))
 
-/* net_random - a 32-bit pseudo-random number (DHCP xid, TCP ISN, ports). */
+/* net_random - 32 bits from the kernel's generator (DHCP xid, ports; ISNs: net_hooks.h). */
 uint32_t net_random(void);
 #define LWIP_RAND() ((u32_t)net_random())
 

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "vnet_fake_transport.h"
 #include "vq_sim.h"
 
 /* What the driver needs from the kernel and the transport, for the host. */
@@ -24,25 +24,6 @@
 #include <kernel/page_alloc.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_net.h>
-
-int kprintf(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vprintf(fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-uint64_t clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned pages_allocated;
 static bool alloc_fail;	  /* the page allocator is out of memory */
@@ -64,42 +45,6 @@ void *alloc_pages(uint64_t n)
 
 static struct vq_sim sims[3];
 static struct virtqueue *vqs[3];
-static uint64_t offered;
-static struct virtio_net_config config = {
-	.mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
-	.status = VIRTIO_NET_S_LINK_UP,
-};
-
-static uint64_t fake_device_features(struct virtio_device *vd)
-{
-	(void)vd;
-	return offered;
-}
-
-static const struct virtio_transport_ops fake_ops = {
-	.device_features = fake_device_features,
-};
-
-int virtio_reset(struct virtio_device *vd)
-{
-	(void)vd;
-	return 0;
-}
-
-void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq)
-{
-	(void)vd;
-	virtqueue_destroy(vq);
-}
-
-static struct virtio_device fake_vd = {.id = VIRTIO_ID_NET, .name = "fake-net", .ops = &fake_ops};
-
-int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
-{
-	vd->features = offered & (wanted | VIRTIO_BIT(VIRTIO_F_VERSION_1));
-	return 0;
-}
-
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp)
 {
@@ -120,28 +65,6 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	vq_sim_attach(&sims[index], *vqp, vd->features);
 	vqs[index] = *vqp;
 	return 0;
-}
-
-void virtio_config_read(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
-{
-	(void)vd;
-	memcpy(buf, (uint8_t *)&config + off, len);
-}
-
-void virtio_device_ready(struct virtio_device *vd)
-{
-	(void)vd;
-}
-
-struct virtio_device *virtio_vq_device(struct virtqueue *vq)
-{
-	(void)vq;
-	return &fake_vd;
-}
-
-void virtio_poll(struct virtio_device *vd)
-{
-	(void)vd;
 }
 
 /* The driver itself, statics included. */
@@ -203,13 +126,13 @@ static struct vnet_dev *dev;
 
 static int setup(uint64_t features)
 {
-	offered = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	vnet_fake_offered = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	vnet_ndevs = 0;
 	frames_up = 0;
 	pages_allocated = 0;
 	alloc_fail = keep = false;
 	nkept = 0;
-	if (vnet_probe(&fake_vd))
+	if (vnet_probe(&vnet_fake_vd))
 		return -1;
 	dev = vnet_get(0);
 	return vnet_attach(dev, &stack_ops, NULL);
@@ -476,6 +399,59 @@ static void test_small_buffers(void **state)
 	check_pages();
 }
 
+static int setup_announce(void **state)
+{
+	(void)state;
+	return setup(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+		     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+}
+
+/* The device asks for an announcement: the ack goes out and the poll does not wait for it. */
+static void test_announce_ack_does_not_wait(void **state)
+{
+	struct virtio_net_ctrl_hdr hdr;
+	struct vq_sim_buf *b;
+	uint8_t ok = VIRTIO_NET_OK;
+	uint64_t reads;
+
+	(void)state;
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	dev->config_pending = true;
+	reads = vnet_fake_clock_reads;
+	vnet_poll(dev, 64);
+	/* No busy wait: a handful of clock reads, not a second's worth. */
+	assert_true(vnet_fake_clock_reads - reads < 10);
+	assert_int_equal(dev->stats.announces, 1);
+	assert_true(dev->announce_inflight);
+	/* Another event before the device answered: no second ack. */
+	dev->config_pending = true;
+	vnet_poll(dev, 64);
+	assert_int_equal(dev->stats.announces, 1);
+	b = vq_sim_pop(&sims[2]);
+	assert_non_null(b);
+	assert_null(vq_sim_pop(&sims[2]));
+	assert_int_equal(vq_sim_read(&sims[2], b, &hdr, sizeof(hdr)), sizeof(hdr));
+	assert_int_equal(hdr.class, VIRTIO_NET_CTRL_ANNOUNCE);
+	assert_int_equal(hdr.cmd, VIRTIO_NET_CTRL_ANNOUNCE_ACK);
+	/* The device acks (and clears the bit); the next poll takes the answer. */
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP;
+	vq_sim_complete(&sims[2], b, vq_sim_write(&sims[2], b, &ok, 1));
+	vnet_poll(dev, 64);
+	assert_false(dev->announce_inflight);
+	assert_int_equal(dev->stats.ctrl_errors, 0);
+	assert_non_null(dev->ctrlq);
+	/* A device that never answers loses its control queue after 1 s, polls going on. */
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+	dev->config_pending = true;
+	vnet_poll(dev, 64);
+	assert_true(dev->announce_inflight);
+	vnet_fake_now_ns += 2000000000ull;
+	vnet_poll(dev, 64);
+	assert_null(dev->ctrlq);
+	assert_int_equal(dev->stats.ctrl_errors, 1);
+	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +463,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_empty_is_a_drop_not_a_hang, setup_mrg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_small_buffers, setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_announce_ack_does_not_wait, setup_announce,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
+#include <kernel/random.h>
 #include <virtio/net.h>
 
 #define VNET_MAX_DEVS	    4
@@ -49,11 +50,16 @@ struct vnet_txslot {
 	struct vnet_txslot *next;
 };
 
-/* Control queue command buffers: the device reads out, writes ack. */
+/*
+ * Control queue command buffers: the device reads out, writes ack. The
+ * announcement's ack has its own, answered while the poll loop goes on.
+ */
 struct vnet_ctrl_buf {
 	struct virtio_net_ctrl_hdr hdr;
 	uint8_t ack;
 	uint8_t data[2 * sizeof(struct virtio_net_ctrl_mac) + (1 + VNET_MAX_MULTICAST) * 6];
+	struct virtio_net_ctrl_hdr ann_hdr;
+	uint8_t ann_ack;
 };
 
 static struct vnet_dev *vnet_devs[VNET_MAX_DEVS];
@@ -386,7 +392,75 @@ int vnet_xmit(struct vnet_dev *dev, const struct virtio_net_hdr *hdr, const stru
 	return 0;
 }
 
-/* Control queue (5.1.6.5): one command at a time, answered synchronously. */
+/*
+ * Control queue (5.1.6.5): one command at a time answered synchronously,
+ * beside at most one announcement ack answered asynchronously.
+ */
+
+/* The device stopped answering: its buffers stay its own, the queue is not used again. */
+static void ctrl_dead(struct vnet_dev *dev, const char *what)
+{
+	kprintf("virtio-net: %s: %s not answered (%s)\n", dev->name, what,
+		virtqueue_broken_reason(dev->ctrlq) ?: "timeout");
+	dev->ctrlq = NULL;
+	dev->announce_inflight = false;
+	dev->stats.ctrl_errors++;
+}
+
+/* A used control buffer other than the synchronous command's: the announcement ack. */
+static void ctrl_async_done(struct vnet_dev *dev, void *tok, uint32_t got)
+{
+	struct vnet_ctrl_buf *c = dev->ctrl;
+
+	if (tok != &c->ann_hdr || !dev->announce_inflight) {
+		dev->stats.ctrl_errors++; /* not ours to have back: the device is confused */
+		return;
+	}
+	dev->announce_inflight = false;
+	if (got < 1 || c->ann_ack != VIRTIO_NET_OK) {
+		dev->stats.ctrl_errors++;
+		kprintf("virtio-net: %s: announcement not acknowledged\n", dev->name);
+	}
+}
+
+/* Poll: take the announcement's ack if it came, give up on the device after 1 s. */
+static void ctrl_reap(struct vnet_dev *dev)
+{
+	uint32_t got;
+	void *tok;
+
+	if (!dev->ctrlq || !dev->announce_inflight)
+		return;
+	while (dev->ctrlq && (tok = virtqueue_get_buf(dev->ctrlq, &got)))
+		ctrl_async_done(dev, tok, got);
+	if (dev->announce_inflight &&
+	    (virtqueue_is_broken(dev->ctrlq) || clock_ns() > dev->announce_deadline))
+		ctrl_dead(dev, "announcement ack");
+}
+
+/* 5.1.6.5.3: the ack clears VIRTIO_NET_S_ANNOUNCE; sent, not waited for. */
+static void ctrl_announce_ack(struct vnet_dev *dev)
+{
+	struct vnet_ctrl_buf *c = dev->ctrl;
+	DECLARE_SG(out, 1);
+	DECLARE_SG(in, 1);
+
+	if (!dev->ctrlq || dev->announce_inflight)
+		return;
+	c->ann_hdr.class = VIRTIO_NET_CTRL_ANNOUNCE;
+	c->ann_hdr.cmd = VIRTIO_NET_CTRL_ANNOUNCE_ACK;
+	c->ann_ack = 0xff;
+	sg_add(out, &c->ann_hdr, sizeof(c->ann_hdr));
+	sg_add(in, &c->ann_ack, 1);
+	dev->stats.ctrl_cmds++;
+	if (virtqueue_add_sgs(dev->ctrlq, out, in, &c->ann_hdr)) {
+		dev->stats.ctrl_errors++;
+		return;
+	}
+	dev->announce_inflight = true;
+	dev->announce_deadline = clock_ns() + VNET_CTRL_TIMEOUT;
+	virtqueue_kick(dev->ctrlq);
+}
 
 static int vnet_ctrl(struct vnet_dev *dev, uint8_t class, uint8_t cmd, uint32_t len)
 {
@@ -415,19 +489,24 @@ static int vnet_ctrl(struct vnet_dev *dev, uint8_t class, uint8_t cmd, uint32_t 
 	}
 	virtqueue_kick(dev->ctrlq);
 	deadline = clock_ns() + VNET_CTRL_TIMEOUT;
-	while (!(tok = virtqueue_get_buf(dev->ctrlq, &got))) {
+	for (;;) {
+		tok = virtqueue_get_buf(dev->ctrlq, &got);
+		if (tok == c)
+			break;
+		if (tok) {
+			ctrl_async_done(dev, tok, got);
+			continue;
+		}
 		if (virtqueue_is_broken(dev->ctrlq) || clock_ns() > deadline) {
-			kprintf("virtio-net: %s: control command %u.%u not answered (%s)\n",
-				dev->name, class, cmd,
-				virtqueue_broken_reason(dev->ctrlq) ?: "timeout");
-			/* The buffer stays the device's: the queue is not used again. */
-			dev->ctrlq = NULL;
-			dev->stats.ctrl_errors++;
+			char what[32];
+
+			snprintf(what, sizeof(what), "control command %u.%u", class, cmd);
+			ctrl_dead(dev, what);
 			return -EIO;
 		}
 		__asm__ volatile("pause");
 	}
-	if (tok != c || got < 1 || c->ack != VIRTIO_NET_OK) {
+	if (got < 1 || c->ack != VIRTIO_NET_OK) {
 		dev->stats.ctrl_errors++;
 		return -EIO;
 	}
@@ -502,13 +581,13 @@ static void vnet_config_update(struct vnet_dev *dev)
 		if (dev->ops)
 			dev->ops->link_changed(dev, up);
 	}
-	if ((st & VIRTIO_NET_S_ANNOUNCE) && vnet_has(dev, VIRTIO_NET_F_GUEST_ANNOUNCE)) {
+	/* An event while the last ack is out: that ack clears the bit, nothing new. */
+	if ((st & VIRTIO_NET_S_ANNOUNCE) && vnet_has(dev, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
+	    !dev->announce_inflight) {
 		dev->stats.announces++;
 		if (dev->ops)
 			dev->ops->announce(dev);
-		/* 5.1.6.5.3: the ack clears VIRTIO_NET_S_ANNOUNCE. */
-		if (vnet_ctrl(dev, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, 0))
-			kprintf("virtio-net: %s: announcement not acknowledged\n", dev->name);
+		ctrl_announce_ack(dev);
 	}
 }
 
@@ -535,6 +614,7 @@ unsigned vnet_poll(struct vnet_dev *dev, unsigned budget)
 		dev->config_pending = false;
 		vnet_config_update(dev);
 	}
+	ctrl_reap(dev);
 	return done;
 }
 
@@ -647,9 +727,7 @@ static int vnet_probe(struct virtio_device *vd)
 		virtio_config_read(vd, offsetof(struct virtio_net_config, mac), dev->mac, 6);
 	} else {
 		/* A random locally administered unicast address (5.1.5). */
-		uint64_t t = clock_ns() * 0x9e3779b97f4a7c15ull;
-
-		memcpy(dev->mac, &t, 6);
+		random_bytes(dev->mac, 6);
 		dev->mac[0] = (uint8_t)((dev->mac[0] & 0xfe) | 0x02);
 	}
 	dev->mtu = 1500;
