@@ -162,6 +162,7 @@ struct vcon_dev {
 	bool in_service;
 	bool ctrl_broken_logged;
 	bool ctrl_budget_logged;
+	bool ctrl_stalled;    /* a message timed out: later ones are not waited for */
 	bool fault_ctrl_mute; /* fault injection: control messages are queued, never notified */
 	struct vcon_dev_stats st;
 };

@@ -742,12 +742,25 @@ static void test_ctrl_timeout(void **state)
 {
 	struct t *t = t_three(state);
 
+	uint64_t clock;
+
 	t->ctrl_stuck = true;
+	clock = t->clock;
 	assert_int_equal(vcon_open(&t->ports[1]), -ETIMEDOUT);
 	assert_false(t->ports[1].guest_open);
 	assert_int_equal(t->d.st.ctrl_timeouts, 1);
 	assert_true(logged(t, "the device did not take PORT_OPEN for port 1 within 1000 ms"));
-	assert_true(t->clock >= VCON_CTRL_TIMEOUT_NS);
+	assert_true(t->clock - clock >= VCON_CTRL_TIMEOUT_NS);
+	/* Stalled: the next message fails at once instead of waiting its second too. */
+	clock = t->clock;
+	assert_int_equal(vcon_open(&t->ports[2]), -ETIMEDOUT);
+	assert_int_equal(t->clock, clock);
+	assert_int_equal(t->d.st.ctrl_timeouts, 2);
+	/* The device takes messages again: so does the driver. */
+	t->ctrl_stuck = false;
+	dev_step(t);
+	assert_int_equal(vcon_open(&t->ports[2]), 0);
+	assert_true(logged(t, "control: the device takes messages again"));
 	t_free(t);
 }
 
