@@ -782,8 +782,8 @@ static void test_tx_stall(void **state)
 	assert_true(p->tx_stalled);
 	assert_true(t->clock - start >= VCON_TX_TIMEOUT_NS);
 	assert_int_equal(p->st.tx_dropped, 8 * VCON_BUF_SIZE);
-	assert_true(logged(t, "port 0: the device has kept all 32 transmit buffers for 2000 ms: "
-			      "port stalled"));
+	assert_true(logged(t, "port 0: the device returned no transmit buffer for 2000 ms (32 of "
+			      "32 held): port stalled"));
 	/* Stalled: later writes and flushes wait for nothing, and say nothing more. */
 	start = t->clock;
 	t->nlog = 0;
@@ -805,18 +805,27 @@ static void test_tx_stall(void **state)
 	t_free(t);
 }
 
-/* A flush on a device that keeps a buffer ends at the deadline too. */
+/* A flush on a device that keeps a buffer ends at the deadline too; a named port's is longer. */
 static void test_flush_stall(void **state)
 {
 	struct t *t = t_three(state);
-	struct vcon_port *p = &t->ports[0];
+	struct vcon_port *p = &t->ports[0], *named = &t->ports[2];
+	uint64_t start;
 
-	t->idle_limit = 20000;
+	t->idle_limit = 40000;
 	t->tx_stuck = true;
 	assert_int_equal(vcon_write(p, "x", 1), 1);
 	assert_int_equal(vcon_flush(p), -ETIMEDOUT);
 	assert_true(p->tx_stalled);
 	assert_int_equal(p->st.tx_stalls, 1);
+	assert_int_equal(vcon_open(named), 0);
+	assert_int_equal(vcon_write(named, "y", 1), 1);
+	start = t->clock;
+	assert_int_equal(vcon_flush(named), -ETIMEDOUT);
+	assert_true(t->clock - start >= VCON_PORT_TX_TIMEOUT_NS);
+	assert_true(logged(t,
+			   "port 2: the device returned no transmit buffer for 30000 ms (1 of 32 "
+			   "held)"));
 	t_free(t);
 }
 
