@@ -416,10 +416,12 @@ static bool ctrl_send_pending(struct vcon_dev *d)
 void vcon_ctrl_poll(struct vcon_dev *d)
 {
 	unsigned msgs = VCON_CTRL_MSG_BUDGET, replies = VCON_CTRL_REPLY_BUDGET;
+	/* And in time: a device that takes each reply just before its timeout. */
+	uint64_t end = d->ops->clock_ns() + VCON_CTRL_TIMEOUT_NS;
 
 	for (;;) {
 		ctrl_drain(d, &msgs);
-		if (!msgs || !replies)
+		if (!msgs || !replies || d->ops->clock_ns() >= end)
 			break;
 		if (!ctrl_send_pending(d))
 			return;

@@ -59,7 +59,8 @@
 /*
  * Budgets against a device that keeps the driver busy (issue #13): per
  * vcon_service call, control messages handled and replies sent (a
- * bring-up of 32 ports takes about 4 messages and 1 reply per port);
+ * bring-up of 32 ports takes about 4 messages and 1 reply per port), and
+ * no new reply once VCON_CTRL_TIMEOUT_NS has passed in the call;
  * used receive buffers taken per port and call is its buffer count.
  */
 #define VCON_CTRL_MSG_BUDGET   (4 * VCON_MAX_PORTS + VCON_CTRL_RX_BUFS)

@@ -77,11 +77,12 @@ struct t {
 	struct sport sp[NPORTS];
 	uint64_t clock;
 	unsigned idles, idle_limit;
-	unsigned tx_every; /* the device takes transmit buffers only every n-th step (0: always) */
-	bool ctrl_stuck;   /* the device takes no control message */
-	bool tx_stuck;	   /* the device keeps every transmit buffer */
-	bool flap;	   /* the device answers PORT_READY for port 1 with REMOVE + ADD */
-	bool nag;	   /* the device answers PORT_OPEN with CONSOLE_PORT for that port */
+	unsigned tx_every;  /* the device takes transmit buffers only every n-th step (0: always) */
+	bool ctrl_stuck;    /* the device takes no control message */
+	bool tx_stuck;	    /* the device keeps every transmit buffer */
+	bool flap;	    /* the device answers PORT_READY for port 1 with REMOVE + ADD */
+	bool nag;	    /* the device answers PORT_OPEN with CONSOLE_PORT for that port */
+	unsigned ctrl_slow; /* the device takes a control message only every n-th wait */
 	unsigned ctrl_dropped; /* control messages the device had no buffer for (QEMU drops them) */
 	char log[64][256];
 	unsigned nlog;
@@ -151,7 +152,8 @@ static void dev_ctrl_tx(struct t *t)
 	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_TX);
 	struct vq_sim_buf *b;
 
-	while (!t->ctrl_stuck && (b = vq_sim_pop(&q->sim))) {
+	while (!t->ctrl_stuck && (!t->ctrl_slow || t->idles % t->ctrl_slow == 0) &&
+	       (b = vq_sim_pop(&q->sim))) {
 		struct virtio_console_control c;
 		struct ctl m;
 
@@ -861,7 +863,7 @@ static void test_ctrl_flapping_port(void **state)
 static void test_ctrl_busy_device(void **state)
 {
 	struct t *t = t_three(state);
-	uint64_t sent;
+	uint64_t sent, clock;
 
 	t->idle_limit = 20000;
 	t->nag = true;
@@ -871,13 +873,23 @@ static void test_ctrl_busy_device(void **state)
 	assert_int_equal(t->d.st.ctrl_tx - sent, VCON_CTRL_REPLY_BUDGET);
 	assert_int_equal(t->d.st.ctrl_budget, 1);
 	assert_true(logged(t, "control: the device keeps the control queue busy"));
+	/* A device slow to take each reply: the pass ends after a second, not 66. */
+	t->ctrl_slow = 900;
+	sent = t->d.st.ctrl_tx;
+	clock = t->clock;
+	vcon_service(&t->d);
+	assert_true(t->clock - clock < 2 * VCON_CTRL_TIMEOUT_NS);
+	assert_true(t->d.st.ctrl_tx - sent < 4);
+	assert_int_equal(t->d.st.ctrl_timeouts, 0);
+	assert_int_equal(t->d.st.ctrl_budget, 2);
+	t->ctrl_slow = 0;
 	/* Each call is bounded; the device calming down ends it. */
 	vcon_service(&t->d);
-	assert_int_equal(t->d.st.ctrl_budget, 2);
+	assert_int_equal(t->d.st.ctrl_budget, 3);
 	t->nag = false;
 	vcon_service(&t->d);
 	vcon_service(&t->d);
-	assert_int_equal(t->d.st.ctrl_budget, 2);
+	assert_int_equal(t->d.st.ctrl_budget, 3);
 	assert_false(t->ports[0].open_pending);
 	t_free(t);
 }
