@@ -46,12 +46,12 @@ KERNEL_LIBS := --start-group $(NEWLIB)/lib/libc.a $(NEWLIB)/lib/libm.a --end-gro
 
 # The virtqueue core: portable, built unchanged into the kernel, the host
 # tests, the fuzzers and the ring benchmark.
-VQ_SRCS := lib/sg_ring.c drivers/virtio/virtqueue.c drivers/virtio/virtqueue_split.c \
-	drivers/virtio/virtqueue_packed.c
+VQ_SRCS := lib/sg_ring.c drivers/virtio/ring/virtqueue.c drivers/virtio/ring/virtqueue_split.c \
+	drivers/virtio/ring/virtqueue_packed.c
 
 # The virtio console's portable core: built unchanged into the kernel and
-# its host test (the kernel glue is drivers/virtio/console.c).
-VCON_SRCS := drivers/virtio/console_ctrl.c drivers/virtio/console_port.c
+# its host test (the kernel glue is drivers/virtio/devices/console.c).
+VCON_SRCS := drivers/virtio/devices/console_ctrl.c drivers/virtio/devices/console_port.c
 
 KERNEL_SRCS := \
 	boot/pvh.S \
@@ -75,16 +75,20 @@ KERNEL_SRCS := \
 	drivers/pci/pci_resource.c \
 	drivers/pci/pci_x86.c \
 	drivers/pci/pci_intx.c \
-	drivers/virtio/virtio_dma.c \
+	drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/virtio.c \
-	drivers/virtio/virtio_pci.c \
-	drivers/virtio/blk_queue.c \
-	drivers/virtio/blk.c \
-	drivers/virtio/net.c \
+	drivers/virtio/transport/wait.c \
+	drivers/virtio/transport/pci_caps.c \
+	drivers/virtio/transport/pci.c \
+	drivers/virtio/transport/mmio_parse.c \
+	drivers/virtio/transport/mmio.c \
+	drivers/virtio/devices/blk_queue.c \
+	drivers/virtio/devices/blk.c \
+	drivers/virtio/devices/net.c \
 	$(VQ_SRCS) \
 	$(VCON_SRCS) \
-	drivers/virtio/console.c \
-	drivers/virtio/console_vport.c \
+	drivers/virtio/devices/console.c \
+	drivers/virtio/devices/console_vport.c \
 	lib/init.c \
 	lib/console.c \
 	lib/panic.c \
@@ -151,22 +155,29 @@ LWIP_OBJS := $(patsubst %,$(BUILD)/lwip/%.o,$(LWIP_SRCS))
 $(BUILD)/kernel/net/%: KERNEL_CFLAGS += $(LWIP_INC)
 
 # The kernel's virtqueue core, disassembled by tests/check_dispatch.py.
-VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/virtqueue.c.o
+VQ_DISPATCH_OBJ := $(BUILD)/kernel/drivers/virtio/ring/virtqueue.c.o
 
 # Host unit tests: the kernel's portable sources, unchanged, with ASan/UBSan.
 HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I$(BUILD)/host/gen \
-	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
-HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue sg_ring pci kload blk sha256 console vnet
+	-DVIRT_MB_HOOK -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
+HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue strict sg_ring pci kload blk sha256 \
+	console vnet virtio_pci virtio_mmio
 HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
 HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
+HOST_SRCS_virtio_mmio := tests/host/test_virtio_mmio.c drivers/virtio/transport/mmio_parse.c \
+	lib/acpi_aml.c lib/acpi.c
+HOST_SRCS_virtio_pci := tests/host/test_virtio_pci.c drivers/pci/pci.c \
+	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/wait.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
-	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/blk_queue.c
+	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/devices/blk_queue.c
 HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
 HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vq_sim.c tests/host/virtio_dma_host.c $(VQ_SRCS)
+HOST_SRCS_strict := tests/host/test_strict.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
+	$(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
@@ -182,7 +193,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/fuzz \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc -Drealloc=fuzz_realloc
 FUZZ_SRCS := tests/fuzz/fuzz_vq.c tests/fuzz/fuzz_host.c $(VQ_SRCS)
-FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/virtqueue_internal.h \
+FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/ring/virtqueue_internal.h \
 	$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_split $(BUILD)/fuzz/fuzz_packed
 FUZZ_SECONDS ?= 300
@@ -193,7 +204,7 @@ FUZZ_TEST_SECONDS ?= 30
 # FUZZ_SHORT_SECONDS each in `make test`, FUZZ_SECONDS in `make fuzz`.
 FUZZ_SHORT_SECONDS ?= 5
 FUZZ_SRCS_console := $(VQ_SRCS) $(VCON_SRCS)
-FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/blk_queue.c lib/blkdev.c lib/sg_cursor.c
+FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c lib/blkdev.c lib/sg_cursor.c
 FUZZ_SRCS_acpi := lib/acpi.c lib/acpi_aml.c $(VQ_SRCS)
 FUZZ_MORE := console blk acpi
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
@@ -292,7 +303,7 @@ FORCE:
 .SECONDEXPANSION:
 # One compiler run per test binary writes one .d file for all its sources,
 # so headers are listed here too.
-HOST_HDRS := $(wildcard include/*/*.h include/*/*/*.h tests/host/*.h drivers/*/*.h)
+HOST_HDRS := $(wildcard include/*/*.h include/*/*/*.h tests/host/*.h drivers/*/*.h drivers/*/*/*.h)
 # QEMU's DSDTs for the AML scan's tests: dumped by the kernel under QEMU at build
 # time (scripts/dump_dsdt.py), never kept in the tree.
 DSDT_HDR := $(BUILD)/host/gen/dsdt_qemu.h
@@ -323,7 +334,7 @@ $(FUZZ_MORE_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MORE_COMMON) $(FUZZ_SRCS_$*)
 
-$(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/virtqueue_internal.h \
+$(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/ring/virtqueue_internal.h \
 		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
@@ -393,8 +404,10 @@ bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
 
 # virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
+# BACKEND=vhost-user: the disk is qemu-storage-daemon's vhost-user-blk export
+# (bench-linux-blk too, so both run against the same export).
 bench-blk: kernel
-	$(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
+	BACKEND=$(BACKEND) $(PYTHON) bench/blk.py --build $(BUILD) --accel $(ACCEL) $(BLKBENCH_ARGS)
 
 # Virtio console throughput: make bench-console CONSOLE_BENCH_ARGS="--runs 5 --mib 32"
 bench-console: kernel
@@ -414,7 +427,7 @@ linux-guest:
 	$(PYTHON) scripts/linux_guest.py --build $(BUILD)
 
 bench-linux-blk:
-	$(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
+	BACKEND=$(BACKEND) $(PYTHON) bench/linux_blk.py --build $(BUILD) --accel $(ACCEL) $(LINUXBLK_ARGS)
 
 bench-linux-net:
 	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)

@@ -17,6 +17,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import qemu  # noqa: E402
+import vhost_user  # noqa: E402
 
 
 def make_image(path, mib):
@@ -27,19 +28,57 @@ def make_image(path, mib):
             f.write(block)
 
 
+BENCH_MEM = "512M"
+
+
+class Disk:
+    """The disk both benches give their guest (bench-blk and bench-linux-blk,
+    so both run on the same device): QEMU's built-in virtio-blk-pci on the
+    image (--backend builtin), or qemu-storage-daemon exporting the image
+    over vhost-user to a vhost-user-blk-pci device (--backend vhost-user;
+    the daemon opens the image as the built-in device would with
+    cache=writeback). Use as a context manager: the daemon runs inside."""
+
+    def __init__(self, args, image, cache):
+        self.args, self.image, self.cache = args, image, cache
+        self.daemon = None
+        self.machine = "q35"
+        opts = f"num-queues={args.queues},queue-size={args.queue_size}"
+        if args.device_opts:
+            opts += "," + args.device_opts
+        if args.backend == "vhost-user":
+            workdir = os.path.dirname(os.path.abspath(image))
+            export = f",num-queues={args.queues}"
+            self.daemon = vhost_user.BlkDaemon(image, workdir, mem=BENCH_MEM,
+                                               export_opts=export)
+            self.machine = self.daemon.machine
+            self.devices = self.daemon.devices("," + opts)
+            self.cache = "daemon (writeback)"
+        else:
+            drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
+            if cache == "none":
+                drive += ",aio=threads"
+            self.devices = ["-drive", drive, "-device", f"virtio-blk-pci,drive=d0,{opts}"]
+
+    def __enter__(self):
+        if self.daemon:
+            self.daemon.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.daemon:
+            self.daemon.stop()
+
+
 def run(args, image, cache):
-    drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
-    if cache == "none":
-        drive += ",aio=threads"
-    dev = f"virtio-blk-pci,drive=d0,num-queues={args.queues},queue-size={args.queue_size}"
-    if args.device_opts:
-        dev += "," + args.device_opts
     cmdline = f"app=blkbench blkbench.ms={args.ms}" + (" blkbench.poll" if args.poll else "")
-    argv = qemu.qemu_command(os.path.join(args.build, "kernel.elf"), cmdline, accel=args.accel,
-                             mem="512M", devices=["-drive", drive, "-device", dev])
-    t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=args.ms * 20 / 1000 + 120,
-                       check=False)
+    with Disk(args, image, cache) as disk:
+        argv = qemu.qemu_command(os.path.join(args.build, "kernel.elf"), cmdline,
+                                 machine=disk.machine, accel=args.accel, mem=BENCH_MEM,
+                                 devices=disk.devices)
+        t0 = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=args.ms * 20 / 1000 + 120, check=False)
     return argv, p, time.monotonic() - t0
 
 
@@ -53,6 +92,10 @@ def disk_args(doc):
     ap.add_argument("--queues", type=int, default=1, help="virtio-blk num-queues (1)")
     ap.add_argument("--queue-size", type=int, default=256, help="virtio-blk queue-size (256)")
     ap.add_argument("--device-opts", default="", help="more virtio-blk-pci options")
+    ap.add_argument("--backend", choices=["builtin", "vhost-user"],
+                    default=os.environ.get("BACKEND") or "builtin",
+                    help="QEMU's built-in virtio-blk, or qemu-storage-daemon over vhost-user "
+                         "(env BACKEND)")
     return ap
 
 
@@ -67,8 +110,8 @@ def main():
     make_image(image, args.size)
     try:
         argv, p, secs = run(args, image, "none")
-        cache = "none,aio=threads"
-        if p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL) and "blkbench" not in p.stdout:
+        cache = "none,aio=threads" if args.backend == "builtin" else "daemon (writeback)"
+        if args.backend == "builtin" and p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL) and "blkbench" not in p.stdout:
             print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
                   "falling back to cache=writeback", file=sys.stderr)
             argv, p, secs = run(args, image, "writeback")
@@ -76,7 +119,8 @@ def main():
     finally:
         os.unlink(image)
     lines = p.stdout.splitlines()
-    print(f"bench-blk: QEMU {args.accel.upper()}, raw image {args.size} MiB, cache={cache}, "
+    print(f"bench-blk: QEMU {args.accel.upper()}, {args.backend} backend, raw image "
+          f"{args.size} MiB, cache={cache}, "
           f"num-queues={args.queues}, queue-size={args.queue_size}"
           f"{', ' + args.device_opts if args.device_opts else ''}, "
           f"{'polling' if args.poll else 'interrupts'}; {secs:.1f} s")

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import linux_guest  # noqa: E402
 import qemu  # noqa: E402
+import blk  # noqa: E402
 from blk import disk_args, make_image  # noqa: E402
 
 # The cases of blk_bench() (lib/blk_job.c), in its order: name, fio rw, bytes, depth.
@@ -45,23 +46,18 @@ def size_name(n):
 
 
 def run(args, guest, image, cache, used_mib):
-    drive = f"if=none,id=d0,file={image},format=raw,cache={cache}"
-    if cache == "none":
-        drive += ",aio=threads"
-    dev = f"virtio-blk-pci,drive=d0,num-queues={args.queues},queue-size={args.queue_size}"
-    if args.device_opts:
-        dev += "," + args.device_opts
     cases = ",".join(f"{rw}:{size_name(b).lower()}:{qd}" for _, rw, b, qd in CASES)
     cmdline = (f"console=ttyS0 panic=-1 loglevel=4 lb.bench=blk lb.ms={args.ms} "
                f"lb.size={used_mib}M lb.engine={args.engine} lb.cases={cases}")
     if args.sched:
         cmdline += f" lb.sched={args.sched}"
-    argv = qemu.qemu_command(guest["kernel"], cmdline, accel=args.accel, mem="512M",
-                             devices=["-initrd", guest["initrd"], "-drive", drive,
-                                      "-device", dev])
-    t0 = time.monotonic()
-    p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                       timeout=180 + len(CASES) * (3 * args.ms / 1000 + 10), check=False)
+    with blk.Disk(args, image, cache) as disk:
+        argv = qemu.qemu_command(guest["kernel"], cmdline, machine=disk.machine,
+                                 accel=args.accel, mem=blk.BENCH_MEM,
+                                 devices=["-initrd", guest["initrd"]] + disk.devices)
+        t0 = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=180 + len(CASES) * (3 * args.ms / 1000 + 10), check=False)
     return p, time.monotonic() - t0
 
 
@@ -95,8 +91,8 @@ def main():
     make_image(image, args.size)
     try:
         p, secs = run(args, guest, image, "none", used_mib)
-        cache = "none,aio=threads"
-        if "@@LB init" not in p.stdout:
+        cache = "none,aio=threads" if args.backend == "builtin" else "daemon (writeback)"
+        if args.backend == "builtin" and "@@LB init" not in p.stdout:
             print(f"bench-linux-blk: cache=none failed ({(p.stdout + p.stderr).strip()[-200:]}); "
                   "falling back to cache=writeback", file=sys.stderr)
             p, secs = run(args, guest, image, "writeback", used_mib)
@@ -111,7 +107,8 @@ def main():
     sched = re.search(r"\[(\S+)\]", info.get("scheduler", ""))
     print(f"bench-linux-blk: Linux {info.get('kernel', '?')} guest ({guest['package']} "
           f"{guest['version']}), {info.get('fio', 'fio ?')} {args.engine} direct=1, "
-          f"scheduler {sched.group(1) if sched else '?'}; QEMU {args.accel.upper()}, raw image "
+          f"scheduler {sched.group(1) if sched else '?'}; QEMU {args.accel.upper()}, "
+          f"{args.backend} backend, raw image "
           f"{args.size} MiB, cache={cache}, num-queues={args.queues}, "
           f"queue-size={args.queue_size}{', ' + args.device_opts if args.device_opts else ''}, "
           f"interrupts; {secs:.1f} s")

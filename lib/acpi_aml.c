@@ -16,6 +16,7 @@
  * an opcode the walk does not know ends its enclosing scope with a
  * problem recorded. Portable (host-tested).
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -290,6 +291,59 @@ unsigned acpi_parse_crs(struct acpi_info *a, struct acpi_pci_host *h, const uint
 	return h->nr_windows - before;
 }
 
+/* An interrupt descriptor's mode and polarity as MPS INTI flags. */
+static uint16_t res_inti(bool edge, bool active_low)
+{
+	return (uint16_t)((edge ? ACPI_TRIGGER_EDGE : ACPI_TRIGGER_LEVEL) << 2 |
+			  (active_low ? ACPI_POLARITY_LOW : ACPI_POLARITY_HIGH));
+}
+
+int acpi_parse_mmio_crs(struct acpi_virtio_mmio *m, const uint8_t *res, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		const uint8_t *d = res + off;
+		size_t total;
+
+		if (!(d[0] & RES_LARGE)) {
+			total = 1 + RES_SMALL_LEN(d[0]);
+			if (total > len - off || RES_SMALL_TYPE(d[0]) == RES_SMALL_END_TAG)
+				break;
+			/* 6.4.2.1 IRQ: a mask of ISA IRQs, edge/high without the flags byte. */
+			if (RES_SMALL_TYPE(d[0]) == 0x4 && total >= 3 && !m->have_irq &&
+			    (d[1] | d[2] << 8)) {
+				uint16_t mask = (uint16_t)(d[1] | d[2] << 8);
+				uint8_t fl = total >= 4 ? d[3] : 0x01; /* IRQNoFlags: edge, high */
+
+				m->gsi = (uint32_t)__builtin_ctz(mask);
+				m->irq_flags = res_inti(fl & 0x01, fl & 0x08);
+				m->have_irq = true;
+			}
+			off += total;
+			continue;
+		}
+		if (len - off < RES_LARGE_HDR)
+			break;
+		total = RES_LARGE_HDR + (size_t)(d[1] | d[2] << 8);
+		if (total > len - off)
+			break;
+		/* 6.4.3.4 Memory32Fixed: flags, base, length. */
+		if (d[0] == 0x86 && total >= 12 && m->size == 0) {
+			m->base = rd_le(d + 4, 4);
+			m->size = rd_le(d + 8, 4);
+		}
+		/* 6.4.3.6 Extended Interrupt: flags, count, then the interrupts. */
+		if (d[0] == 0x89 && total >= 9 && d[4] >= 1 && !m->have_irq) {
+			m->gsi = (uint32_t)rd_le(d + 5, 4);
+			m->irq_flags = res_inti(d[3] & 0x02, d[3] & 0x04);
+			m->have_irq = true;
+		}
+		off += total;
+	}
+	return m->size ? 0 : -ENOENT;
+}
+
 /* An absolute namespace path: NameSegs as little-endian 32-bit words. */
 struct aml_path {
 	unsigned depth;
@@ -307,7 +361,8 @@ struct aml_scan {
 	bool stop; /* the step bound was hit */
 	struct aml_path host[ACPI_MAX_PCI_HOSTS];
 	struct aml_path dropped; /* the last one that did not fit, counted once */
-	unsigned first;		 /* the hosts of this scan start at a->pci_host[first] */
+	struct aml_path mmio[ACPI_MAX_VIRTIO_MMIO]; /* LNRO0005 devices */
+	unsigned first; /* the hosts of this scan start at a->pci_host[first] */
 };
 
 static bool path_eq(const struct aml_path *x, const struct aml_path *y)
@@ -638,6 +693,33 @@ static void add_host(struct aml_scan *s, const struct aml_path *p)
 	h->bus_end = 255;
 }
 
+/* A virtio-mmio transport: _HID "LNRO0005" (pass 1), its _CRS (pass 2). */
+static void virtio_mmio_named(struct aml_scan *s, const struct aml_path *scope, uint32_t name,
+			      const struct aml_value *v)
+{
+	struct acpi_info *a = s->a;
+	char id[9];
+
+	if (s->pass == 1 && name == SEG("_HID")) {
+		hardware_id(v, id);
+		if (strcmp(id, "LNRO0005") != 0)
+			return;
+		if (a->nr_virtio_mmio == ACPI_MAX_VIRTIO_MMIO) {
+			a->virtio_mmio_dropped++;
+			return;
+		}
+		s->mmio[a->nr_virtio_mmio] = *scope;
+		memset(&a->virtio_mmio[a->nr_virtio_mmio], 0, sizeof(a->virtio_mmio[0]));
+		a->nr_virtio_mmio++;
+		return;
+	}
+	if (s->pass != 2 || name != SEG("_CRS") || v->type != V_BUFFER)
+		return;
+	for (unsigned i = 0; i < a->nr_virtio_mmio; i++)
+		if (path_eq(&s->mmio[i], scope))
+			acpi_parse_mmio_crs(&a->virtio_mmio[i], v->data, v->len);
+}
+
 /* Name (NAME, value) in scope: what the current pass looks for. */
 static void named(struct aml_scan *s, const struct aml_path *scope, uint32_t name,
 		  const struct aml_value *v)
@@ -645,6 +727,7 @@ static void named(struct aml_scan *s, const struct aml_path *scope, uint32_t nam
 	struct acpi_pci_host *h;
 	int i;
 
+	virtio_mmio_named(s, scope, name, v);
 	if (s->pass == 1) {
 		if ((name == SEG("_HID") || name == SEG("_CID")) && names_pci_host(v, scope))
 			add_host(s, scope);

@@ -17,6 +17,9 @@
 
 #define JOB_MAX_BYTES (64u * 1024 * 1024)
 
+/* With interrupts, poll the device only when nothing completed for this long. */
+#define BLK_JOB_IDLE_POLL_NS (20ull * 1000000ull)
+
 struct extent {
 	uint64_t sector;
 	uint32_t bytes;
@@ -328,8 +331,8 @@ int blk_job_run(struct blkdev *bd, uint64_t start, uint64_t count, const struct 
 		}
 		if (inflight == 0 && (stop || next == n))
 			break;
-		if (!irq)
-			blkdev_poll(bd);
+		if (!irq || clock_ns() - last > BLK_JOB_IDLE_POLL_NS)
+			blkdev_poll(bd); /* with interrupts: a look when nothing came for a while */
 		else
 			cpu_relax();
 		if (clock_ns() > deadline && inflight) {
@@ -436,19 +439,23 @@ int blk_bench(struct blkdev *bd, unsigned int ms)
 			snprintf(size, sizeof(size), "%uM", (unsigned)(cases[i].bytes >> 20));
 		else
 			snprintf(size, sizeof(size), "%uK", (unsigned)(cases[i].bytes >> 10));
-		ns = r.ns ? r.ns : 1;
-		printf("%-10s %6s %3u %8llu.%llu %10llu", cases[i].name, size, cases[i].depth,
-		       (unsigned long long)(r.bytes * 1000 / ns),
+		printf("%-10s %6s %3u", cases[i].name, size, cases[i].depth);
+		if (rc || r.ns == 0) {
+			/* No figures from a case that failed: they would be made of nothing. */
+			printf("  error %d (%s): %llu of %llu requests failed\n", rc,
+			       blkdev_strerror(rc), (unsigned long long)r.errors,
+			       (unsigned long long)r.requests);
+			if (!first)
+				first = rc ? rc : -EIO;
+			continue;
+		}
+		ns = r.ns;
+		printf(" %8llu.%llu %10llu", (unsigned long long)(r.bytes * 1000 / ns),
 		       (unsigned long long)(r.bytes * 10000 / ns % 10),
 		       (unsigned long long)(r.requests * 1000000000ull / ns));
 		print_ratio(r.notifications, r.requests);
 		print_ratio(r.interrupts, r.requests);
-		if (rc)
-			printf("  (error %d: %s, %llu failed)", rc, blkdev_strerror(rc),
-			       (unsigned long long)r.errors);
 		printf("\n");
-		if (rc && !first)
-			first = rc;
 	}
 	return first;
 }

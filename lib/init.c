@@ -130,6 +130,7 @@ void kernel_main(struct boot_info *bi)
 	ioapic_init();
 	pci_init();
 	virtio_pci_init();
+	virtio_mmio_init();
 
 	kprintf("boot: ready in %llu us\n", (unsigned long long)(clock_ns() / 1000));
 

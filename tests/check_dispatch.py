@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Check that the virtqueue core reaches the layouts by direct calls.
 
-The design (include/virtio/virtqueue.h, drivers/virtio/virtqueue_internal.h):
+The design (include/virtio/virtqueue.h, drivers/virtio/ring/virtqueue_internal.h):
 one const ops table per layout, dispatched by a switch the compiler folds,
 so the data path has no indirect branch. This disassembles the kernel's
-build of drivers/virtio/virtqueue.c and checks that
+build of drivers/virtio/ring/virtqueue.c and checks that
   - the data-path functions call both layouts' ops directly (by relocation),
   - no function has an indirect call or jump, except the few that invoke
     a caller's hook (transport notify, driver callback, recycle).

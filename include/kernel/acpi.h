@@ -31,6 +31,7 @@
 #define ACPI_MAX_PCI_HOSTS    4	 /* PCI host bridges kept from the DSDT */
 #define ACPI_MAX_WINDOWS      12 /* address windows kept per host bridge */
 #define ACPI_PATH_LEN	      40 /* "\\_SB.PCI0" and the like, truncated */
+#define ACPI_MAX_VIRTIO_MMIO  32 /* virtio-mmio transports kept from the DSDT */
 #define ACPI_PROBLEM_LEN      96
 
 /* Generic Address Structure address spaces (ACPI 6.5, 5.2.3.2). */
@@ -122,6 +123,17 @@ struct acpi_pci_host {
 	struct acpi_window window[ACPI_MAX_WINDOWS]; /* in _CRS order, bus ranges excluded */
 };
 
+/*
+ * A virtio-mmio transport of the DSDT (_HID "LNRO0005", the ID Linux and
+ * QEMU use): its _CRS fixed memory range and interrupt.
+ */
+struct acpi_virtio_mmio {
+	uint64_t base, size; /* Memory32Fixed (6.4.3.4); size 0: none */
+	uint32_t gsi;	     /* Extended Interrupt (6.4.3.6) or IRQ (6.4.2.1) */
+	bool have_irq;
+	uint16_t irq_flags; /* ACPI_POLARITY/ACPI_TRIGGER (MPS INTI encoding) */
+};
+
 struct acpi_fadt {
 	uint8_t revision;
 	uint32_t flags; /* ACPI_FADT_* */
@@ -170,6 +182,9 @@ struct acpi_info {
 	bool have_dsdt;
 	unsigned nr_pci_hosts, pci_hosts_dropped;
 	struct acpi_pci_host pci_host[ACPI_MAX_PCI_HOSTS];
+	/* ... and the virtio-mmio transports (LNRO0005), in AML order. */
+	unsigned nr_virtio_mmio, virtio_mmio_dropped;
+	struct acpi_virtio_mmio virtio_mmio[ACPI_MAX_VIRTIO_MMIO];
 
 	/* What was skipped or looked wrong, one line each, for the boot log. */
 	unsigned nr_problems;
@@ -227,6 +242,14 @@ void acpi_aml_scan(struct acpi_info *a, const uint8_t *aml, size_t len);
  */
 unsigned acpi_parse_crs(struct acpi_info *a, struct acpi_pci_host *h, const uint8_t *res,
 			size_t len);
+
+/*
+ * acpi_parse_mmio_crs - read a virtio-mmio device's resource template into
+ * m: the first Memory32Fixed range and the first interrupt (Extended
+ * Interrupt or IRQ descriptor), its trigger and polarity as MPS INTI flags.
+ * Bounded by len like acpi_parse_crs. Returns: 0 when a memory range was found.
+ */
+int acpi_parse_mmio_crs(struct acpi_virtio_mmio *m, const uint8_t *res, size_t len);
 
 /* acpi_problem - record a problem for the boot log (bounded, see problems[]). */
 void acpi_problem(struct acpi_info *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

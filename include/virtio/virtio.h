@@ -1,7 +1,8 @@
 /*
  * Virtio devices as drivers see them: feature negotiation, status,
  * device configuration and virtqueues, independent of the transport
- * (VIRTIO 1.2 sections 2 and 3). Today's transport: modern virtio-pci.
+ * (VIRTIO 1.2 sections 2 and 3). The transports (virtio-pci, virtio-mmio)
+ * implement include/virtio/virtio_transport.h; nothing here is PCI or MMIO.
  *
  * A device driver registers itself for a device type with
  * VIRTIO_DRIVER(); the transport binds it to every such device it finds
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include <virtio/virtio_config.h>
+#include <virtio/virtio_transport.h>
 #include <virtio/virtqueue.h>
 
 /* 5 Device Types (device IDs) */
@@ -42,39 +44,24 @@ struct virtio_driver {
 
 extern const struct virtio_driver __virtio_drv_start[], __virtio_drv_end[];
 
-struct virtio_transport_ops {
-	uint64_t (*device_features)(struct virtio_device *vd);
-	/* Write the driver features, set FEATURES_OK, check the device kept it. */
-	int (*finalize_features)(struct virtio_device *vd, uint64_t features);
-	uint8_t (*get_status)(struct virtio_device *vd);
-	void (*set_status)(struct virtio_device *vd, uint8_t status);
-	void (*reset)(struct virtio_device *vd);
-	/* Device configuration, consistent across a config_generation change. */
-	void (*read_config)(struct virtio_device *vd, unsigned off, void *buf, unsigned len);
-	void (*write_config)(struct virtio_device *vd, unsigned off, const void *buf, unsigned len);
-	uint16_t (*num_queues)(struct virtio_device *vd);
-	int (*setup_vq)(struct virtio_device *vd, unsigned index, uint32_t max_size,
-			vq_callback_t callback, struct virtqueue **vqp);
-	void (*del_vq)(struct virtio_device *vd, struct virtqueue *vq);
-	/* Queue reset (RING_RESET): -EOPNOTSUPP when not negotiated or legacy. */
-	int (*reset_vq)(struct virtio_device *vd, struct virtqueue *vq, uint32_t num,
-			vq_recycle_t recycle);
-};
-
 struct virtio_device {
 	struct virtio_device *next;
 	uint16_t id;	   /* VIRTIO_ID_* */
 	uint64_t features; /* negotiated */
 	bool legacy;	   /* 0.9.5 interface: 32 feature bits, no VERSION_1, split only */
-	char name[40];	   /* "virtio-rng 00:03.0" */
+	char name[40];	   /* "virtio-rng 00:03.0", "virtio-blk mmio@0xfeb00e00" */
 	const struct virtio_transport_ops *ops;
 	void *transport;
 	const struct virtio_driver *driver; /* bound driver, NULL if none */
 	void *priv;			    /* the driver's */
-	const char *irq_mode;		    /* for the log: "MSI-X" or "polling" */
+	const char *irq_mode;		    /* for the log: "MSI-X", "polling", ... */
 	/* Configuration change interrupt (4.1.4.5): the driver's hook, and a count. */
 	void (*config_changed)(struct virtio_device *vd);
 	uint64_t config_irqs;
+	/* The core's: the queues set up (index -> vq), DEVICE_NEEDS_RESET handled. */
+	struct virtqueue **vqs;
+	unsigned nr_queues;
+	bool needs_reset_seen;
 };
 
 extern struct virtio_device *virtio_devices;
@@ -89,12 +76,6 @@ const char *virtio_id_name(uint16_t id);
  * -ENODEV (no VERSION_1 or FEATURES_OK refused; the device is marked FAILED).
  */
 int virtio_negotiate(struct virtio_device *vd, uint64_t wanted);
-
-/*
- * virtio_add_device - the transport found vd (in ACKNOWLEDGE | DRIVER):
- * list it and bind the driver registered for its type, if any.
- */
-void virtio_add_device(struct virtio_device *vd);
 
 /* virtio_find - the n-th (from 0) device of a type, bound or not; NULL if none. */
 struct virtio_device *virtio_find(uint16_t device_id, unsigned n);
@@ -170,6 +151,10 @@ void virtio_poll(struct virtio_device *vd);
  */
 bool virtio_needs_reset(struct virtio_device *vd);
 
-void virtio_pci_init(void);
+/*
+ * virtio_reset - reset the device (2.4), bounded wait for it to confirm.
+ * Returns: 0, or -EIO: the device may still use its rings; do not free them.
+ */
+int virtio_reset(struct virtio_device *vd);
 
 #endif

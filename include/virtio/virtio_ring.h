@@ -1,7 +1,7 @@
 /*
  * Virtqueue wire formats, VIRTIO 1.2 section 2.7 (split) and 2.8 (packed).
  * Only what the device sees lives here; driver state is in
- * drivers/virtio/virtqueue_internal.h.
+ * drivers/virtio/ring/virtqueue_internal.h.
  */
 #ifndef VIRTIO_VIRTIO_RING_H
 #define VIRTIO_VIRTIO_RING_H

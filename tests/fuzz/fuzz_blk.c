@@ -38,7 +38,7 @@
 #include <virtio/virtio_ring.h>
 #include <virtio/virtqueue.h>
 
-#include "../../drivers/virtio/blk_queue.h"
+#include "../../drivers/virtio/devices/blk_queue.h"
 #include "fuzz_host.h"
 #include "fuzz_script.h"
 

@@ -195,6 +195,72 @@ KTEST(blk_rw, "virtio-blk: read a pattern in many ways, write another, flush")
 	return bad;
 }
 
+/*
+ * Queue depth 32 for blkt.ms milliseconds (default 3000): the whole disk
+ * written with the pattern of blkt.seed2, then random-order checked reads
+ * and pattern writes of mixed sizes in turns, then a flush. Whatever the
+ * order the device completes them in, the disk ends holding the pattern,
+ * which the host checks byte for byte.
+ */
+KTEST(blk_stress, "virtio-blk: queue depth 32 for a while, every read checked")
+{
+	struct blkdev *bd = test_disk("blk-stress");
+	uint64_t seed2 = arg("blkt.seed2", 2), ms = arg("blkt.ms", 3000), t0, rounds = 0;
+	uint64_t requests = 0, bytes = 0;
+	int bad = 0, rc;
+
+	if (!bd)
+		return 1;
+	irq_on_if_any(bd);
+	{
+		struct blk_job_opts o = {.op = BLK_OP_WRITE,
+					 .seed = seed2,
+					 .depth = 32,
+					 .min_bytes = bd->block_size,
+					 .max_bytes = 128 * 1024,
+					 .shuffle = true,
+					 .frag = frag_for(bd, 4096),
+					 .rng = seed2 + 11};
+		bad += job("blk-stress", "the whole disk written, 32 in flight", bd, 0,
+			   bd->nr_sectors, &o);
+	}
+	t0 = clock_ns();
+	while (!bad && clock_ns() - t0 < ms * 1000000ull) {
+		struct blk_job_opts o = {.op = rounds & 1 ? BLK_OP_WRITE : BLK_OP_READ,
+					 .seed = seed2,
+					 .depth = 32,
+					 .min_bytes = bd->block_size,
+					 .max_bytes = rounds & 2 ? 4096 : 64 * 1024,
+					 .shuffle = true,
+					 .frag = frag_for(bd, rounds & 2 ? 512 : 4096),
+					 .rng = seed2 * 7 + rounds,
+					 .max_ns = 250000000ull};
+		struct blk_job_result r;
+
+		rc = blk_job_run(bd, 0, bd->nr_sectors, &o, &r);
+		requests += r.requests;
+		bytes += r.bytes;
+		if (rc) {
+			blk_job_print(o.op == BLK_OP_READ ? "blk-stress: reads"
+							  : "blk-stress: writes",
+				      &r);
+			printf("blk-stress: round %llu failed: %d (%s)\n",
+			       (unsigned long long)rounds, rc, blkdev_strerror(rc));
+			bad++;
+		}
+		rounds++;
+	}
+	rc = blkdev_flush(bd);
+	printf("blk-stress: %llu rounds of 250 ms, %llu requests, %llu KiB checked or written; "
+	       "flush: %d (%s)\n",
+	       (unsigned long long)rounds, (unsigned long long)requests,
+	       (unsigned long long)(bytes / 1024), rc, blkdev_strerror(rc));
+	bad += rc != 0;
+	irq_disable();
+	bd->ops->info(bd);
+	return bad;
+}
+
 /* Discard and write zeroes (split by the device's limits) read back as zeroes. */
 KTEST(blk_zero, "virtio-blk: discard and write zeroes ranges read back as zeroes")
 {

@@ -53,14 +53,14 @@ KTEST(virtio_probe, "negotiate with every virtio device and list it")
 			}
 			printf(" %u%s", virtqueue_num(vq),
 			       virtqueue_layout(vq) == VQ_PACKED ? "p" : "");
-			vd->ops->reset(vd); /* the device lets go of the ring first */
+			virtio_reset(vd); /* the device lets go of the ring first */
 			virtio_del_vq(vd, vq);
 			vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 			if (virtio_negotiate(vd, 0))
 				bad++;
 		}
 		printf(", interrupts %s\n", vd->irq_mode);
-		vd->ops->reset(vd);
+		virtio_reset(vd);
 	}
 	printf("virtio: %d devices\n", n);
 	return bad;
@@ -125,7 +125,7 @@ KTEST(virtio_rng, "entropy through a virtio-rng queue, 8 buffers in flight")
 	       (unsigned long long)total, got,
 	       virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split");
 	virtio_print_features(vd);
-	vd->ops->reset(vd);
+	virtio_reset(vd);
 	virtio_del_vq(vd, vq);
 	/* Random bytes are zero about 1 time in 256. */
 	return !(total >= (uint64_t)rounds * RNG_BUFS && nonzero > total / 2);
@@ -187,7 +187,7 @@ KTEST(virtio_irq, "a virtio-rng completion arrives by MSI-X interrupt")
 	__asm__ volatile("cli");
 	printf("virtio-irq: %u interrupts via %s, %llu queue interrupts counted by the ring\n",
 	       rng_irqs, vd->irq_mode, (unsigned long long)virtqueue_stats(vq)->interrupts);
-	vd->ops->reset(vd);
+	virtio_reset(vd);
 	virtio_del_vq(vd, vq);
 	return 0;
 }
@@ -240,16 +240,16 @@ KTEST(virtio_queue_reset, "RING_RESET: reset a queue with buffers in it, shrink 
 	       "free)\n",
 	       rc, recycled, virtqueue_num(vq), virtqueue_num_free(vq));
 	if (rc == -EOPNOTSUPP) {
-		vd->ops->reset(vd);
-		vd->ops->del_vq(vd, vq);
+		virtio_reset(vd);
+		virtio_del_vq(vd, vq);
 		return !(vd->legacy || !virtio_has_feature(vd, VIRTIO_F_RING_RESET));
 	}
 	if (rc || recycled != 4 || virtqueue_num(vq) != 4 || virtqueue_num_free(vq) != 4)
 		return 1;
 	rc = rng_roundtrip(vq, b, 4) || rng_roundtrip(vq, b, 4);
 	printf("virtio-reset: 2 x 4 buffers of entropy after the reset: %s\n", rc ? "no" : "yes");
-	vd->ops->reset(vd);
-	vd->ops->del_vq(vd, vq);
+	virtio_reset(vd);
+	virtio_del_vq(vd, vq);
 	return rc;
 }
 
@@ -293,8 +293,8 @@ KTEST(virtio_needs_reset, "a device that flags DEVICE_NEEDS_RESET is noticed and
 	if (!virtio_needs_reset(vd) || !virtqueue_is_broken(vq) || virtqueue_get_buf(vq, NULL))
 		return 1;
 	/* Recovery is a device reset and a new bring-up (3.1.1). */
-	vd->ops->reset(vd);
-	vd->ops->del_vq(vd, vq);
+	virtio_reset(vd);
+	virtio_del_vq(vd, vq);
 	vd->ops->set_status(vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	if (virtio_negotiate(vd, 0) || virtio_setup_vq(vd, 0, 64, NULL, &vq))
 		return 1;
@@ -303,8 +303,8 @@ KTEST(virtio_needs_reset, "a device that flags DEVICE_NEEDS_RESET is noticed and
 	if (rng_roundtrip(vq, b, 8) || virtio_needs_reset(vd))
 		return 1;
 	printf("virtio-needs-reset: after a device reset 8 buffers of entropy again\n");
-	vd->ops->reset(vd);
-	vd->ops->del_vq(vd, vq);
+	virtio_reset(vd);
+	virtio_del_vq(vd, vq);
 	return 0;
 }
 
@@ -340,6 +340,6 @@ KTEST(virtio_config_irq, "a configuration change (virtio-net link) reaches the d
 	virtio_config_read(vd, 6, &status, 2);
 	printf("virtio-config: %u configuration interrupts via %s, link %s\n", config_events,
 	       vd->irq_mode, status & 1 ? "up" : "down");
-	vd->ops->reset(vd);
+	virtio_reset(vd);
 	return !(config_events && !(status & 1));
 }

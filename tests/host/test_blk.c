@@ -2,7 +2,7 @@
  * Host tests of the block layer: the sg cursor (lib/sg_cursor.c), the test
  * pattern (lib/blk_pattern.c), the request checks and synchronous wrappers
  * (lib/blkdev.c), and the virtio-blk request engine
- * (drivers/virtio/blk_queue.c) against a simulated block device built on
+ * (drivers/virtio/devices/blk_queue.c) against a simulated block device built on
  * tests/host/vq_sim.c, which validates every ring access of the driver.
  * The simulated device checks the limits the driver must honour (segments
  * per request, bytes per segment, sectors per discard) and can misbehave:
@@ -27,7 +27,7 @@
 #include <virtio/virtio_blk.h>
 #include <virtio/virtio_config.h>
 
-#include "../../drivers/virtio/blk_queue.h"
+#include "../../drivers/virtio/devices/blk_queue.h"
 #include "vq_sim.h"
 
 #define F(b)	      VIRTIO_BIT(VIRTIO_F_##b)
@@ -433,6 +433,7 @@ static void sd_start(struct simdev *d, const struct param *p, unsigned nq, uint3
 {
 	memset(d, 0, sizeof(*d));
 	cur = d;
+	vq_sim_set_mb_hook(NULL, NULL); /* a failed test may have left its hook */
 	d->nq = nq;
 	d->features = p->features | F(VERSION_1);
 	d->nsect = nsect;
@@ -551,6 +552,23 @@ static void treq_fill(struct treq *t, uint64_t seed, uint64_t sector)
 	free(lin);
 }
 
+/* The request's buffers, gathered, hold what want holds. */
+static void treq_expect(struct treq *t, const uint8_t *want)
+{
+	uint8_t *lin = malloc(t->bytes);
+	uint32_t off = 0;
+	const struct sg_ring *r;
+	unsigned k;
+
+	sg_for_each(r, k, t->ring)
+	{
+		memcpy(lin + off, r->sg[k].addr, r->sg[k].len);
+		off += r->sg[k].len;
+	}
+	assert_memory_equal(lin, want, t->bytes);
+	free(lin);
+}
+
 static void treqs_free(void)
 {
 	for (unsigned i = 0; i < NREQ; i++) {
@@ -641,19 +659,8 @@ static void test_rw_random(void **state)
 			} else {
 				for (unsigned i = 0; i < n; i++) {
 					struct treq *t = &treqs[i];
-					uint8_t *lin = malloc(t->bytes);
-					uint32_t off = 0;
-					const struct sg_ring *r;
-					unsigned k;
 
-					sg_for_each(r, k, t->ring)
-					{
-						memcpy(lin + off, r->sg[k].addr, r->sg[k].len);
-						off += r->sg[k].len;
-					}
-					assert_memory_equal(lin, d.disk + t->r.sector * 512,
-							    t->bytes);
-					free(lin);
+					treq_expect(t, d.disk + t->r.sector * 512);
 				}
 			}
 		}
@@ -1110,6 +1117,274 @@ static void test_interrupts(void **state)
 	sd_stop(&d);
 }
 
+/*
+ * The engine against the strict device (vq_sim strict mode): kicks wake
+ * it, it serves what it popped in any order whenever it likes (also at the
+ * ring code's full barriers), interrupts only when allowed and reach the
+ * engine only between its calls. Completions come only by interrupt, so a
+ * lost kick or a lost interrupt leaves a request unfinished at a quiet
+ * point. Reads check the pattern; the disk ends as the writes left it.
+ */
+static void strict_step(struct simdev *d)
+{
+	unsigned qi = rnd_below(d->nq);
+	struct vq_sim *s = &d->sim[qi];
+
+	switch (rnd_below(3)) {
+	case 0: vq_sim_service(s, 1 + rnd_below(8)); break;
+	case 1:
+		for (uint32_t n = rnd_below(s->ninflight + 1); n && s->ninflight; n--)
+			serve(d, qi, vq_sim_inflight(s, rnd_below(s->ninflight)));
+		vq_sim_signal(s);
+		break;
+	default: vq_sim_signal(s); break;
+	}
+}
+
+static void strict_hook(void *arg)
+{
+	if (rnd_below(3) == 0)
+		strict_step(arg);
+}
+
+static void strict_quiesce(struct simdev *d)
+{
+	for (bool busy = true; busy;) {
+		busy = false;
+		for (unsigned qi = 0; qi < d->nq; qi++) {
+			struct vq_sim *s = &d->sim[qi];
+
+			if (s->awake)
+				busy |= vq_sim_service(s, 8) > 0 || s->awake;
+			while (s->ninflight) {
+				serve(d, qi, vq_sim_inflight(s, 0));
+				busy = true;
+			}
+			vq_sim_signal(s);
+			busy |= vq_sim_deliver(s);
+		}
+	}
+	for (unsigned qi = 0; qi < d->nq; qi++)
+		if (vq_sim_pending(&d->sim[qi]))
+			fail_msg("queue %u: lost kick: %u requests available, the device sleeps",
+				 qi, vq_sim_pending(&d->sim[qi]));
+}
+
+static void strict_run(const struct param *p, unsigned nq, uint32_t num)
+{
+	struct simdev d;
+	uint64_t nsect = 2048, done = 0, sent = 0, irqs = 0;
+	uint8_t *model = malloc(nsect * 512);
+	unsigned busy[NREQ] = {0};
+
+	memset(&d, 0, sizeof(d));
+	sd_start(&d, p, nq, num, 14, 0, nsect);
+	memcpy(model, d.disk, nsect * 512);
+	for (unsigned i = 0; i < nq; i++) {
+		struct vq_config cfg = {.name = "blk",
+					.index = (uint16_t)i,
+					.num = num,
+					.features = d.features,
+					.callback = irq_cb,
+					.notify = vq_sim_notify,
+					.priv = &d.sim[i]};
+
+		vblk_queue_fini(&d.q[i]);
+		virtqueue_destroy(d.vq[i]);
+		assert_int_equal(virtqueue_create(&cfg, &d.vq[i]), 0);
+		vq_sim_attach(&d.sim[i], d.vq[i], d.features);
+		vq_sim_set_strict(&d.sim[i], true);
+		assert_int_equal(vblk_queue_init(&d.vb, &d.q[i], i, d.vq[i], true), 0);
+	}
+	vq_sim_set_mb_hook(strict_hook, &d);
+	for (unsigned step = 0; step < 6000; step++) {
+		unsigned r = rnd_below(8);
+
+		if (r < 2) {
+			/* submit a few under one plug, as blk_job does */
+			blkdev_plug(&d.bd);
+			for (unsigned k = 0, n = 1 + rnd_below(8); k < n; k++) {
+				unsigned i = rnd_below(32);
+				struct treq *t = &treqs[i];
+				uint32_t sectors = 1 + rnd_below(16);
+				uint64_t sector = rnd_below((uint32_t)(nsect - sectors));
+				bool wr = rnd_below(2);
+
+				bool clash = busy[i] != 0;
+
+				/* one request per sector range in flight: a read sees the last write */
+				for (unsigned j = 0; j < 32; j++)
+					if (busy[j] && treqs[j].r.sector < sector + sectors &&
+					    sector < treqs[j].r.sector + treqs[j].r.nr_sectors)
+						clash = true;
+				if (clash)
+					continue;
+				treq_layout(t, sectors * 512);
+				if (wr) {
+					treq_fill(t, 5000 + step, sector);
+					blk_pattern_fill(model + sector * 512, 5000 + step, sector,
+							 sectors);
+				}
+				t->done = 0;
+				t->r = (struct blk_request){.op = wr ? BLK_OP_WRITE : BLK_OP_READ,
+							    .sector = sector,
+							    .nr_sectors = sectors,
+							    .data = t->ring,
+							    .done = treq_done,
+							    .priv = t};
+				assert_int_equal(blkdev_submit(&d.bd, &t->r), 0);
+				busy[i] = 1 + wr;
+				sent++;
+			}
+			blkdev_unplug(&d.bd);
+		} else if (r == 2) {
+			for (unsigned qi = 0; qi < nq; qi++)
+				irqs += vq_sim_deliver(&d.sim[qi]);
+		} else if (r == 3 && rnd_below(32) == 0) {
+			strict_quiesce(&d);
+			for (unsigned j = 0; j < 32; j++)
+				if (busy[j] && !treqs[j].done)
+					fail_msg("lost interrupt: request %u unfinished at a quiet "
+						 "point",
+						 j);
+		} else {
+			strict_step(&d);
+		}
+		for (unsigned j = 0; j < 32; j++) {
+			struct treq *t = &treqs[j];
+
+			if (!busy[j] || !t->done)
+				continue;
+			assert_int_equal(t->done, 1);
+			assert_int_equal(t->r.error, 0);
+			if (busy[j] == 1)
+				treq_expect(t, model + t->r.sector * 512);
+			busy[j] = 0;
+			done++;
+		}
+	}
+	strict_quiesce(&d);
+	vq_sim_set_mb_hook(NULL, NULL);
+	for (unsigned j = 0; j < 32; j++)
+		if (busy[j] && !treqs[j].done)
+			fail_msg("lost interrupt: request %u unfinished at the end", j);
+	assert_memory_equal(d.disk, model, nsect * 512);
+	assert_true(sent > 1000 && d.sim[0].sleeps > 0 && d.sim[0].interrupts > 0);
+	print_message("%s, %u queue(s) of %u: %llu requests, %llu kicks, %llu interrupts, %llu "
+		      "device sleeps\n",
+		      p->name, nq, num, (unsigned long long)sent,
+		      (unsigned long long)d.sim[0].kicks, (unsigned long long)d.sim[0].interrupts,
+		      (unsigned long long)d.sim[0].sleeps);
+	(void)done;
+	(void)irqs;
+	free(model);
+	treqs_free();
+	sd_stop(&d);
+}
+
+static void test_strict_device(void **state)
+{
+	const struct param *p = *state;
+
+	strict_run(p, 1, 16);
+	strict_run(p, 2, 128);
+}
+
+/*
+ * The lost-notification watchdog: a kick that never reaches the strict
+ * device, then an interrupt that never reaches the driver. Without the
+ * watchdog each request would wait for ever; with it, it completes once
+ * VBLK_WATCHDOG_NS have passed without progress, and the counters say how.
+ */
+static void watchdog_read(struct simdev *d, struct treq *t, uint64_t sector)
+{
+	treq_layout(t, 4096);
+	t->done = 0;
+	t->r = (struct blk_request){.op = BLK_OP_READ,
+				    .sector = sector,
+				    .nr_sectors = 8,
+				    .data = t->ring,
+				    .done = treq_done,
+				    .priv = t};
+	assert_int_equal(blkdev_submit(&d->bd, &t->r), 0);
+}
+
+static void watchdog_settle(struct simdev *d)
+{
+	struct vq_sim *s = &d->sim[0];
+
+	while (vq_sim_service(s, 8) || s->awake)
+		;
+	while (s->ninflight)
+		serve(d, 0, vq_sim_inflight(s, 0));
+	vq_sim_signal(s);
+	vq_sim_deliver(s);
+}
+
+static void test_watchdog(void **state)
+{
+	const struct param *p = *state;
+	struct simdev d;
+	struct vq_sim *s = &d.sim[0];
+	struct vblk_queue *q = &d.q[0];
+	struct vq_config cfg;
+	uint64_t t0 = 1000000000ull;
+
+	memset(&d, 0, sizeof(d));
+	sd_start(&d, p, 1, 16, 14, 0, 1024);
+	vblk_queue_fini(q);
+	virtqueue_destroy(d.vq[0]);
+	cfg = (struct vq_config){.name = "blk",
+				 .num = 16,
+				 .features = d.features,
+				 .callback = irq_cb,
+				 .notify = vq_sim_notify,
+				 .priv = s};
+	assert_int_equal(virtqueue_create(&cfg, &d.vq[0]), 0);
+	vq_sim_attach(s, d.vq[0], d.features);
+	vq_sim_set_strict(s, true);
+	assert_int_equal(vblk_queue_init(&d.vb, q, 0, d.vq[0], true), 0);
+
+	/* A lost kick: the device sleeps with the request available. */
+	s->drop_kicks = 1;
+	watchdog_read(&d, &treqs[0], 8);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[0].done, 0);
+	assert_int_equal(vq_sim_pending(s), 1);
+	vblk_watchdog(&d.vb, t0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS - 1); /* not yet */
+	assert_int_equal(q->rekicks, 0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS);
+	assert_int_equal(q->rekicks, 1);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[0].done, 1);
+	assert_int_equal(treqs[0].r.error, 0);
+	treq_expect(&treqs[0], d.disk + 8 * 512);
+
+	/* A lost interrupt: used, and nobody told the driver. */
+	s->drop_irqs = 1;
+	watchdog_read(&d, &treqs[1], 64);
+	watchdog_settle(&d);
+	assert_int_equal(treqs[1].done, 0);
+	t0 += 10 * VBLK_WATCHDOG_NS;
+	vblk_watchdog(&d.vb, t0);
+	vblk_watchdog(&d.vb, t0 + VBLK_WATCHDOG_NS);
+	assert_int_equal(treqs[1].done, 1);
+	treq_expect(&treqs[1], d.disk + 64 * 512);
+	assert_int_equal(q->found_used, 1);
+	assert_int_equal(q->rekicks, 1); /* nothing left out: no kick needed */
+
+	/* Progress keeps it quiet: no spurious kicks on a working queue. */
+	watchdog_read(&d, &treqs[2], 128);
+	vblk_watchdog(&d.vb, t0 + 3 * VBLK_WATCHDOG_NS);
+	watchdog_settle(&d);
+	vblk_watchdog(&d.vb, t0 + 4 * VBLK_WATCHDOG_NS);
+	assert_int_equal(treqs[2].done, 1);
+	assert_int_equal(q->rekicks, 1);
+	treqs_free();
+	sd_stop(&d);
+}
+
 /* A device that corrupts its used ring: every request fails once, the disk is dead. */
 static void test_broken_ring(void **state)
 {
@@ -1183,6 +1458,12 @@ int main(void)
 		T(test_notify_batching, packed),
 		T(test_interrupts, split),
 		T(test_interrupts, packed),
+		T(test_watchdog, split),
+		T(test_watchdog, packed),
+		T(test_strict_device, split),
+		T(test_strict_device, packed),
+		T(test_strict_device, split_direct),
+		T(test_strict_device, packed_direct),
 		T(test_broken_ring, split),
 		T(test_broken_ring, packed),
 	};

@@ -1,5 +1,5 @@
 /*
- * Host tests of the virtio console core (drivers/virtio/console_ctrl.c and
+ * Host tests of the virtio console core (drivers/virtio/devices/console_ctrl.c and
  * console_port.c, unchanged) against a simulated virtio-serial device
  * built on tests/host/vq_sim.c: bring-up and the control protocol as QEMU
  * runs it, the data paths (receive buffers held until read, writes split

@@ -249,6 +249,8 @@ void vq_sim_attach(struct vq_sim *s, struct virtqueue *vq, uint64_t features)
 	s->popped = s->completed = 0;
 	s->hostile = false;
 	s->check_notify_data = true;
+	s->awake = s->drained = s->irq_pending = false;
+	s->sleeps = s->rechecks = 0;
 
 	virtqueue_ring_addrs(vq, &a);
 	if (s->layout == VQ_SPLIT) {
@@ -744,9 +746,109 @@ bool vq_sim_signal(struct vq_sim *s)
 	s->signalled = s->used_ctr;
 	if (need) {
 		s->interrupts++;
-		virtqueue_interrupt(s->vq);
+		if (s->strict && s->drop_irqs)
+			s->drop_irqs--; /* raised, lost on the way */
+		else if (s->strict)
+			s->irq_pending = true;
+		else
+			virtqueue_interrupt(s->vq);
 	}
 	return need;
+}
+
+/* Strict mode */
+
+void vq_sim_set_strict(struct vq_sim *s, bool on)
+{
+	s->strict = on;
+	s->awake = s->drained = false;
+	s->irq_pending = false;
+}
+
+/* Awake: no kicks, please (with split EVENT_IDX the old event stays behind us). */
+static void strict_quiet(struct vq_sim *s)
+{
+	if (s->layout == VQ_PACKED)
+		vq_sim_set_device_event(s, VRING_PACKED_EVENT_FLAG_DISABLE, 0);
+	else if (!s->event_idx)
+		vq_sim_set_no_notify(s, true);
+}
+
+/* Going to sleep: a kick at the next buffer made available. */
+static void strict_arm(struct vq_sim *s)
+{
+	if (s->layout == VQ_SPLIT) {
+		if (s->event_idx)
+			vq_sim_set_avail_event(s, s->last_avail);
+		else
+			vq_sim_set_no_notify(s, false);
+	} else if (s->event_idx) {
+		vq_sim_set_device_event(
+			s, VRING_PACKED_EVENT_FLAG_DESC,
+			(uint16_t)(vq_sim_off(s, s->avail_ctr) |
+				   vq_sim_wrap(s, s->avail_ctr) << VRING_PACKED_EVENT_F_WRAP_CTR));
+	} else {
+		vq_sim_set_device_event(s, VRING_PACKED_EVENT_FLAG_ENABLE, 0);
+	}
+}
+
+/*
+ * One step of an awake device. The look that finds the ring empty and the
+ * publishing of the event that follows are separate steps, so the driver
+ * can add (and decide not to kick) in between, as it can on real hardware:
+ * the second look must then find its buffers.
+ */
+unsigned vq_sim_service(struct vq_sim *s, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!s->awake)
+		return 0; /* asleep: the ring is not looked at without a kick */
+	if (s->drained) {
+		s->drained = false;
+		strict_arm(s);
+		fence(); /* the event before the second look (the device's side of 2.7.10) */
+		if (!vq_sim_pending(s)) {
+			s->awake = false;
+			s->sleeps++;
+			return 0;
+		}
+		s->rechecks++;
+		strict_quiet(s);
+	}
+	while (n < max && vq_sim_pop(s))
+		n++;
+	if (n < max)
+		s->drained = true; /* found it empty: next, the event and the second look */
+	return n;
+}
+
+bool vq_sim_deliver(struct vq_sim *s)
+{
+	if (!s->irq_pending)
+		return false;
+	s->irq_pending = false;
+	virtqueue_interrupt(s->vq);
+	return true;
+}
+
+static void (*mb_hook_fn)(void *);
+static void *mb_hook_arg;
+static bool mb_hook_busy;
+
+void vq_sim_set_mb_hook(void (*fn)(void *), void *arg)
+{
+	mb_hook_fn = fn;
+	mb_hook_arg = arg;
+}
+
+void virt_mb_hook(void)
+{
+	if (!mb_hook_fn || mb_hook_busy)
+		return;
+	mb_hook_busy = true;
+	mb_hook_fn(mb_hook_arg);
+	mb_hook_busy = false;
 }
 
 void vq_sim_set_no_notify(struct vq_sim *s, bool no_notify)
@@ -830,6 +932,15 @@ void vq_sim_notify(struct virtqueue *vq)
 	if (!s || s->vq != vq)
 		fail_msg("vq_sim_notify: the queue's priv is not its sim");
 	s->kicks++;
+	if (s->strict && s->drop_kicks) {
+		s->drop_kicks--; /* lost on the way: the device never hears it */
+		return;
+	}
+	if (s->strict && !s->awake) {
+		s->awake = true;
+		s->drained = false;
+		strict_quiet(s);
+	}
 	if (s->notification_data && s->check_notify_data) {
 		uint32_t got = virtqueue_notification_data(vq), want;
 

@@ -82,10 +82,20 @@ struct vq_sim {
 	uint64_t used_ctr; /* split: used entries written (== used idx); packed: slots used */
 
 	/* notifications */
-	uint64_t signalled;	/* used_ctr at the last interrupt decision */
-	uint64_t interrupts;	/* interrupts the device raised */
-	uint64_t kicks;		/* notifications the driver sent */
-	uint64_t kick_old;	/* driver position at the last vq_sim_kick_expected */
+	uint64_t signalled;  /* used_ctr at the last interrupt decision */
+	uint64_t interrupts; /* interrupts the device raised */
+	uint64_t kicks;	     /* notifications the driver sent */
+	uint64_t kick_old;   /* driver position at the last vq_sim_kick_expected */
+
+	/* strict mode (vq_sim_set_strict) */
+	bool strict;		/* kicks wake the device; interrupts wait for vq_sim_deliver */
+	bool awake;		/* kicked, and has not yet gone back to sleep */
+	bool drained;		/* awake, found nothing: the event and a second look next */
+	bool irq_pending;	/* an interrupt raised and not yet delivered */
+	uint64_t sleeps;	/* times the device published its event and slept */
+	uint64_t rechecks;	/* buffers found by the look after publishing the event */
+	uint32_t drop_kicks;	/* a lossy path: this many kicks never arrive */
+	uint32_t drop_irqs;	/* and this many interrupts raised never arrive */
 	bool check_notify_data; /* vq_sim_notify checks the notification data (default on) */
 
 	/* buffers in flight, in pop order */
@@ -148,6 +158,32 @@ void vq_sim_complete_batch(struct vq_sim *s, uint32_t n, uint32_t len);
  * Returns: whether it interrupted.
  */
 bool vq_sim_signal(struct vq_sim *s);
+
+/*
+ * Strict mode: the strictest device the spec allows (2.7.7, 2.7.10, 2.8.10),
+ * like a vhost-user backend and unlike QEMU's built-in devices, which poll.
+ * - It looks at the available ring only after a kick (vq_sim_notify wakes
+ *   it) and keeps looking while it finds buffers (vq_sim_service).
+ * - While awake it asks for no kicks (split: NO_NOTIFY, or an EVENT_IDX
+ *   event it leaves behind; packed: DISABLE). Before it sleeps it asks for
+ *   a kick at the next buffer and looks once more, as a device must, or a
+ *   buffer made available in between would wait for ever.
+ * - It raises an interrupt only when the driver's flags or event allow it,
+ *   and the interrupt reaches the driver only at vq_sim_deliver, never
+ *   inside a driver call; completions may wait as long as the test likes.
+ */
+void vq_sim_set_strict(struct vq_sim *s, bool on);
+/* A woken device pops up to max buffers. Returns: how many it popped. */
+unsigned vq_sim_service(struct vq_sim *s, unsigned max);
+/* Deliver a raised interrupt (virtqueue_interrupt). Returns: whether there was one. */
+bool vq_sim_deliver(struct vq_sim *s);
+
+/*
+ * virt_mb_hook (include/arch/x86_64/barrier.h, VIRT_MB_HOOK): fn(arg) runs
+ * at every full barrier of the ring code (not nested), so a test's device
+ * acts between the driver's stores and loads. NULL: nothing runs.
+ */
+void vq_sim_set_mb_hook(void (*fn)(void *), void *arg);
 
 /* Device side of available buffer notification suppression. */
 void vq_sim_set_no_notify(struct vq_sim *s, bool no_notify); /* split used->flags */

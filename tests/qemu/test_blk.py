@@ -12,6 +12,7 @@ import zlib
 import pytest
 
 import blkpattern as bp
+import transport as tp
 from vm import BUILD, PASS
 
 MiB = 1 << 20
@@ -31,9 +32,9 @@ def seed_of(name):
     return zlib.crc32(name.encode()) or 1
 
 
-def disk(path, dev="", drive="", id="d0", cache="writeback"):
-    return ["-drive", f"if=none,id={id},file={path},format=raw,cache={cache}{drive}",
-            "-device", f"virtio-blk-pci,drive={id}{dev}"]
+def disk(path, dev="", drive="", id="d0", cache="writeback", t=tp.PCI):
+    return (["-drive", f"if=none,id={id},file={path},format=raw,cache={cache}{drive}"] +
+            t.device("blk", f",drive={id}{dev}"))
 
 
 def expect_image(run, path, expect):
@@ -72,17 +73,39 @@ MATRIX = [
     ("legacy-no-msix", ",disable-modern=on,vectors=0", "",
      [r"legacy interface, 1 queues, interrupts INTx"]),
 ]
+# The same on microvm's virtio-mmio (tests/qemu/transport.py): version 2 and 1,
+# split and packed, found in the DSDT or on the command line, beside PCIe.
+# QEMU's virtio-mmio queues hold 1024 entries (virtio-blk-pci's 256).
+MMIO_MATRIX = [
+    ("mmio-split", tp.MMIO, "", "",
+     [rf"^blk: vda: virtio-blk {tp.MMIO_SLOT_ACPI}, 8192 sectors \(4 MiB\), 512-byte blocks, "
+      r"1 queue of 1024, interrupts GSI 47 level", r"queue 0: 1024 entries split"]),
+    ("mmio-packed", tp.MMIO, ",packed=on", "", [r"queue 0: 1024 entries packed"]),
+    ("mmio-packed-mq4", tp.MMIO, ",packed=on,num-queues=4", "",
+     [r"4 queues of 1024, interrupts GSI 47 level"] +
+     [rf"queue {i}: 1024 entries packed.* [1-9]\d* requests" for i in range(4)]),
+    ("mmio-legacy", tp.MMIO_LEGACY, "", "",
+     [rf"^virtio: virtio-blk {tp.MMIO_SLOT_ACPI}: legacy interface, 1 queues, "
+      r"interrupts GSI 47 level$", r"legacy interface"]),
+    ("mmio-legacy-no-indirect", tp.MMIO_LEGACY, ",indirect_desc=off,event_idx=off", "",
+     [r"queue 0: 1024 entries split.* indirect 0$"]),
+    ("mmio-cmdline", tp.MMIO_CMDLINE, ",packed=on", "",
+     [r"virtio_mmio\.device=512@0xfeb00e00:12$",
+      rf"^blk: vda: virtio-blk {tp.MMIO_SLOT_CMDLINE}, .*interrupts polling"]),
+    ("mmio-pcie", tp.MMIO_PCIE, "", "", [r"^pci: ", r"interrupts GSI 47 level"]),
+]
+BLK_RW = [(n, tp.PCI, d, c, l) for n, d, c, l in MATRIX] + MMIO_MATRIX
 
 
-@pytest.mark.parametrize("name,dev,cmdline,lines", MATRIX, ids=[m[0] for m in MATRIX])
-def test_blk_rw(boot, imgdir, name, dev, cmdline, lines):
+@pytest.mark.parametrize("name,t,dev,cmdline,lines", BLK_RW, ids=[m[0] for m in BLK_RW])
+def test_blk_rw(boot, imgdir, name, t, dev, cmdline, lines):
     """Every sector read in several sizes, orders and buffer layouts, a second
     pattern written and flushed, the image checked on the host."""
     seed, seed2 = seed_of(name), seed_of(name + "2")
     img = os.path.join(imgdir, "disk.img")
     bp.make_image(img, seed, 4 * MiB)
     run = boot(cmdline=f"test=blk_rw blkt.seed={seed} blkt.seed2={seed2} {cmdline}",
-               devices=disk(img, dev=",serial=matrix" + dev), timeout=120)
+               machine=t.machine, devices=disk(img, dev=",serial=matrix" + dev, t=t), timeout=120)
     run.expect(PASS, [r"^blk-rw: sequential 4K reads, one at a time: \d+ requests, 4096 KiB",
                       r"^blk-rw: 1M reads of 256 scattered 4K pieces",
                       r"^blk-rw: flush: 0", r"^blk-rw: read back the written pattern: .*4096 KiB",

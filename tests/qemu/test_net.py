@@ -16,6 +16,7 @@ import sys
 import pytest
 
 import netvm
+import transport as tp
 from vm import PASS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,14 +29,17 @@ needs_tap = pytest.mark.skipif(
     reason="tap tests need root, /dev/net/tun and iproute2")
 
 
-def user_net(extra="", dev=""):
-    return ["-netdev", f"user,id=n0,restrict=on{extra}",
-            "-device", f"virtio-net-pci,netdev=n0{dev}"]
+def user_net(extra="", dev="", t=tp.PCI):
+    return ["-netdev", f"user,id=n0,restrict=on{extra}"] + t.device("net", f",netdev=n0{dev}")
 
 
-def tap_net(ns, dev=""):
-    return ["-netdev", f"tap,id=n0,ifname={ns.tap},script=no,downscript=no",
-            "-device", f"virtio-net-pci,netdev=n0{dev}"]
+def tap_net(ns, dev="", t=tp.PCI):
+    return (["-netdev", f"tap,id=n0,ifname={ns.tap},script=no,downscript=no"] +
+            t.device("net", f",netdev=n0{dev}"))
+
+
+# The transports the main network tests run on (tests/qemu/transport.py).
+NET_TRANSPORTS = [tp.PCI, tp.MMIO, tp.MMIO_LEGACY]
 
 
 def stop(g):
@@ -58,8 +62,9 @@ def echo(ns, g, size, timeout=300):
 
 # User networking.
 
-def test_user_dhcp_ping_gateway(boot):
-    run = boot(cmdline="app=shell", devices=user_net(),
+@pytest.mark.parametrize("t", NET_TRANSPORTS, ids=str)
+def test_user_dhcp_ping_gateway(boot, t):
+    run = boot(cmdline="app=shell", machine=t.machine, devices=user_net(t=t),
                input=b"ping 10.0.2.2 -c 3\nifconfig\npoweroff\n", timeout=60)
     run.expect(PASS, [
         r"^virtio-net: vn0: 52:54:00:12:34:56 mtu 1500 link up, rx mergeable",
@@ -110,8 +115,10 @@ def test_tap_ping_flood(request, ns):
 
 
 @needs_tap
-def test_tap_iperf_host_to_guest(request, ns):
-    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns), netns=ns) as g:
+@pytest.mark.parametrize("t", [tp.PCI, tp.MMIO], ids=str)
+def test_tap_iperf_host_to_guest(request, ns, t):
+    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns, t=t), netns=ns,
+                     machine=t.machine) as g:
         g.wait_for(r"^net: serving")
         p = ns.run(["iperf", "-c", GUEST_IP, "-t", "5"], timeout=60)
         g.note(p.stdout.strip().splitlines()[-1])
@@ -140,8 +147,10 @@ def test_tap_iperf_guest_to_host(request, ns):
 
 
 @needs_tap
-def test_tap_echo_64mib(request, ns):
-    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns), netns=ns) as g:
+@pytest.mark.parametrize("t", NET_TRANSPORTS, ids=str)
+def test_tap_echo_64mib(request, ns, t):
+    with netvm.Guest(request.node.name, f"app=net {STATIC}", tap_net(ns, t=t), netns=ns,
+                     machine=t.machine) as g:
         g.wait_for(r"^net: serving")
         echo(ns, g, 64 << 20)
         g.wait_for(r"^echo: 10\.77\.0\.1 port \d+: 67108864 bytes in, 67108864 out ")

@@ -1,7 +1,8 @@
 """The modern virtio-pci transport and the virtqueue against QEMU's real devices."""
 import pytest
 
-from vm import PASS
+import transport as tp
+from vm import FAIL, PASS
 
 
 @pytest.mark.parametrize("packed", ["off", "on"])
@@ -188,3 +189,121 @@ def test_virtio_irq_microvm(boot, opts, mode):
                machine="microvm,pcie=on", devices=["-device", f"virtio-rng-pci{opts}"])
     run.expect(PASS, [rf"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, "
                       rf"interrupts {mode}$", r"^TEST PASS"])
+
+
+# virtio-mmio (microvm): the same tests on the second transport.
+
+MMIO_RNG = [(tp.MMIO, "modern", "split", ""), (tp.MMIO, "modern", "packed", ",packed=on"),
+            (tp.MMIO_LEGACY, "legacy", "split", ""),
+            (tp.MMIO_CMDLINE, "modern", "packed", ",packed=on")]
+
+
+@pytest.mark.parametrize("t,iface,layout,opts", MMIO_RNG,
+                         ids=[f"{m[0]}-{m[2]}" for m in MMIO_RNG])
+def test_virtio_rng_mmio(boot, t, iface, layout, opts):
+    """Entropy through virtio-rng-device: version 2 and 1, split and packed, ACPI and
+    command-line discovery (interrupts on a GSI with ACPI; polled without an IOAPIC)."""
+    slot = tp.MMIO_SLOT_CMDLINE if t is tp.MMIO_CMDLINE else tp.MMIO_SLOT_ACPI
+    mode = "polling" if t is tp.MMIO_CMDLINE else "GSI 47 level"
+    found = "0 devices from ACPI, 1 from" if t is tp.MMIO_CMDLINE else "1 devices from ACPI, 0 from"
+    boot(cmdline="test=virtio_rng", machine=t.machine, devices=t.device("rng", opts)).expect(
+        PASS, [rf"^virtio: virtio-rng {slot}: {iface} interface, 1 queues, interrupts {mode}$",
+               rf"^virtio-mmio: {found} the command line$",
+               rf"^virtio-rng: 32768 bytes in 128 buffers, {layout} ring, features 0x[0-9a-f]+ "
+               r"INDIRECT_DESC EVENT_IDX", r"^TEST PASS: virtio_rng$"])
+
+
+@pytest.mark.parametrize("t", [tp.MMIO, tp.MMIO_LEGACY], ids=["modern", "legacy"])
+def test_virtio_irq_mmio(boot, t):
+    """Completions by the transport's IOAPIC line (level, as microvm's DSDT says),
+    InterruptStatus read and InterruptACK written by the handler."""
+    boot(cmdline="test=virtio_irq", machine=t.machine, devices=t.device("rng")).expect(
+        PASS, [r"^virtio-irq: round 3: interrupt after \d+ us, 64 bytes$",
+               r"^virtio-irq: 4 interrupts via GSI 47 level, 4 queue interrupts counted by "
+               r"the ring$", r"^TEST PASS: virtio_irq$"])
+
+
+def test_virtio_needs_reset_mmio(boot):
+    boot(cmdline="test=virtio_needs_reset", machine=tp.MMIO.machine,
+         devices=tp.MMIO.device("rng")).expect(
+        PASS, [rf"^virtio: virtio-rng {tp.MMIO_SLOT_ACPI}: device reports DEVICE_NEEDS_RESET",
+               r"^virtio-needs-reset: needs reset yes, config interrupts 1, queue device needs "
+               r"reset$", r"^virtio-needs-reset: after a device reset 8 buffers of entropy again$",
+               r"^TEST PASS: virtio_needs_reset$"])
+
+
+def test_virtio_queue_reset_mmio(boot):
+    """QEMU 7.2's virtio-mmio offers RING_RESET but has no QueueReset register: the
+    transport sees the queue still ready, says -EOPNOTSUPP, and the queue runs on."""
+    boot(cmdline="test=virtio_queue_reset", machine=tp.MMIO.machine,
+         devices=tp.MMIO.device("rng")).expect(
+        FAIL, [r"^virtio-reset: reset_vq -> -95, 0 buffers recycled"])
+
+
+@pytest.mark.parametrize("t", [tp.MMIO, tp.MMIO_LEGACY], ids=["modern", "legacy"])
+def test_virtio_config_interrupt_mmio(boot, t):
+    """set_link off: InterruptStatus bit 1, told apart from a queue interrupt."""
+    boot(cmdline="test=virtio_config_irq virtio=nobind", machine=t.machine,
+         devices=["-netdev", "user,id=n0,restrict=on"] + t.device("net", ",netdev=n0"),
+         monitor=[(r"^virtio-config: link up, waiting", "set_link n0 off")]).expect(
+        PASS, [r"^virtio-config: link up, waiting for a configuration change$",
+               r"^virtio-config: 1 configuration interrupts via GSI 47 level, link down$",
+               r"^TEST PASS: virtio_config_irq$"])
+
+
+def test_virtio_probe_mmio_max(boot):
+    """Every one of microvm's 24 virtio-mmio transports (with ACPI) has a device."""
+    devices = []
+    for _ in range(24):
+        devices += tp.MMIO.device("rng")
+    run = boot(cmdline="test=virtio_probe", machine="microvm", devices=devices)
+    run.expect(PASS, [r"^virtio: virtio-rng mmio@0xfeb02e00: modern interface, 1 queues, "
+                      r"interrupts GSI 47 level$",
+                      r"^virtio: virtio-rng mmio@0xfeb00000: modern interface, 1 queues, "
+                      r"interrupts GSI 24 level$",
+                      r"^virtio-mmio: 24 devices from ACPI, 0 from the command line$",
+                      r"^virtio: 24 devices$", r"^TEST PASS: virtio_probe$"])
+
+
+def test_virtio_probe_mmio_max_cmdline(boot):
+    """acpi=off: microvm's 8 transports, each from a virtio_mmio.device= word."""
+    devices = []
+    for _ in range(8):
+        devices += tp.MMIO_CMDLINE.device("rng")
+    run = boot(cmdline="test=virtio_probe", machine=tp.MMIO_CMDLINE.machine, devices=devices)
+    run.expect(PASS, [r"^virtio: virtio-rng mmio@0xfeb00000: modern interface",
+                      r"^virtio-mmio: 0 devices from ACPI, 8 from the command line$",
+                      r"^virtio: 8 devices$", r"^TEST PASS: virtio_probe$"])
+
+
+def test_virtio_mmio_bad_cmdline_words(boot):
+    """Malformed and unusable words are logged and skipped, an empty slot silently;
+    the good word (QEMU's, appended last) works."""
+    words = ("virtio_mmio.device=0@0x10000000:5 virtio_mmio.device=512@0xfeb00e00 "
+             "virtio_mmio.device=1K@0xfeb01000:300 virtio_mmio.device=4K@0x200000:6 "
+             "virtio_mmio.device=512@0xfeb00000:4 virtio_mmio.device=1K@0xfeb00000:9")
+    run = boot(cmdline=f"test=virtio_rng {words}", machine=tp.MMIO_CMDLINE.machine,
+               devices=tp.MMIO_CMDLINE.device("rng"))
+    run.expect(PASS, [
+        r"^virtio-mmio: virtio_mmio.device=0@0x10000000:5: size 0, skipped$",
+        r"^virtio-mmio: virtio_mmio.device=512@0xfeb00e00: expected <size>@<base>:<irq>"
+        r"\[:<id>\], skipped$",
+        r"^virtio-mmio: virtio_mmio.device=1K@0xfeb01000:300: irq out of range \(0-255\), "
+        r"skipped$",
+        r"^virtio-mmio: command line: 0x200000\+0x1000 cannot be mapped \(RAM\?\), skipped$",
+        r"^virtio-mmio: command line: 0xfeb00000\+0x400 overlaps another transport, skipped$",
+        r"^virtio: virtio-rng mmio@0xfeb00e00: modern interface, 1 queues, interrupts polling$",
+        r"^virtio-mmio: 0 devices from ACPI, 1 from the command line$",
+        r"^TEST PASS: virtio_rng$"], absent=[r"virtio-rng mmio@0xfeb00000", r"0xfeb00000: version"])
+
+
+def test_virtio_probe_pci_and_mmio(boot):
+    """microvm,pcie=on: PCI and virtio-mmio devices at once, each bound on its transport."""
+    devices = (["-device", "virtio-rng-pci,addr=0x1"] + tp.MMIO_PCIE.device("rng") +
+               ["-drive", "driver=null-co,id=d0,if=none"] + tp.MMIO_PCIE.device("blk", ",drive=d0"))
+    run = boot(cmdline="test=virtio_probe", machine=tp.MMIO_PCIE.machine, devices=devices)
+    run.expect(PASS, [r"^virtio: virtio-rng 00:01\.0: modern interface, 1 queues, interrupts MSI-X$",
+                      r"^virtio: virtio-(rng|blk) mmio@0xfeb02e00: modern interface",
+                      r"^virtio: virtio-(rng|blk) mmio@0xfeb02c00: modern interface",
+                      r"^blk: vda: virtio-blk mmio@0xfeb02[ce]00",
+                      r"^virtio: 3 devices$", r"^TEST PASS: virtio_probe$"])

@@ -370,6 +370,7 @@ static void finish_piece(struct vblk_queue *q, struct vblk_slot *s, uint32_t len
 	s->next_free = q->free_head;
 	q->free_head = (uint32_t)(s - q->slots);
 	q->inflight--;
+	q->completed++;
 	req->in.inflight--;
 	if (err)
 		stop_request(vb, req, err);
@@ -419,6 +420,37 @@ void vblk_process(struct vblk_queue *q)
 		vb->broken(vb, virtqueue_broken_reason(q->vq));
 	if (--vb->in_completion == 0 && !vb->plugged && !vb->dead)
 		notify_all(vb);
+}
+
+void vblk_watchdog(struct vblk *vb, uint64_t now)
+{
+	if (vb->dead)
+		return;
+	for (unsigned int i = 0; i < vb->nq; i++) {
+		struct vblk_queue *q = &vb->q[i];
+		uint64_t before = q->completed;
+
+		/* Anything new since the last look (sent or completed) restarts the clock. */
+		if (!q->inflight || q->completed != q->wd_completed || q->pieces != q->wd_pieces) {
+			q->wd_completed = q->completed;
+			q->wd_pieces = q->pieces;
+			q->wd_since = now;
+			continue;
+		}
+		if (now - q->wd_since < VBLK_WATCHDOG_NS)
+			continue;
+		q->wd_since = now;
+		vblk_process(q);
+		if (vb->dead)
+			return;
+		if (q->irq && q->completed != before)
+			q->found_used += q->completed - before;
+		q->wd_completed = q->completed;
+		if (q->inflight && !virtqueue_is_broken(q->vq)) {
+			q->rekicks++;
+			virtqueue_notify(q->vq);
+		}
+	}
 }
 
 void vblk_plug(struct vblk *vb)

@@ -23,8 +23,9 @@
  * Handlers do the minimum: virtqueue_interrupt() runs the driver's
  * callback, which notes work for the driver's poll path.
  *
- * DEVICE_NEEDS_RESET (2.1.2) is checked on every configuration interrupt
- * and by virtio_needs_reset(): the device's queues are marked broken.
+ * One implementation of include/virtio/virtio_transport.h: configuration
+ * and queue events go to the core (virtio_config_interrupt,
+ * virtio_vqs_interrupt), which also checks DEVICE_NEEDS_RESET (2.1.2).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,12 +36,16 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/barrier.h>
 #include <arch/x86_64/cpu.h>
+#include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <pci/pci.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_pci.h>
 #include <virtio/virtio_ring.h>
+#include <virtio/virtio_transport.h>
+
+#include "pci_caps.h"
 
 /* Legacy devices do not say how many queues they have: look at this many. */
 #define VP_LEGACY_MAX_QUEUES 1024
@@ -55,12 +60,10 @@ static const char *const irq_mode_names[] = {
 };
 
 struct vp_queue {
-	struct virtio_device *vd;
-	struct virtqueue *vq;
-	int vector;	       /* CPU vector of its own MSI-X entry, or -1 */
-	uint16_t msix_entry;   /* as programmed, or VIRTIO_MSI_NO_VECTOR */
-	volatile void *notify; /* modern: this queue's notification address */
-	uint16_t index;
+	struct virtio_vq_info info; /* first: the core's view (vd, vq, index) */
+	int vector;		    /* CPU vector of its own MSI-X entry, or -1 */
+	uint16_t msix_entry;	    /* as programmed, or VIRTIO_MSI_NO_VECTOR */
+	volatile void *notify;	    /* modern: this queue's notification address */
 };
 
 struct vp_dev {
@@ -80,11 +83,10 @@ struct vp_dev {
 	uint32_t io_len;
 	/* Interrupts. */
 	enum vp_irq_mode irq;
-	int msix_entries;     /* > 0 while MSI-X is enabled */
-	int config_vector;    /* CPU vector of entry 0, or -1 */
-	int shared_vector;    /* CPU vector of the shared queue entry, or -1 */
-	uint16_t queue_entry; /* MSI-X shared: the entry every queue uses */
-	bool needs_reset_seen;
+	int msix_entries;	 /* > 0 while MSI-X is enabled */
+	int config_vector;	 /* CPU vector of entry 0, or -1 */
+	int shared_vector;	 /* CPU vector of the shared queue entry, or -1 */
+	uint16_t queue_entry;	 /* MSI-X shared: the entry every queue uses */
 	struct vp_queue *queues; /* nr_queues entries, as the device has */
 	unsigned nr_queues;
 };
@@ -111,45 +113,19 @@ static volatile void *map_cap(struct pci_dev *pdev, const struct virtio_pci_cap 
 
 static int find_caps(struct vp_dev *vp)
 {
-	struct pci_dev *pdev = vp->pdev;
+	struct virtio_pci_caps caps;
 
-	for (uint8_t pos = pci_find_cap(pdev, PCI_CAP_ID_VNDR, 0); pos;
-	     pos = pci_find_cap(pdev, PCI_CAP_ID_VNDR, pos)) {
-		struct virtio_pci_notify_cap nc;
-		uint8_t *raw = (uint8_t *)&nc;
-		uint8_t caplen = pci_read8(pdev, (uint16_t)(pos + 2));
-
-		if (caplen < sizeof(struct virtio_pci_cap))
-			continue;
-		for (unsigned i = 0; i < sizeof(nc) && pos + i < 256; i++)
-			raw[i] = i < caplen ? pci_read8(pdev, (uint16_t)(pos + i)) : 0;
-		/* 4.1.4: the driver uses the first capability of each type it understands. */
-		switch (nc.cap.cfg_type) {
-		case VIRTIO_PCI_CAP_COMMON_CFG:
-			/* 56 bytes up to queue_device (1.0); queue_reset needs 60. */
-			if (!vp->common && le32_to_cpu(nc.cap.length) >= 56) {
-				vp->common = map_cap(pdev, &nc.cap);
-				vp->common_len = le32_to_cpu(nc.cap.length);
-			}
-			break;
-		case VIRTIO_PCI_CAP_NOTIFY_CFG:
-			if (!vp->notify_base && caplen >= sizeof(nc)) {
-				vp->notify_base = map_cap(pdev, &nc.cap);
-				vp->notify_len = le32_to_cpu(nc.cap.length);
-				vp->notify_mult = le32_to_cpu(nc.notify_off_multiplier);
-			}
-			break;
-		case VIRTIO_PCI_CAP_ISR_CFG:
-			if (!vp->isr)
-				vp->isr = map_cap(pdev, &nc.cap);
-			break;
-		case VIRTIO_PCI_CAP_DEVICE_CFG:
-			if (!vp->device_cfg) {
-				vp->device_cfg = map_cap(pdev, &nc.cap);
-				vp->device_cfg_len = le32_to_cpu(nc.cap.length);
-			}
-			break;
-		}
+	if (virtio_pci_read_caps(vp->pdev, &caps))
+		return -ENODEV;
+	vp->common = map_cap(vp->pdev, &caps.common);
+	vp->common_len = le32_to_cpu(caps.common.length);
+	vp->notify_base = map_cap(vp->pdev, &caps.notify.cap);
+	vp->notify_len = le32_to_cpu(caps.notify.cap.length);
+	vp->notify_mult = le32_to_cpu(caps.notify.notify_off_multiplier);
+	vp->isr = map_cap(vp->pdev, &caps.isr);
+	if (caps.have_device) {
+		vp->device_cfg = map_cap(vp->pdev, &caps.device);
+		vp->device_cfg_len = le32_to_cpu(caps.device.length);
 	}
 	return vp->common && vp->notify_base && vp->isr ? 0 : -ENODEV;
 }
@@ -285,15 +261,23 @@ static void vp_set_status(struct virtio_device *vd, uint8_t status)
 	to_vp(vd)->common->device_status = status;
 }
 
-static void vp_reset(struct virtio_device *vd)
+static uint32_t vp_read_status(void *vp)
 {
-	volatile struct virtio_pci_common_cfg *c = to_vp(vd)->common;
+	return ((struct vp_dev *)vp)->common->device_status;
+}
 
-	c->device_status = 0;
+static int vp_reset(struct virtio_device *vd)
+{
+	struct vp_dev *vp = to_vp(vd);
+
+	vp->common->device_status = 0;
 	/* 4.1.4.3.2: reset is complete when device_status reads back 0. */
-	for (unsigned spin = 0; c->device_status != 0 && spin < 10000000; spin++)
-		__asm__ volatile("pause");
-	to_vp(vd)->needs_reset_seen = false;
+	return virtio_wait_zero(vp_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS);
+}
+
+static uint32_t vp_generation(struct virtio_device *vd)
+{
+	return to_vp(vd)->common->config_generation;
 }
 
 static uint64_t vp_device_features(struct virtio_device *vd)
@@ -324,18 +308,12 @@ static int vp_finalize_features(struct virtio_device *vd, uint64_t features)
 static void vp_read_config(struct virtio_device *vd, unsigned off, void *buf, unsigned len)
 {
 	struct vp_dev *vp = to_vp(vd);
-	uint8_t *out = buf, gen;
-	unsigned tries = 0;
 
 	if (!vp->device_cfg || off + len > vp->device_cfg_len) {
 		memset(buf, 0, len);
 		return;
 	}
-	/* 4.1.4.3.1: read until config_generation is the same before and after. */
-	do {
-		gen = vp->common->config_generation;
-		cfg_copy_in(out, false, (uintptr_t)(vp->device_cfg + off), len);
-	} while (gen != vp->common->config_generation && ++tries < 100);
+	cfg_copy_in(buf, false, (uintptr_t)(vp->device_cfg + off), len);
 }
 
 static void vp_write_config(struct virtio_device *vd, unsigned off, const void *buf, unsigned len)
@@ -358,10 +336,10 @@ static void vp_notify(struct virtqueue *vq)
 
 	/* Ring writes before the notification the device acts on. */
 	wmb();
-	if (q->vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA))
+	if (q->info.vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA))
 		*(volatile uint32_t *)q->notify = cpu_to_le32(virtqueue_notification_data(vq));
 	else
-		*(volatile uint16_t *)q->notify = cpu_to_le16(q->index);
+		*(volatile uint16_t *)q->notify = cpu_to_le16(q->info.index);
 }
 
 /* Legacy interface operations (4.1.4.8). */
@@ -376,14 +354,25 @@ static void vpl_set_status(struct virtio_device *vd, uint8_t status)
 	outb(to_vp(vd)->io + VIRTIO_PCI_LEGACY_STATUS, status);
 }
 
-static void vpl_reset(struct virtio_device *vd)
+static uint32_t vpl_read_status(void *vp)
+{
+	return inb(((struct vp_dev *)vp)->io + VIRTIO_PCI_LEGACY_STATUS);
+}
+
+static int vpl_reset(struct virtio_device *vd)
 {
 	struct vp_dev *vp = to_vp(vd);
 
-	/* Writing 0 resets; a read flushes it (legacy has no completion bit). */
+	/* Writing 0 resets; legacy devices read back 0 once it is done. */
 	outb(vp->io + VIRTIO_PCI_LEGACY_STATUS, 0);
-	(void)inb(vp->io + VIRTIO_PCI_LEGACY_STATUS);
-	vp->needs_reset_seen = false;
+	return virtio_wait_zero(vpl_read_status, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS);
+}
+
+/* 0.9.5 has no generation counter. */
+static uint32_t vpl_generation(struct virtio_device *vd)
+{
+	(void)vd;
+	return 0;
 }
 
 static uint64_t vpl_device_features(struct virtio_device *vd)
@@ -448,51 +437,22 @@ static void vpl_notify(struct virtqueue *vq)
 	struct vp_queue *q = virtqueue_priv(vq);
 
 	wmb();
-	outw(to_vp(q->vd)->io + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, q->index);
+	outw(to_vp(q->info.vd)->io + VIRTIO_PCI_LEGACY_QUEUE_NOTIFY, q->info.index);
 }
 
 /* Interrupt handlers: the minimum, the driver's callback does the work. */
-
-static void vp_check_needs_reset(struct vp_dev *vp)
-{
-	if (vp->needs_reset_seen ||
-	    !(vp->vd.ops->get_status(&vp->vd) & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
-		return;
-	vp->needs_reset_seen = true;
-	kprintf("virtio: %s: device reports DEVICE_NEEDS_RESET; its queues are stopped\n",
-		vp->vd.name);
-	for (unsigned i = 0; i < vp->nr_queues; i++)
-		if (vp->queues[i].vq)
-			virtqueue_mark_broken(vp->queues[i].vq, "device needs reset");
-}
-
-static void vp_config_event(struct vp_dev *vp)
-{
-	vp->vd.config_irqs++;
-	vp_check_needs_reset(vp);
-	if (vp->vd.config_changed)
-		vp->vd.config_changed(&vp->vd);
-}
-
-static void vp_all_queues(struct vp_dev *vp)
-{
-	/* A shared interrupt: only the queues it was for count it. */
-	for (unsigned i = 0; i < vp->nr_queues; i++)
-		if (vp->queues[i].vq && virtqueue_more_used(vp->queues[i].vq))
-			virtqueue_interrupt(vp->queues[i].vq);
-}
 
 static void vp_vq_irq(void *arg)
 {
 	struct vp_queue *q = arg;
 
-	if (q->vq)
-		virtqueue_interrupt(q->vq);
+	if (q->info.vq)
+		virtqueue_interrupt(q->info.vq);
 }
 
 static void vp_config_irq(void *arg)
 {
-	vp_config_event(arg);
+	virtio_config_interrupt(&((struct vp_dev *)arg)->vd);
 }
 
 /* MSI-X shared entry: every queue; with a single entry the ISR says if the config changed. */
@@ -501,8 +461,8 @@ static void vp_shared_irq(void *arg)
 	struct vp_dev *vp = arg;
 
 	if (vp->config_vector < 0 && (read_isr(vp) & VIRTIO_PCI_ISR_CONFIG))
-		vp_config_event(vp);
-	vp_all_queues(vp);
+		virtio_config_interrupt(&vp->vd);
+	virtio_vqs_interrupt(&vp->vd);
 }
 
 /* INTx: a shared, level-triggered line; the ISR read is the acknowledgement. */
@@ -512,9 +472,9 @@ static void vp_intx_irq(void *arg)
 	uint8_t isr = read_isr(vp);
 
 	if (isr & VIRTIO_PCI_ISR_CONFIG)
-		vp_config_event(vp);
+		virtio_config_interrupt(&vp->vd);
 	if (isr & VIRTIO_PCI_ISR_QUEUE)
-		vp_all_queues(vp);
+		virtio_vqs_interrupt(&vp->vd);
 }
 
 /* Give queue q its MSI-X entry (before queue_enable, 4.1.5.1.3); on refusal it is polled. */
@@ -527,17 +487,17 @@ static void vp_queue_irq(struct vp_dev *vp, struct vp_queue *q)
 	q->msix_entry = VIRTIO_MSI_NO_VECTOR;
 	switch (vp->irq) {
 	case VP_IRQ_MSIX:
-		entry = (uint16_t)(q->index + 1u);
+		entry = (uint16_t)(q->info.index + 1u);
 		vec = irq_alloc_vector(vp_vq_irq, q);
 		if (vec < 0) {
 			kprintf("virtio: %s: no CPU vector for queue %u (%d): polled\n",
-				vp->vd.name, q->index, vec);
+				vp->vd.name, q->info.index, vec);
 			break;
 		}
 		pci_msix_route(vp->pdev, entry, vec);
 		if (set_queue_entry(vp, entry) != entry) {
 			kprintf("virtio: %s: queue %u refused MSI-X entry %u: polled\n",
-				vp->vd.name, q->index, entry);
+				vp->vd.name, q->info.index, entry);
 			irq_free_vector(vec);
 			break;
 		}
@@ -550,7 +510,7 @@ static void vp_queue_irq(struct vp_dev *vp, struct vp_queue *q)
 			return;
 		}
 		kprintf("virtio: %s: queue %u refused the shared MSI-X entry: polled\n",
-			vp->vd.name, q->index);
+			vp->vd.name, q->info.index);
 		break;
 	default: break;
 	}
@@ -565,15 +525,12 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 	volatile struct virtio_pci_common_cfg *c = vp->common;
 	struct vp_queue *q;
 	struct vq_ring_addrs a;
-	struct vq_config cfg = {0};
 	uint32_t size, off = 0;
 	int rc;
 
 	if (index >= vp->nr_queues)
-		return -EINVAL;
+		return -EINVAL; /* the core checked the index against vd->nr_queues */
 	q = &vp->queues[index];
-	if (q->vq)
-		return -EBUSY;
 	select_queue(vp, index);
 	if (vp->legacy) {
 		size = inw(vp->io + VIRTIO_PCI_LEGACY_QUEUE_NUM);
@@ -582,43 +539,28 @@ static int vp_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_si
 		/* 4.1.4.8: the legacy queue size is the device's; it cannot be lowered. */
 		if (size & (size - 1))
 			return -EIO;
-		cfg.ring_align = VRING_LEGACY_ALIGN;
 	} else {
 		size = le16_to_cpu(c->queue_size);
 		if (size == 0 || le16_to_cpu(c->queue_enable))
 			return -ENOENT; /* no such queue, or already in use */
-		if (max_size && size > max_size)
-			size = max_size;
-		if (!(vd->features & VIRTIO_BIT(VIRTIO_F_RING_PACKED)))
-			while (size & (size - 1))
-				size &= size - 1; /* split rings are a power of two */
-		off = le16_to_cpu(c->queue_notify_off) * vp->notify_mult;
+		size = virtio_vq_size(vd, size, max_size);
 		/* 4.1.4.4: the queue's notify address must lie inside the capability. */
-		if ((uint64_t)off +
-			    ((vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA)) ? 4 : 2) >
-		    vp->notify_len)
+		if (virtio_pci_notify_offset(
+			    le16_to_cpu(c->queue_notify_off), vp->notify_mult, vp->notify_len,
+			    (vd->features & VIRTIO_BIT(VIRTIO_F_NOTIFICATION_DATA)) ? 4 : 2, &off))
 			return -EIO;
 	}
 
-	cfg.name = vd->name;
-	cfg.index = (uint16_t)index;
-	cfg.num = size;
-	cfg.features = vd->features;
-	cfg.callback = callback;
-	cfg.notify = vp->legacy ? vpl_notify : vp_notify;
-	cfg.priv = q;
-	rc = virtqueue_create(&cfg, vqp);
+	rc = virtio_create_vq(vd, &q->info, index, size, callback,
+			      vp->legacy ? vpl_notify : vp_notify, vqp);
 	if (rc)
 		return rc;
-	q->vd = vd;
-	q->index = (uint16_t)index;
 	q->notify = vp->legacy ? NULL : vp->notify_base + off;
-	q->vq = *vqp;
 
 	virtqueue_ring_addrs(*vqp, &a);
 	if (vp->legacy) {
 		if ((a.desc & (VRING_LEGACY_ALIGN - 1)) || (a.desc >> 12) > 0xffffffffull) {
-			q->vq = NULL;
+			q->info.vq = NULL;
 			virtqueue_destroy(*vqp);
 			return -ENOMEM; /* the PFN register holds 32 bits of page number */
 		}
@@ -640,7 +582,7 @@ static void vp_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 	struct vp_dev *vp = to_vp(vd);
 	struct vp_queue *q = virtqueue_priv(vq);
 
-	select_queue(vp, q->index);
+	select_queue(vp, q->info.index);
 	if (vp->msix_entries > 0)
 		set_queue_entry(vp, VIRTIO_MSI_NO_VECTOR);
 	if (vp->legacy)
@@ -648,8 +590,13 @@ static void vp_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 	if (q->vector >= 0)
 		irq_free_vector(q->vector);
 	q->vector = -1;
-	q->vq = NULL;
+	q->info.vq = NULL;
 	virtqueue_destroy(vq);
+}
+
+static uint32_t vp_read_queue_reset(void *vp)
+{
+	return le16_to_cpu(((struct vp_dev *)vp)->common->queue_reset);
 }
 
 /*
@@ -664,28 +611,17 @@ static int vp_reset_vq(struct virtio_device *vd, struct virtqueue *vq, uint32_t 
 	volatile struct virtio_pci_common_cfg *c = vp->common;
 	struct vp_queue *q = virtqueue_priv(vq);
 	struct vq_ring_addrs a;
-	unsigned spin;
-	int rc = 0;
+	int rc;
 
 	if (vp->legacy || !(vd->features & VIRTIO_BIT(VIRTIO_F_RING_RESET)) || vp->common_len < 60)
 		return -EOPNOTSUPP;
-	c->queue_select = cpu_to_le16(q->index);
+	c->queue_select = cpu_to_le16(q->info.index);
 	c->queue_reset = cpu_to_le16(1);
 	/* 4.1.4.3.2: 1 while the reset is ongoing; 0 in queue_reset and queue_enable when done. */
-	for (spin = 0; le16_to_cpu(c->queue_reset) != 0 && spin < 10000000; spin++)
-		__asm__ volatile("pause");
-	if (le16_to_cpu(c->queue_reset) != 0 || le16_to_cpu(c->queue_enable))
+	if (virtio_wait_zero(vp_read_queue_reset, vp, clock_ns, VIRTIO_RESET_TIMEOUT_NS) ||
+	    le16_to_cpu(c->queue_enable))
 		return -EIO;
-	if (num && num != virtqueue_num(vq)) {
-		if (num > le16_to_cpu(c->queue_size))
-			rc = -EINVAL;
-		else
-			rc = virtqueue_resize(vq, num, recycle);
-		if (rc)
-			virtqueue_reset(vq, recycle); /* old size, still usable */
-	} else {
-		virtqueue_reset(vq, recycle);
-	}
+	rc = virtio_vq_recycle(vq, num, le16_to_cpu(c->queue_size), recycle);
 	virtqueue_ring_addrs(vq, &a);
 	c->queue_size = cpu_to_le16((uint16_t)virtqueue_num(vq));
 	c->queue_desc = cpu_to_le64(a.desc);
@@ -696,34 +632,6 @@ static int vp_reset_vq(struct virtio_device *vd, struct virtqueue *vq, uint32_t 
 	c->queue_enable = cpu_to_le16(1);
 	return rc;
 }
-
-static const struct virtio_transport_ops vp_ops = {
-	.device_features = vp_device_features,
-	.finalize_features = vp_finalize_features,
-	.get_status = vp_get_status,
-	.set_status = vp_set_status,
-	.reset = vp_reset,
-	.read_config = vp_read_config,
-	.write_config = vp_write_config,
-	.num_queues = vp_num_queues,
-	.setup_vq = vp_setup_vq,
-	.del_vq = vp_del_vq,
-	.reset_vq = vp_reset_vq,
-};
-
-static const struct virtio_transport_ops vpl_ops = {
-	.device_features = vpl_device_features,
-	.finalize_features = vpl_finalize_features,
-	.get_status = vpl_get_status,
-	.set_status = vpl_set_status,
-	.reset = vpl_reset,
-	.read_config = vpl_read_config,
-	.write_config = vpl_write_config,
-	.num_queues = vpl_num_queues,
-	.setup_vq = vp_setup_vq,
-	.del_vq = vp_del_vq,
-	.reset_vq = vp_reset_vq,
-};
 
 static uint16_t device_id(const struct pci_dev *pdev)
 {
@@ -781,14 +689,87 @@ off:
 	return -ENODEV;
 }
 
-static void vp_setup_irq(struct vp_dev *vp)
+static const char *vp_setup_irq(struct virtio_device *vd)
 {
+	struct vp_dev *vp = to_vp(vd);
+
+	vp->nr_queues = vd->nr_queues;
+	vp->queues = calloc(vp->nr_queues ? vp->nr_queues : 1, sizeof(*vp->queues));
 	vp->irq = VP_IRQ_POLL;
-	if (vp_setup_msix(vp) == 0)
-		return;
-	if (pci_intx_request(vp->pdev, vp_intx_irq, vp) == 0)
+	if (!vp->queues)
+		vp->nr_queues = 0; /* every setup_vq fails with -EINVAL */
+	else if (vp_setup_msix(vp) == 0)
+		;
+	else if (pci_intx_request(vp->pdev, vp_intx_irq, vp) == 0)
 		vp->irq = VP_IRQ_INTX;
+	return irq_mode_names[vp->irq];
 }
+
+static unsigned vp_poll(struct virtio_device *vd)
+{
+	struct vp_dev *vp = to_vp(vd);
+	uint8_t isr;
+
+	if (vp->irq != VP_IRQ_POLL)
+		return 0;
+	isr = read_isr(vp);
+	return (isr & VIRTIO_PCI_ISR_CONFIG ? VIRTIO_INT_CONFIG : 0) |
+	       (isr & VIRTIO_PCI_ISR_QUEUE ? VIRTIO_INT_VRING : 0);
+}
+
+static bool vp_vq_has_irq(struct virtqueue *vq)
+{
+	struct vp_queue *q = virtqueue_priv(vq);
+
+	return q->msix_entry != VIRTIO_MSI_NO_VECTOR || to_vp(q->info.vd)->irq == VP_IRQ_INTX;
+}
+
+static int vp_vq_irq_entry(struct virtqueue *vq)
+{
+	struct vp_queue *q = virtqueue_priv(vq);
+
+	return q->msix_entry == VIRTIO_MSI_NO_VECTOR ? -1 : q->msix_entry;
+}
+
+static const struct virtio_transport_ops vp_ops = {
+	.name = "modern",
+	.device_features = vp_device_features,
+	.finalize_features = vp_finalize_features,
+	.get_status = vp_get_status,
+	.set_status = vp_set_status,
+	.reset = vp_reset,
+	.generation = vp_generation,
+	.read_config = vp_read_config,
+	.write_config = vp_write_config,
+	.num_queues = vp_num_queues,
+	.setup_vq = vp_setup_vq,
+	.del_vq = vp_del_vq,
+	.reset_vq = vp_reset_vq,
+	.setup_irq = vp_setup_irq,
+	.poll = vp_poll,
+	.vq_has_irq = vp_vq_has_irq,
+	.vq_irq_entry = vp_vq_irq_entry,
+};
+
+static const struct virtio_transport_ops vpl_ops = {
+	.name = "legacy",
+	.device_features = vpl_device_features,
+	.finalize_features = vpl_finalize_features,
+	.get_status = vpl_get_status,
+	.set_status = vpl_set_status,
+	.reset = vpl_reset,
+	.generation = vpl_generation,
+	.read_config = vpl_read_config,
+	.write_config = vpl_write_config,
+	.num_queues = vpl_num_queues,
+	.setup_vq = vp_setup_vq,
+	.del_vq = vp_del_vq,
+	.reset_vq = vp_reset_vq,
+	.setup_irq = vp_setup_irq,
+	.poll = vp_poll,
+	.vq_has_irq = vp_vq_has_irq,
+	.vq_irq_entry = vp_vq_irq_entry,
+};
 
 static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 {
@@ -817,21 +798,7 @@ static int vp_probe(struct pci_dev *pdev, const struct pci_id *id)
 		free(vp);
 		return -ENODEV;
 	}
-	/* 3.1.1: reset, ACKNOWLEDGE, DRIVER. */
-	vp->vd.ops->reset(&vp->vd);
-	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE);
-	vp->vd.ops->set_status(&vp->vd, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	vp->nr_queues = vp->vd.ops->num_queues(&vp->vd);
-	vp->queues = calloc(vp->nr_queues ? vp->nr_queues : 1, sizeof(*vp->queues));
-	if (!vp->queues) {
-		free(vp);
-		return -ENOMEM;
-	}
-	vp_setup_irq(vp);
-	vp->vd.irq_mode = irq_mode_names[vp->irq];
 	pdev->drvdata = vp;
-	kprintf("virtio: %s: %s interface, %u queues, interrupts %s\n", vp->vd.name,
-		vp->legacy ? "legacy" : "modern", vp->nr_queues, vp->vd.irq_mode);
 	virtio_add_device(&vp->vd);
 	return 0;
 }
@@ -846,53 +813,4 @@ static const struct pci_driver vp_driver = {"virtio-pci", vp_ids, vp_probe};
 void virtio_pci_init(void)
 {
 	pci_register_driver(&vp_driver);
-}
-
-struct virtio_device *virtio_vq_device(struct virtqueue *vq)
-{
-	return ((struct vp_queue *)virtqueue_priv(vq))->vd;
-}
-
-bool virtio_needs_reset(struct virtio_device *vd)
-{
-	vp_check_needs_reset(to_vp(vd));
-	return to_vp(vd)->needs_reset_seen;
-}
-
-struct virtqueue *virtio_get_vq(struct virtio_device *vd, unsigned index)
-{
-	return index < to_vp(vd)->nr_queues ? to_vp(vd)->queues[index].vq : NULL;
-}
-
-int virtio_vq_irq_entry(struct virtqueue *vq)
-{
-	struct vp_queue *q = virtqueue_priv(vq);
-
-	return q->msix_entry == VIRTIO_MSI_NO_VECTOR ? -1 : q->msix_entry;
-}
-
-void virtio_poll(struct virtio_device *vd)
-{
-	struct vp_dev *vp = to_vp(vd);
-	uint8_t isr;
-
-	if (vp->irq != VP_IRQ_POLL)
-		return;
-	isr = read_isr(vp);
-	if (isr & VIRTIO_PCI_ISR_CONFIG)
-		vp_config_event(vp);
-	if (isr & VIRTIO_PCI_ISR_QUEUE)
-		vp_all_queues(vp);
-}
-
-bool virtio_vq_has_irq(struct virtqueue *vq)
-{
-	struct vp_queue *q = virtqueue_priv(vq);
-
-	return q->msix_entry != VIRTIO_MSI_NO_VECTOR || to_vp(q->vd)->irq == VP_IRQ_INTX;
-}
-
-unsigned virtio_num_queues(struct virtio_device *vd)
-{
-	return to_vp(vd)->nr_queues;
 }

@@ -432,7 +432,11 @@ static int kvcon_probe(struct virtio_device *vd)
 							      : "unknown (no F_SIZE)");
 	return 0;
 fail:
-	vd->ops->reset(vd); /* the device lets go of the rings before they are freed */
+	/* The device lets go of the rings before they are freed; if it does not, they stay. */
+	if (virtio_reset(vd)) {
+		vd->priv = NULL;
+		return rc;
+	}
 	kvcon_del_vqs(k);
 	vcon_free(&k->core);
 	vd->priv = NULL;

@@ -150,6 +150,9 @@ static void vblk_poll_op(struct blkdev *bd)
 		vblk_process(&d->q[i]);
 		irq_restore(flags);
 	}
+	flags = irq_save();
+	vblk_watchdog(&d->vb, clock_ns());
+	irq_restore(flags);
 }
 
 static void vblk_plug_op(struct blkdev *bd)
@@ -220,6 +223,8 @@ static void vblk_info_op(struct blkdev *bd)
 
 	printf("  transport: %s, interrupts %s, %s interface\n", d->vd->name, d->vd->irq_mode,
 	       d->vd->legacy ? "legacy" : "modern");
+	printf("  negotiated features ");
+	virtio_print_features(d->vd);
 	printf("  limits per device request: %u segments", d->vb.max_segs);
 	if (d->vb.size_max)
 		printf(" of %u bytes", d->vb.size_max);
@@ -239,6 +244,17 @@ static void vblk_info_op(struct blkdev *bd)
 		       (unsigned long long)q->waited, (unsigned long long)st->kicks,
 		       (unsigned long long)st->kicks_suppressed, (unsigned long long)st->interrupts,
 		       (unsigned long long)st->indirect);
+	}
+	{
+		uint64_t rekicks = 0, found = 0;
+
+		for (unsigned i = 0; i < d->vb.nq; i++) {
+			rekicks += d->q[i].rekicks;
+			found += d->q[i].found_used;
+		}
+		printf("  lost-notification watchdog: %llu kicks sent again, %llu completions "
+		       "found without an interrupt\n",
+		       (unsigned long long)rekicks, (unsigned long long)found);
 	}
 	if (d->vb.bad_completions)
 		printf("  bad completions from the device: %llu\n",
@@ -381,8 +397,13 @@ static void vblk_teardown(struct vblk_dev *d)
 {
 	struct virtio_device *vd = d->vd;
 
-	vd->ops->reset(vd); /* the device lets go of the rings first */
 	d->ready = false;
+	/* The device lets go of the rings first; if it does not, they stay allocated. */
+	if (virtio_reset(vd)) {
+		vd->priv = NULL;
+		vd->config_changed = NULL;
+		return;
+	}
 	for (unsigned i = 0; i < VBLK_MAX_QUEUES; i++) {
 		if (!d->q[i].vq)
 			continue;

@@ -719,14 +719,17 @@ static int vnet_probe(struct virtio_device *vd)
 	return 0;
 
 fail:
-	/* virtio_bind resets the device; the queues go with our state. */
-	vd->ops->reset(vd);
+	/* The device lets go of the rings first; if it does not, they stay allocated. */
+	if (virtio_reset(vd)) {
+		vd->priv = NULL;
+		return rc;
+	}
 	if (dev->rxq)
-		vd->ops->del_vq(vd, dev->rxq);
+		virtio_del_vq(vd, dev->rxq);
 	if (dev->txq)
-		vd->ops->del_vq(vd, dev->txq);
+		virtio_del_vq(vd, dev->txq);
 	if (dev->ctrlq)
-		vd->ops->del_vq(vd, dev->ctrlq);
+		virtio_del_vq(vd, dev->ctrlq);
 	free(dev->tx_slots);
 	free(dev->ctrl);
 	free(dev);

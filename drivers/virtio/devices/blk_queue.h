@@ -66,6 +66,13 @@ struct vblk_queue {
 	uint64_t pieces;   /* device requests */
 	uint64_t waited;   /* block requests that had to wait for descriptors */
 	uint32_t max_inflight;
+	uint64_t completed; /* pieces finished */
+	/* the lost-notification watchdog (vblk_watchdog) */
+	uint64_t wd_completed; /* completed when it last saw progress */
+	uint64_t wd_pieces;    /* pieces (sent) then */
+	uint64_t wd_since;     /* clock_ns of that, or of the last re-kick */
+	uint64_t rekicks;      /* kicks sent again for pieces left unanswered */
+	uint64_t found_used;   /* pieces the device used without an interrupt reaching us */
 };
 
 struct vblk {
@@ -114,6 +121,23 @@ int vblk_submit(struct vblk *vb, struct blk_request *req);
  * waiting ones, re-enable interrupts (irq queues), notify the device.
  */
 void vblk_process(struct vblk_queue *q);
+
+/* A queue whose pieces got no completion for this long is looked at and kicked again. */
+#define VBLK_WATCHDOG_NS (100ull * 1000000ull)
+
+/*
+ * vblk_watchdog - the safety net for a lost notification, called from the
+ * poll path with the time: a queue with pieces in flight that completed
+ * nothing for VBLK_WATCHDOG_NS gets a completion pass (pieces the device
+ * used but whose interrupt never came: counted in found_used) and, if
+ * pieces are still out, a kick it did not ask for (always allowed; a
+ * device that missed one finds its buffers; counted in rekicks). A correct
+ * device and hypervisor never need it, but QEMU 7.2's TCG with one vCPU
+ * emits no host fence for the guest's barriers, so against a device in
+ * another thread or process (vhost-user) the store-then-load of the kick
+ * and interrupt decisions is not ordered and a notification can be lost.
+ */
+void vblk_watchdog(struct vblk *vb, uint64_t now);
 
 /* vblk_plug / vblk_unplug - hold notifications until the outermost unplug. */
 void vblk_plug(struct vblk *vb);
