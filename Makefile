@@ -8,7 +8,7 @@
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
 #   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console, bench-net
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
-#   make fuzz       libFuzzer on the virtqueue, FUZZ_SECONDS (300) per layout
+#   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
 #        NET=1 (virtio-net on user networking)  QEMU_ARGS="-device ..."
@@ -222,6 +222,16 @@ NETFUZZ_SRCS := tests/fuzz/fuzz_net.c $(NET_HOST_SRCS)
 FUZZ_BINS := $(BUILD)/fuzz/fuzz_split $(BUILD)/fuzz/fuzz_packed $(BUILD)/fuzz/fuzz_net
 FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 30
+# Hostile devices and firmware beyond the ring (tests/fuzz/fuzz_NAME.c): the
+# console's control protocol and data paths, the block request engine with
+# its device limits, the ACPI tables and the AML scan. A short pass of
+# FUZZ_SHORT_SECONDS each in `make test`, FUZZ_SECONDS in `make fuzz`.
+FUZZ_SHORT_SECONDS ?= 5
+FUZZ_SRCS_console := $(VQ_SRCS) $(VCON_SRCS)
+FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c lib/blkdev.c lib/sg_cursor.c
+FUZZ_SRCS_acpi := lib/acpi.c lib/acpi_aml.c $(VQ_SRCS)
+FUZZ_MORE := console blk acpi
+FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
 
 # The ring benchmark: the same sources at -O2, no sanitizers, two threads.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
@@ -363,6 +373,13 @@ $(BUILD)/fuzz/fuzz_net: $(NETFUZZ_SRCS) $(FUZZ_LWIP_OBJS) $(HOST_HDRS) net/lwipo
 	@echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(NETFUZZ_CFLAGS) -o $@ $(NETFUZZ_SRCS) $(FUZZ_LWIP_OBJS)
 
+FUZZ_MORE_COMMON := tests/fuzz/fuzz_host.c tests/fuzz/fuzz_splitq.c
+$(FUZZ_MORE_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $(FUZZ_MORE_COMMON) \
+		tests/fuzz/fuzz_host.h tests/fuzz/fuzz_script.h $(HOST_HDRS) | $(DEPS)/.ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MORE_COMMON) $(FUZZ_SRCS_$*)
+
 $(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/ring/virtqueue_internal.h \
 		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
 	@mkdir -p $(@D)
@@ -419,9 +436,10 @@ run-efi: efi
 test:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(EFI_DIR)/BOOTX64.EFI \
-		$(EFI_DIR)/KERNEL.ELF $(HOST_BINS) $(FUZZ_BINS)
+		$(EFI_DIR)/KERNEL.ELF $(HOST_BINS) $(FUZZ_BINS) $(FUZZ_MORE_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --static $(VQ_DISPATCH_OBJ) \
-		--fuzz $(FUZZ_BINS) --fuzz-seconds $(FUZZ_TEST_SECONDS)
+		--fuzz $(FUZZ_BINS) $(addsuffix :$(FUZZ_SHORT_SECONDS),$(FUZZ_MORE_BINS)) \
+		--fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 # One tier only.
 test-host:
@@ -432,15 +450,15 @@ test-qemu: efi
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu
 
 test-fuzz:
-	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS) $(FUZZ_MORE_BINS)
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
-		--fuzz-seconds $(FUZZ_TEST_SECONDS)
+		$(addsuffix :$(FUZZ_SHORT_SECONDS),$(FUZZ_MORE_BINS)) --fuzz-seconds $(FUZZ_TEST_SECONDS)
 
-# Long fuzzing: FUZZ_SECONDS per layout (make fuzz FUZZ_SECONDS=3600).
+# Long fuzzing: FUZZ_SECONDS per fuzzer (make fuzz FUZZ_SECONDS=3600).
 fuzz:
 	$(Q)$(MAKE) --no-print-directory deps
-	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) \
+	$(Q)$(MAKE) --no-print-directory -j2 $(FUZZ_BINS) $(FUZZ_MORE_BINS)
+	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) $(FUZZ_MORE_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
 bench: bench-boot bench-ring bench-blk bench-console bench-net

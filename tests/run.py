@@ -6,7 +6,8 @@ Tiers:
         (each binary reports in TAP; a crash counts its unreported tests failed),
         plus tests/check_dispatch.py on the kernel's virtqueue object (--static)
   qemu  pytest over tests/qemu, booting build/kernel.elf (2 workers)
-  fuzz  the libFuzzer targets (tests/fuzz/), --fuzz-seconds each, side by side,
+  fuzz  the libFuzzer targets (tests/fuzz/), --fuzz-seconds each (PATH:SECONDS
+        for one's own time), side by side,
         on a copy of the seed corpus in BUILD/fuzz/corpus-LAYOUT/; one test
         per fuzzer, failed on any crash (artifacts in BUILD/fuzz/artifacts/)
 
@@ -98,6 +99,9 @@ def run_fuzz(build, binaries, seconds):
             env["ASAN_SYMBOLIZER_PATH"] = sym
     runs = []
     for b in binaries:
+        # "path:seconds" runs that fuzzer for its own time (a short pass)
+        b, _, own = b.partition(":")
+        secs = int(own) if own else seconds
         name = os.path.basename(b)
         layout = name.split("_", 1)[-1]
         corpus = os.path.join(fuzz_dir, f"corpus-{layout}")
@@ -107,7 +111,7 @@ def run_fuzz(build, binaries, seconds):
             for f in os.listdir(seeds):
                 shutil.copyfile(os.path.join(seeds, f), os.path.join(corpus, f))
         log = os.path.join(fuzz_dir, f"{name}.log")
-        cmd = [b, f"-max_total_time={seconds}", "-timeout=25", "-max_len=4096",
+        cmd = [b, f"-max_total_time={secs}", "-timeout=25", "-max_len=4096",
                "-rss_limit_mb=2048", "-print_final_stats=1",
                f"-artifact_prefix={artifacts}/{name}-", corpus]
         if not os.access(b, os.X_OK):

@@ -48,12 +48,19 @@
 #define VCON_CTRL_BUF_SIZE   4096 /* a control message and its name */
 #define VCON_CTRL_TX_BUFS    4
 #define VCON_CTRL_TIMEOUT_NS 1000000000ull /* how long a control message may stay unused */
-#define VCON_TX_TIMEOUT_NS   2000000000ull /* a transmit wait with no buffer back: stalled */
-#define VCON_WAIT_SLICE_NS   10000000ull   /* longest halt of a wait for input (vcon_read) */
+/*
+ * A transmit wait with no buffer back for this long: the port is stalled.
+ * Consoles carry stdout (every printf waits); a named port is a file whose
+ * host end may read slowly (QEMU holds its buffers meanwhile), so longer.
+ */
+#define VCON_TX_TIMEOUT_NS	2000000000ull
+#define VCON_PORT_TX_TIMEOUT_NS 30000000000ull
+#define VCON_WAIT_SLICE_NS	10000000ull /* longest halt of a wait for input (vcon_read) */
 /*
  * Budgets against a device that keeps the driver busy (issue #13): per
  * vcon_service call, control messages handled and replies sent (a
- * bring-up of 32 ports takes about 4 messages and 1 reply per port);
+ * bring-up of 32 ports takes about 4 messages and 1 reply per port), and
+ * no new reply once VCON_CTRL_TIMEOUT_NS has passed in the call;
  * used receive buffers taken per port and call is its buffer count.
  */
 #define VCON_CTRL_MSG_BUDGET   (4 * VCON_MAX_PORTS + VCON_CTRL_RX_BUFS)
@@ -108,7 +115,7 @@ struct vcon_port {
 	bool open_pending;  /* PORT_OPEN still to send, with open_value */
 	bool drop_logged;   /* rx_dropped was logged since the guest last opened it */
 	bool eof_seen;	    /* a read returned end of input; later bytes are dropped */
-	bool tx_stalled;    /* the device kept every transmit buffer past VCON_TX_TIMEOUT_NS */
+	bool tx_stalled;    /* the device kept every transmit buffer past the transmit timeout */
 	bool flapping;	    /* added VCON_FLAP_LIMIT times in a window: DEVICE_ADD ignored */
 	unsigned flap_adds; /* DEVICE_ADDs since flap_start */
 	uint64_t flap_start;
@@ -162,6 +169,7 @@ struct vcon_dev {
 	bool in_service;
 	bool ctrl_broken_logged;
 	bool ctrl_budget_logged;
+	bool ctrl_stalled;    /* a message timed out: later ones are not waited for */
 	bool fault_ctrl_mute; /* fault injection: control messages are queued, never notified */
 	struct vcon_dev_stats st;
 };
@@ -229,7 +237,8 @@ bool vcon_eof(const struct vcon_port *p);
 
 /*
  * vcon_write - send len bytes; waits while every transmit buffer is in
- * flight, VCON_TX_TIMEOUT_NS at most without the device returning one:
+ * flight, VCON_TX_TIMEOUT_NS (consoles) or VCON_PORT_TX_TIMEOUT_NS (named
+ * ports) at most without the device returning one:
  * then the port is stalled (logged once), the rest is dropped and counted
  * in tx_dropped, and later writes wait for nothing until the device
  * returns a buffer. Returns: len; fewer when the port went away or the
@@ -248,7 +257,7 @@ void vcon_size_from_config(struct vcon_port *p, uint16_t cols, uint16_t rows);
 
 /*
  * vcon_flush - wait until the device has taken every byte written to p
- * (all transmit buffers back), VCON_TX_TIMEOUT_NS at most without
+ * (all transmit buffers back), the transmit timeout at most without
  * progress. Returns: 0; -EPIPE, -ENODEV, -EIO when the host closed the
  * port, it went away or the queue broke first; -ETIMEDOUT (stalled).
  */

@@ -312,6 +312,7 @@ static void serve(struct simdev *d, unsigned qi, struct vq_sim_buf *b)
 	case VIRTIO_BLK_T_GET_ID:
 		assert_int_equal(h.sector, 0);
 		assert_int_equal(in_data, VIRTIO_BLK_ID_BYTES);
+		assert_true(nin - 1 <= d->seg_max); /* seg_max is for every request (5.2.4) */
 		in = calloc(1, 20);
 		memcpy(in, d->id ? d->id : (const uint8_t *)"sim-serial-01234567", 20);
 		d->get_ids++;
@@ -918,6 +919,37 @@ static void test_discard_zeroes(void **state)
 	d.fail_sector = 3500;
 	d.fail_status = VIRTIO_BLK_S_UNSUPP;
 	assert_int_equal(blkdev_write_zeroes(&d.bd, 3400, 200, false), -EOPNOTSUPP);
+	sd_stop(&d);
+}
+
+/* GET_ID's 20 bytes obey seg_max too: a layout that needs more segments is refused. */
+static void test_get_id_seg_max(void **state)
+{
+	const struct param *p = *state;
+	struct simdev d;
+	static uint8_t id[20];
+	static struct sg_entry e[4];
+	static struct sg_ring r;
+
+	sd_start(&d, p, 1, 16, 2, 0, 256);
+	sg_init(&r, e, 4);
+	for (unsigned i = 0; i < 4; i++)
+		sg_add(&r, id + 5 * i, 5);
+	treqs[0].done = 0;
+	treqs[0].r = (struct blk_request){
+		.op = BLK_OP_GET_ID, .data = &r, .done = treq_done, .priv = &treqs[0]};
+	assert_int_equal(blkdev_submit(&d.bd, &treqs[0].r), -EINVAL);
+	assert_int_equal(d.get_ids, 0);
+	/* Two segments fit. */
+	sg_init(&r, e, 4);
+	sg_add(&r, id, 10);
+	sg_add(&r, id + 10, 10);
+	assert_int_equal(blkdev_submit(&d.bd, &treqs[0].r), 0);
+	dev_run(&d, 10);
+	poll_all(&d);
+	assert_int_equal(treqs[0].done, 1);
+	assert_int_equal(treqs[0].r.error, 0);
+	assert_memory_equal(id, "sim-serial-01234567", 20);
 	sd_stop(&d);
 }
 
@@ -1532,6 +1564,8 @@ int main(void)
 		T(test_unfit_buffers, split),
 		T(test_discard_zeroes, split),
 		T(test_discard_zeroes, packed),
+		T(test_get_id_seg_max, split),
+		T(test_get_id_seg_max, packed),
 		T(test_get_id_and_sync, split),
 		T(test_get_id_and_sync, packed),
 		T(test_checks, split),

@@ -77,11 +77,12 @@ struct t {
 	struct sport sp[NPORTS];
 	uint64_t clock;
 	unsigned idles, idle_limit;
-	unsigned tx_every; /* the device takes transmit buffers only every n-th step (0: always) */
-	bool ctrl_stuck;   /* the device takes no control message */
-	bool tx_stuck;	   /* the device keeps every transmit buffer */
-	bool flap;	   /* the device answers PORT_READY for port 1 with REMOVE + ADD */
-	bool nag;	   /* the device answers PORT_OPEN with CONSOLE_PORT for that port */
+	unsigned tx_every;  /* the device takes transmit buffers only every n-th step (0: always) */
+	bool ctrl_stuck;    /* the device takes no control message */
+	bool tx_stuck;	    /* the device keeps every transmit buffer */
+	bool flap;	    /* the device answers PORT_READY for port 1 with REMOVE + ADD */
+	bool nag;	    /* the device answers PORT_OPEN with CONSOLE_PORT for that port */
+	unsigned ctrl_slow; /* the device takes a control message only every n-th wait */
 	unsigned ctrl_dropped; /* control messages the device had no buffer for (QEMU drops them) */
 	char log[64][256];
 	unsigned nlog;
@@ -151,7 +152,8 @@ static void dev_ctrl_tx(struct t *t)
 	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_TX);
 	struct vq_sim_buf *b;
 
-	while (!t->ctrl_stuck && (b = vq_sim_pop(&q->sim))) {
+	while (!t->ctrl_stuck && (!t->ctrl_slow || t->idles % t->ctrl_slow == 0) &&
+	       (b = vq_sim_pop(&q->sim))) {
 		struct virtio_console_control c;
 		struct ctl m;
 
@@ -742,12 +744,25 @@ static void test_ctrl_timeout(void **state)
 {
 	struct t *t = t_three(state);
 
+	uint64_t clock;
+
 	t->ctrl_stuck = true;
+	clock = t->clock;
 	assert_int_equal(vcon_open(&t->ports[1]), -ETIMEDOUT);
 	assert_false(t->ports[1].guest_open);
 	assert_int_equal(t->d.st.ctrl_timeouts, 1);
 	assert_true(logged(t, "the device did not take PORT_OPEN for port 1 within 1000 ms"));
-	assert_true(t->clock >= VCON_CTRL_TIMEOUT_NS);
+	assert_true(t->clock - clock >= VCON_CTRL_TIMEOUT_NS);
+	/* Stalled: the next message fails at once instead of waiting its second too. */
+	clock = t->clock;
+	assert_int_equal(vcon_open(&t->ports[2]), -ETIMEDOUT);
+	assert_int_equal(t->clock, clock);
+	assert_int_equal(t->d.st.ctrl_timeouts, 2);
+	/* The device takes messages again: so does the driver. */
+	t->ctrl_stuck = false;
+	dev_step(t);
+	assert_int_equal(vcon_open(&t->ports[2]), 0);
+	assert_true(logged(t, "control: the device takes messages again"));
 	t_free(t);
 }
 
@@ -769,8 +784,8 @@ static void test_tx_stall(void **state)
 	assert_true(p->tx_stalled);
 	assert_true(t->clock - start >= VCON_TX_TIMEOUT_NS);
 	assert_int_equal(p->st.tx_dropped, 8 * VCON_BUF_SIZE);
-	assert_true(logged(t, "port 0: the device has kept all 32 transmit buffers for 2000 ms: "
-			      "port stalled"));
+	assert_true(logged(t, "port 0: the device returned no transmit buffer for 2000 ms (32 of "
+			      "32 held): port stalled"));
 	/* Stalled: later writes and flushes wait for nothing, and say nothing more. */
 	start = t->clock;
 	t->nlog = 0;
@@ -792,18 +807,27 @@ static void test_tx_stall(void **state)
 	t_free(t);
 }
 
-/* A flush on a device that keeps a buffer ends at the deadline too. */
+/* A flush on a device that keeps a buffer ends at the deadline too; a named port's is longer. */
 static void test_flush_stall(void **state)
 {
 	struct t *t = t_three(state);
-	struct vcon_port *p = &t->ports[0];
+	struct vcon_port *p = &t->ports[0], *named = &t->ports[2];
+	uint64_t start;
 
-	t->idle_limit = 20000;
+	t->idle_limit = 40000;
 	t->tx_stuck = true;
 	assert_int_equal(vcon_write(p, "x", 1), 1);
 	assert_int_equal(vcon_flush(p), -ETIMEDOUT);
 	assert_true(p->tx_stalled);
 	assert_int_equal(p->st.tx_stalls, 1);
+	assert_int_equal(vcon_open(named), 0);
+	assert_int_equal(vcon_write(named, "y", 1), 1);
+	start = t->clock;
+	assert_int_equal(vcon_flush(named), -ETIMEDOUT);
+	assert_true(t->clock - start >= VCON_PORT_TX_TIMEOUT_NS);
+	assert_true(logged(t,
+			   "port 2: the device returned no transmit buffer for 30000 ms (1 of 32 "
+			   "held)"));
 	t_free(t);
 }
 
@@ -839,7 +863,7 @@ static void test_ctrl_flapping_port(void **state)
 static void test_ctrl_busy_device(void **state)
 {
 	struct t *t = t_three(state);
-	uint64_t sent;
+	uint64_t sent, clock;
 
 	t->idle_limit = 20000;
 	t->nag = true;
@@ -849,13 +873,23 @@ static void test_ctrl_busy_device(void **state)
 	assert_int_equal(t->d.st.ctrl_tx - sent, VCON_CTRL_REPLY_BUDGET);
 	assert_int_equal(t->d.st.ctrl_budget, 1);
 	assert_true(logged(t, "control: the device keeps the control queue busy"));
+	/* A device slow to take each reply: the pass ends after a second, not 66. */
+	t->ctrl_slow = 900;
+	sent = t->d.st.ctrl_tx;
+	clock = t->clock;
+	vcon_service(&t->d);
+	assert_true(t->clock - clock < 2 * VCON_CTRL_TIMEOUT_NS);
+	assert_true(t->d.st.ctrl_tx - sent < 4);
+	assert_int_equal(t->d.st.ctrl_timeouts, 0);
+	assert_int_equal(t->d.st.ctrl_budget, 2);
+	t->ctrl_slow = 0;
 	/* Each call is bounded; the device calming down ends it. */
 	vcon_service(&t->d);
-	assert_int_equal(t->d.st.ctrl_budget, 2);
+	assert_int_equal(t->d.st.ctrl_budget, 3);
 	t->nag = false;
 	vcon_service(&t->d);
 	vcon_service(&t->d);
-	assert_int_equal(t->d.st.ctrl_budget, 2);
+	assert_int_equal(t->d.st.ctrl_budget, 3);
 	assert_false(t->ports[0].open_pending);
 	t_free(t);
 }

@@ -169,8 +169,9 @@ static int send_piece(struct vblk_queue *q, struct blk_request *req)
 		break;
 	}
 	case BLK_OP_GET_ID:
-		bytes = sg_cursor_take(&req->in.cur, &data, VBLK_MAX_SEGS, 0, VIRTIO_BLK_ID_BYTES,
-				       1);
+		/* seg_max and size_max bound every request's data, this one's too (5.2.4). */
+		bytes = sg_cursor_take(&req->in.cur, &data, vb->max_segs, vb->size_max,
+				       VIRTIO_BLK_ID_BYTES, 1);
 		if (bytes != VIRTIO_BLK_ID_BYTES) {
 			req->in.cur = saved;
 			return -EINVAL;

@@ -58,8 +58,25 @@ static void ctrl_tx_reclaim(struct vcon_dev *d)
 	struct vcon_buf *b;
 	uint32_t len;
 
-	while ((b = virtqueue_get_buf(d->ctrl_txq, &len)) != NULL)
+	while ((b = virtqueue_get_buf(d->ctrl_txq, &len)) != NULL) {
 		b->busy = false;
+		if (d->ctrl_stalled) {
+			d->ctrl_stalled = false;
+			vcon_log(d, "control: the device takes messages again");
+		}
+	}
+}
+
+/*
+ * A message the device did not take in time: counted, said, and the
+ * control path marked stalled, so the next messages do not each wait
+ * their second too (a silent device would cost a second per port).
+ */
+static int ctrl_timeout(struct vcon_dev *d)
+{
+	d->st.ctrl_timeouts++;
+	d->ctrl_stalled = true;
+	return -ETIMEDOUT;
 }
 
 static struct vcon_buf *ctrl_tx_free(struct vcon_dev *d)
@@ -83,17 +100,20 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 
 	for (;;) {
 		ctrl_tx_reclaim(d);
+		if (d->ctrl_stalled) {
+			d->st.ctrl_timeouts++;
+			return -ETIMEDOUT; /* said already; dropped without a wait */
+		}
 		if ((b = ctrl_tx_free(d)) != NULL)
 			break;
 		if (virtqueue_is_broken(d->ctrl_txq))
 			return -EIO;
 		if (d->ops->clock_ns() >= deadline) {
-			d->st.ctrl_timeouts++;
 			vcon_log(d,
 				 "control: no free buffer to send %s for port %u: the device "
 				 "holds them all",
 				 ctrl_name(event), id);
-			return -ETIMEDOUT;
+			return ctrl_timeout(d);
 		}
 		d->ops->idle(d, &d->ctrl_txq, 1, deadline);
 	}
@@ -116,12 +136,12 @@ int vcon_ctrl_send(struct vcon_dev *d, uint32_t id, uint16_t event, uint16_t val
 		if (virtqueue_is_broken(d->ctrl_txq))
 			return -EIO;
 		if (d->ops->clock_ns() >= deadline) {
-			d->st.ctrl_timeouts++;
 			vcon_log(d,
-				 "control: the device did not take %s for port %u within %llu ms",
+				 "control: the device did not take %s for port %u within %llu ms: "
+				 "control messages are dropped until it takes one",
 				 ctrl_name(event), id,
 				 (unsigned long long)(VCON_CTRL_TIMEOUT_NS / 1000000));
-			return -ETIMEDOUT;
+			return ctrl_timeout(d);
 		}
 	}
 }
@@ -396,10 +416,12 @@ static bool ctrl_send_pending(struct vcon_dev *d)
 void vcon_ctrl_poll(struct vcon_dev *d)
 {
 	unsigned msgs = VCON_CTRL_MSG_BUDGET, replies = VCON_CTRL_REPLY_BUDGET;
+	/* And in time: a device that takes each reply just before its timeout. */
+	uint64_t end = d->ops->clock_ns() + VCON_CTRL_TIMEOUT_NS;
 
 	for (;;) {
 		ctrl_drain(d, &msgs);
-		if (!msgs || !replies)
+		if (!msgs || !replies || d->ops->clock_ns() >= end)
 			break;
 		if (!ctrl_send_pending(d))
 			return;

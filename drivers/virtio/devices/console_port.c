@@ -180,9 +180,23 @@ static void port_idle(struct vcon_port *p, struct virtqueue *q, uint64_t deadlin
 	d->ops->idle(d, vqs, d->multiport && !p->console ? 2 : 1, deadline);
 }
 
+static unsigned tx_free_count(const struct vcon_port *p)
+{
+	unsigned n = 0;
+
+	for (const struct vcon_buf *b = p->tx_free; b; b = b->next)
+		n++;
+	return n;
+}
+
+static uint64_t tx_timeout(const struct vcon_port *p)
+{
+	return p->console ? VCON_TX_TIMEOUT_NS : VCON_PORT_TX_TIMEOUT_NS;
+}
+
 /*
- * The device kept every transmit buffer for VCON_TX_TIMEOUT_NS: the port
- * is stalled; said once, until a buffer comes back (vcon_port_collect).
+ * The device kept every transmit buffer for tx_timeout(): the port is
+ * stalled; said once, until a buffer comes back (vcon_port_collect).
  */
 static void tx_stall(struct vcon_port *p)
 {
@@ -191,9 +205,10 @@ static void tx_stall(struct vcon_port *p)
 		return;
 	p->tx_stalled = true;
 	vcon_log(p->dev,
-		 "port %u: the device has kept all %u transmit buffers for %llu ms: port "
-		 "stalled, output dropped until it returns one",
-		 p->id, p->ntx, (unsigned long long)(VCON_TX_TIMEOUT_NS / 1000000));
+		 "port %u: the device returned no transmit buffer for %llu ms (%u of %u held): "
+		 "port stalled, output dropped until it returns one",
+		 p->id, (unsigned long long)(tx_timeout(p) / 1000000), p->ntx - tx_free_count(p),
+		 p->ntx);
 }
 
 int vcon_open(struct vcon_port *p)
@@ -213,15 +228,6 @@ int vcon_open(struct vcon_port *p)
 		return rc;
 	}
 	return 0;
-}
-
-static unsigned tx_free_count(const struct vcon_port *p)
-{
-	unsigned n = 0;
-
-	for (const struct vcon_buf *b = p->tx_free; b; b = b->next)
-		n++;
-	return n;
 }
 
 /* Why the device will not take more of p's bytes, or 0. */
@@ -254,7 +260,7 @@ int vcon_flush(struct vcon_port *p)
 		if (p->tx_stalled)
 			return -ETIMEDOUT; /* said already; a stalled port is not waited for */
 		if (deadline == 0 || n > free_before) /* progress: a new deadline */
-			deadline = d->ops->clock_ns() + VCON_TX_TIMEOUT_NS;
+			deadline = d->ops->clock_ns() + tx_timeout(p);
 		free_before = n;
 		if (d->ops->clock_ns() >= deadline) {
 			tx_stall(p);
@@ -343,14 +349,13 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 }
 
 /*
- * Wait until the device returns a transmit buffer, VCON_TX_TIMEOUT_NS at
- * most; a stalled port is not waited for. Returns: 0 (one is free), an
+ * Wait until the device returns a transmit buffer, tx_timeout() at most; a stalled port is not waited for. Returns: 0 (one is free), an
  * error of tx_stopped(), -ETIMEDOUT (stalled).
  */
 static int tx_wait(struct vcon_port *p)
 {
 	struct vcon_dev *d = p->dev;
-	uint64_t deadline = d->ops->clock_ns() + VCON_TX_TIMEOUT_NS;
+	uint64_t deadline = d->ops->clock_ns() + tx_timeout(p);
 	int rc;
 
 	while (!p->tx_free) {
