@@ -4,6 +4,8 @@
 # Debian version changes):
 #   newlib 3.3.0  from the newlib-source package, built for bare-metal x86-64
 #   lwIP 2.1.3    pristine source from Debian's lwip source package (unpacked)
+#   dpdk-testpmd  only this binary, unpacked from Debian's dpdk-dev (the package
+#                 itself pulls in 199 packages, 170 MB); its libraries are in PKGS
 #
 # Usage: scripts/deps.sh [DEPS_DIR]      (default: build/deps)
 set -euo pipefail
@@ -13,6 +15,18 @@ deps=${1:-$top/build/deps}
 mkdir -p "$deps"
 deps=$(cd "$deps" && pwd)
 
+TESTPMD_PKGS=(
+	librte-eal23 librte-ethdev23 librte-vhost23 librte-net-vhost23 librte-mempool-ring23
+	librte-cmdline23 librte-crypto-scheduler23 librte-reorder23 librte-bitratestats23
+	librte-metrics23 librte-bpf23 librte-gro23 librte-gso23 librte-latencystats23
+	librte-pdump23 librte-pcapng23 librte-net-bnxt23 librte-net-i40e23 librte-net-ixgbe23
+	librte-security23 librte-bus-dpaa23 librte-common-dpaax23 librte-eventdev23
+	librte-timer23 librte-mempool-dpaa23 librte-net-dpaa23 librte-net-bond23 librte-sched23
+	librte-ip-frag23 librte-net-ice23 librte-common-iavf23 librte-net-mlx5-23
+	librte-common-mlx5-23 librte-bus-auxiliary23 libpcap0.8 ibverbs-providers libnuma1
+	libfdt1 libjansson4 libbsd0 libelf1
+)
+
 PKGS=(
 	# build
 	gcc make binutils xz-utils dpkg-dev newlib-source gnu-efi mtools
@@ -21,6 +35,9 @@ PKGS=(
 	libcmocka-dev check iperf iproute2 iputils-ping
 	# fuzzing: clang 14, its libFuzzer/ASan runtimes, llvm-symbolizer for reports
 	clang libclang-rt-14-dev llvm
+	# dpdk-testpmd (tests/qemu/test_vhost_user_net.py): the DPDK 22.11 libraries it
+	# links and the vhost and mempool drivers it loads (about 10 MB of downloads)
+	"${TESTPMD_PKGS[@]}"
 )
 
 log() { printf 'deps: %s\n' "$*"; }
@@ -129,6 +146,39 @@ fetch_lwip() {
 	printf '%s' "$ver" >"$deps/lwip/.stamp"
 }
 
+# dpdk-testpmd: `apt-get download dpdk-dev` of the installed libraries' version
+# (else the archive's), and only usr/bin/dpdk-testpmd out of it. A failure
+# is not fatal: the vhost-user-net tests then skip and say why.
+fetch_testpmd() {
+	local dir="$deps/dpdk" ver want tmp
+	ver=$(pkg_version librte-eal23)
+	want="dpdk-dev $ver"
+	[ "$(cat "$dir/.stamp" 2>/dev/null || true)" = "$want" ] &&
+		[ -x "$dir/usr/bin/dpdk-testpmd" ] && return 0
+	log "fetching dpdk-testpmd from Debian's dpdk-dev $ver"
+	rm -rf "$dir"
+	tmp=$(mktemp -d "$deps/dpdk-dl.XXXXXX")
+	if ! (cd "$tmp" && { apt-get -o APT::Sandbox::User=root download "dpdk-dev=$ver" ||
+		apt-get -o APT::Sandbox::User=root download dpdk-dev; }) \
+		>"$deps/dpdk-dl.log" 2>&1; then
+		rm -rf "$tmp"
+		log "warning: apt-get download dpdk-dev failed (log: $deps/dpdk-dl.log);" \
+			"the vhost-user-net tests will skip"
+		return 0
+	fi
+	mkdir -p "$dir"
+	dpkg-deb --fsys-tarfile "$tmp"/dpdk-dev_*.deb |
+		tar -x -C "$dir" ./usr/bin/dpdk-testpmd >>"$deps/dpdk-dl.log" 2>&1 || true
+	rm -rf "$tmp"
+	if ! "$dir/usr/bin/dpdk-testpmd" -h >>"$deps/dpdk-dl.log" 2>&1; then
+		rm -rf "$dir"
+		log "warning: dpdk-testpmd from dpdk-dev does not run (log: $deps/dpdk-dl.log);" \
+			"the vhost-user-net tests will skip"
+		return 0
+	fi
+	printf '%s' "$want" >"$dir/.stamp"
+}
+
 # One run at a time (parallel makes, two terminals).
 if command -v flock >/dev/null; then
 	exec 9>"$deps/.lock"
@@ -137,4 +187,5 @@ fi
 install_pkgs
 build_newlib
 fetch_lwip
+fetch_testpmd
 touch "$deps/.ok"
