@@ -44,13 +44,18 @@ def test_tap_ooseq_flood_keeps_guest_online(request, ns):
         m = re.search(r"flood: (\d+) rounds", fout)
         if not m or int(m.group(1)) < 3:
             run.fail(f"the flood did not run: {fout}")
-        if "80 packets transmitted, 80 received" not in ping.stdout:
+        # The guest must drop nothing for want of receive buffers (ring-empty 0,
+        # no-page 0 below; an unfixed kernel loses every ping). A reply that the
+        # loaded host schedules later than ping's 2 s wait is not the guest's:
+        # at most 2 of 80 such.
+        got = re.search(r"80 packets transmitted, (\d+) received", ping.stdout)
+        if not got or int(got.group(1)) < 78:
             run.fail(f"pings lost during the flood: {ping.stdout}")
         secs = re.findall(r"(\d+\.\d+)-\s*(\d+\.\d+) sec\s+(\d+) KBytes", ipout)
         per_second = [int(k) for a, b, k in secs if float(b) - float(a) <= 1.01]
         if len(per_second) < 7 or min(per_second) == 0:
             run.fail(f"the iperf stream stalled during the flood: {ipout}")
-        run.expect(PASS, [r"ring-empty 0 "])
+        run.expect(PASS, [r"ring-empty 0  no-page 0 "])
 
 
 STALLED_PEER = r"""
