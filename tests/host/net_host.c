@@ -213,6 +213,17 @@ const char *virtqueue_broken_reason(const struct virtqueue *vq)
 	return NULL;
 }
 
+void *virtqueue_detach_unused_buf(struct virtqueue *vq)
+{
+	(void)vq;
+	return NULL; /* never broken: never reset */
+}
+
+void virtqueue_inject_fault(struct virtqueue *vq)
+{
+	(void)vq;
+}
+
 /* The device side. */
 
 unsigned net_host_posted(void)
