@@ -163,9 +163,9 @@ static void net_idle(void)
 	uint32_t ms;
 
 	net_poll();
-	if (vn_dev->stats.rx_packets + vn_dev->stats.tx_packets != before ||
+	if (vn_dev->stats.rx_packets + vn_dev->stats.tx_packets != before || !vn_dev->rxq ||
 	    virtqueue_more_used(vn_dev->rxq) || console_input_recent())
-		return;
+		return; /* no receive queue: a device given up after a failed reset */
 	ms = sys_timeouts_sleeptime();
 	flags = irq_save();
 	if (virtqueue_enable_cb(vn_dev->rxq)) /* false: a frame came meanwhile */
@@ -198,7 +198,8 @@ void net_poll(void)
 	__asm__ volatile("nop");
 	irq_disable();
 	vnet_poll(vn_dev, 256);
-	if (vnet_tx_blocked && virtqueue_num_free(vn_dev->txq) >= virtqueue_num(vn_dev->txq) / 4) {
+	if (vnet_tx_blocked && vn_dev->txq &&
+	    virtqueue_num_free(vn_dev->txq) >= virtqueue_num(vn_dev->txq) / 4) {
 		/* Segments lwIP could not send (ERR_MEM) go now, not at its next 250 ms timer. */
 		vnet_tx_blocked = false;
 		tcp_txnow();

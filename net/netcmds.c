@@ -136,6 +136,10 @@ void net_print_stats(void)
 	       (unsigned long long)s->ctrl_cmds, (unsigned long long)s->ctrl_errors,
 	       (unsigned long long)s->link_changes, (unsigned long long)s->announces,
 	       (unsigned long long)s->config_events);
+	printf("    device resets that brought it back %llu (receive buffers taken back %llu, "
+	       "frames not sent %llu)%s\n",
+	       (unsigned long long)s->recoveries, (unsigned long long)s->rx_taken_back,
+	       (unsigned long long)s->tx_taken_back, d->dead ? ", DEAD: given up" : "");
 	print_queue("rx0", d->rxq);
 	print_queue("tx0", d->txq);
 	print_queue("ctrl", d->ctrlq);

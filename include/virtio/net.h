@@ -91,6 +91,9 @@ struct vnet_stats {
 	uint64_t ctrl_cmds, ctrl_errors;
 	uint64_t link_changes, announces, config_events;
 	uint64_t rx_irqs, tx_irqs;
+	uint64_t recoveries;	/* device resets that brought a broken device back */
+	uint64_t rx_taken_back; /* posted receive buffers taken back by those resets */
+	uint64_t tx_taken_back; /* frames the device had not sent when it was reset */
 };
 
 struct vnet_txslot;
@@ -99,8 +102,9 @@ struct vnet_ctrl_buf;
 struct vnet_dev {
 	struct virtio_device *vd;
 	struct virtqueue *rxq, *txq, *ctrlq;
-	struct vnet_ctrl_buf *ctrl; /* control command buffers (the device reads and writes) */
-	char name[8];		    /* "vn0" */
+	struct virtqueue *ctrlq_lost; /* a control queue given up: kept until a device reset */
+	struct vnet_ctrl_buf *ctrl;   /* control command buffers (the device reads and writes) */
+	char name[8];		      /* "vn0" */
 	uint8_t mac[6];
 	uint16_t mtu;	   /* IP MTU: config mtu (MTU feature) or 1500 */
 	uint32_t hdr_len;  /* bytes of virtio_net_hdr on the wire: 12 (10 legacy) */
@@ -115,7 +119,20 @@ struct vnet_dev {
 	unsigned rx_pages, rx_pages_free, rx_posted;
 	/* Transmit slots (header + token), one per ring entry. */
 	struct vnet_txslot *tx_slots, *tx_free;
-	unsigned tx_inflight, tx_unkicked;
+	unsigned tx_nslots, tx_inflight, tx_unkicked;
+	/* The receive filter, replayed after a device reset. */
+	uint8_t mc[VNET_MAX_MULTICAST][6];
+	unsigned nmc;
+	bool mc_set;
+	/*
+	 * A broken ring (a bad used entry, DEVICE_NEEDS_RESET): noted where it
+	 * is seen, maybe in an interrupt; the next vnet_poll resets the device
+	 * and brings it back. dead: that failed, the device is given up.
+	 */
+	volatile bool recover_pending;
+	bool dead;
+	char recover_why[96];
+	uint64_t fault_rx_at, fault_tx_at; /* net.fault=rx@N / tx@N: a bad used entry after N */
 	/* Attached stack. */
 	const struct vnet_stack_ops *ops;
 	void *stack;
@@ -138,8 +155,11 @@ int vnet_attach(struct vnet_dev *dev, const struct vnet_stack_ops *ops, void *st
 
 /*
  * vnet_poll - receive up to budget frames (ops->rx), reclaim transmitted
- * ones (ops->tx_done), refill the receive ring, handle a link change.
- * Returns: frames delivered.
+ * ones (ops->tx_done), refill the receive ring, handle a link change. A
+ * ring the device broke is brought back here: the device is reset, the
+ * buffers it held are taken back (receive pages re-posted, frames not sent
+ * handed to ops->tx_done), the link goes down and up again around it.
+ * Pages the stack holds are not touched. Returns: frames delivered.
  */
 unsigned vnet_poll(struct vnet_dev *dev, unsigned budget);
 

@@ -94,6 +94,7 @@ struct virtqueue {
 	unsigned index;
 	struct fake_buf bufs[NET_HOST_QSIZE];
 	unsigned head, navail, nused; /* [head, +nused) used, then navail posted */
+	const char *broken;	      /* net_host_break: why */
 };
 
 static struct virtqueue queues[3];
@@ -106,6 +107,7 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	(void)vd;
 	(void)max_size;
 	(void)callback;
+	memset(&queues[index], 0, sizeof(queues[index])); /* again after a device reset: empty */
 	queues[index].index = index;
 	*vqp = &queues[index];
 	return 0;
@@ -154,6 +156,8 @@ int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const str
 {
 	struct fake_buf *b;
 
+	if (vq->broken)
+		return -EIO;
 	if (virtqueue_num_free(vq) == 0)
 		return -ENOSPC;
 	b = &vq->bufs[(vq->head + vq->nused + vq->navail) % NET_HOST_QSIZE];
@@ -187,7 +191,7 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 {
 	struct fake_buf *b;
 
-	if (!vq->nused)
+	if (!vq->nused || vq->broken)
 		return NULL;
 	b = &vq->bufs[vq->head];
 	vq->head = (vq->head + 1) % NET_HOST_QSIZE;
@@ -203,14 +207,38 @@ void virtqueue_disable_cb(struct virtqueue *vq)
 
 bool virtqueue_is_broken(const struct virtqueue *vq)
 {
-	(void)vq;
-	return false;
+	return vq->broken != NULL;
 }
 
 const char *virtqueue_broken_reason(const struct virtqueue *vq)
 {
+	return vq->broken;
+}
+
+/* After the device reset: used buffers not yet taken, then the posted ones. */
+void *virtqueue_detach_unused_buf(struct virtqueue *vq)
+{
+	struct fake_buf *b;
+
+	if (!vq->nused && !vq->navail)
+		return NULL;
+	b = &vq->bufs[vq->head];
+	vq->head = (vq->head + 1) % NET_HOST_QSIZE;
+	if (vq->nused)
+		vq->nused--;
+	else
+		vq->navail--;
+	return b->token;
+}
+
+void net_host_break(unsigned index, const char *why)
+{
+	queues[index].broken = why;
+}
+
+void virtqueue_inject_fault(struct virtqueue *vq)
+{
 	(void)vq;
-	return NULL;
 }
 
 /* The device side. */

@@ -54,4 +54,7 @@ void net_host_poll(void);
 /* net_host_posted - receive buffers the device holds now. */
 unsigned net_host_posted(void);
 
+/* The device breaks queue index (as a bad used entry would): why is the reason. */
+void net_host_break(unsigned index, const char *why);
+
 #endif

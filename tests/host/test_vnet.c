@@ -20,6 +20,7 @@
 
 /* What the driver needs from the kernel and the transport, for the host. */
 #include <kernel/clock.h>
+#include <kernel/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <virtio/virtio.h>
@@ -41,6 +42,16 @@ void *alloc_pages(uint64_t n)
 	return p;
 }
 
+/* The command line: only net.fault, which the test sets. */
+struct cmdline kernel_cmdline;
+static const char *net_fault;
+
+const char *cmdline_get(const struct cmdline *cl, const char *key)
+{
+	(void)cl;
+	return strcmp(key, "net.fault") == 0 ? net_fault : NULL;
+}
+
 #define QSIZE 16
 
 static struct vq_sim sims[3];
@@ -58,6 +69,11 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	int rc;
 
 	(void)max_size;
+	if (vqs[index]) { /* set up again after a reset: the old queue goes */
+		vq_sim_fini(&sims[index]);
+		virtqueue_destroy(vqs[index]);
+		vqs[index] = NULL;
+	}
 	vq_sim_init(&sims[index]);
 	rc = virtqueue_create(&cfg, vqp);
 	if (rc)
@@ -102,16 +118,22 @@ static void stack_rx(struct vnet_dev *dev, struct vnet_rxbuf *b, const struct vn
 	assert_int_equal(off, info->len);
 }
 
+static unsigned tx_done, link_downs, link_ups;
+
 static void stack_tx_done(struct vnet_dev *dev, void *token)
 {
 	(void)dev;
 	(void)token;
+	tx_done++;
 }
 
 static void stack_link(struct vnet_dev *dev, bool up)
 {
 	(void)dev;
-	(void)up;
+	if (up)
+		link_ups++;
+	else
+		link_downs++;
 }
 
 static void stack_announce(struct vnet_dev *dev)
@@ -132,6 +154,10 @@ static int setup(uint64_t features)
 	pages_allocated = 0;
 	alloc_fail = keep = false;
 	nkept = 0;
+	tx_done = link_downs = link_ups = 0;
+	vnet_fake_reset_rc = 0;
+	vnet_fake_del_vqs = vnet_fake_unsafe_del_vqs = 0;
+	vnet_fake_vd.resets = 0;
 	if (vnet_probe(&vnet_fake_vd))
 		return -1;
 	dev = vnet_get(0);
@@ -168,6 +194,7 @@ static int teardown(void **state)
 	free(dev->tx_slots);
 	free(dev->ctrl);
 	free(dev);
+	net_fault = NULL;
 	return 0;
 }
 
@@ -452,6 +479,224 @@ static void test_announce_ack_does_not_wait(void **state)
 	vnet_fake_config.status = VIRTIO_NET_S_LINK_UP;
 }
 
+/* Device recovery (vnet_recover). */
+
+static int setup_fault_rx(void **state)
+{
+	net_fault = "rx@3";
+	return setup_mrg(state);
+}
+
+static int setup_fault_tx(void **state)
+{
+	net_fault = "tx@2";
+	return setup_mrg(state);
+}
+
+/* One frame of len bytes from the stack; the device has it until it completes it. */
+static void stack_xmit(uint32_t len, void *token)
+{
+	static uint8_t frame[1514];
+	struct virtio_net_hdr h = {0};
+	DECLARE_SG(sg, 1);
+
+	memset(frame, 0x77, sizeof(frame));
+	sg_add(sg, frame, len);
+	assert_int_equal(vnet_xmit(dev, &h, sg, token), 0);
+	vnet_tx_flush(dev);
+}
+
+/* The device sends what it was given: returns how many frames. */
+static unsigned device_tx(void)
+{
+	struct vq_sim_buf *b;
+	unsigned n = 0;
+
+	while ((b = vq_sim_pop(&sims[VIRTIO_NET_TXQ])) != NULL) {
+		vq_sim_complete(&sims[VIRTIO_NET_TXQ], b, 0);
+		n++;
+	}
+	return n;
+}
+
+/* Every page is posted, free or held by the stack; the ring is full and working. */
+static void check_pages_held(unsigned held)
+{
+	assert_int_equal(dev->rx_posted, QSIZE);
+	assert_int_equal(dev->rx_pages, pages_allocated);
+	assert_int_equal(dev->rx_pages_free + dev->rx_posted + held, dev->rx_pages);
+	assert_false(virtqueue_is_broken(dev->rxq));
+	assert_false(virtqueue_is_broken(dev->txq));
+}
+
+/* Traffic flows: a frame in, a frame out and back. */
+static void check_traffic(void)
+{
+	struct virtio_net_hdr h = {.num_buffers = 1};
+	uint32_t n = build(pkt, &h, 0x0806, 60);
+	unsigned up = frames_up, done = tx_done;
+
+	device_rx(pkt, n, 1);
+	assert_int_equal(vnet_poll(dev, 64), 1);
+	assert_int_equal(frames_up, up + 1);
+	assert_memory_equal(last_frame, pkt + sizeof(h), 60);
+	stack_xmit(60, pkt);
+	assert_int_equal(device_tx(), 1);
+	vnet_poll(dev, 64);
+	assert_int_equal(tx_done, done + 1);
+}
+
+/*
+ * A bad used entry on the receive ring (net.fault=rx@3): the device is
+ * reset, the posted pages come back and are posted again, frames not sent
+ * go back to the stack, the link goes down and up, traffic flows again.
+ * Pages the stack holds stay its own and intact.
+ */
+static void test_recover_rx_fault(void **state)
+{
+	struct virtio_net_hdr h = {.num_buffers = 1};
+	uint32_t n = build(pkt, &h, 0x0806, 60);
+	struct vnet_rxbuf *held;
+	uint8_t copy[60];
+
+	(void)state;
+	keep = true; /* the stack keeps the first frame's page */
+	device_rx(pkt, n, 1);
+	assert_int_equal(vnet_poll(dev, 64), 1);
+	keep = false;
+	held = kept[0];
+	memcpy(copy, held->data, 60);
+	device_rx(pkt, n, 1);
+	device_rx(pkt, n, 1);
+	assert_int_equal(vnet_poll(dev, 64), 2);
+	stack_xmit(100, pkt);
+	stack_xmit(200, pkt + 1); /* the device never sends these two */
+	assert_int_equal(vnet_fake_vd.resets, 0);
+
+	device_rx(pkt, n, 1); /* read as a bad used entry */
+	assert_int_equal(vnet_poll(dev, 64), 0);
+	assert_int_equal(vnet_fake_vd.resets, 1);
+	assert_int_equal(dev->stats.recoveries, 1);
+	assert_int_equal(dev->stats.rx_taken_back, QSIZE);
+	assert_int_equal(dev->stats.tx_taken_back, 2);
+	assert_int_equal(tx_done, 2);
+	assert_int_equal(link_downs, 1);
+	assert_int_equal(link_ups, 1);
+	assert_true(dev->link_up);
+	assert_false(dev->dead);
+	assert_int_equal(vnet_fake_del_vqs, 2);
+	assert_int_equal(vnet_fake_unsafe_del_vqs, 0);
+	assert_int_equal(dev->tx_inflight, 0);
+	/* The held page was not on the ring: untouched, still the stack's. */
+	assert_memory_equal(held->data, copy, 60);
+	check_pages_held(1);
+
+	check_traffic();
+	check_traffic();
+	assert_int_equal(vnet_fake_vd.resets, 1); /* the fault was injected once */
+	rx_release_chain(held);
+	vnet_poll(dev, 64);
+	check_pages_held(0);
+}
+
+/* A bad used entry on the transmit ring (net.fault=tx@2). */
+static void test_recover_tx_fault(void **state)
+{
+	(void)state;
+	stack_xmit(60, pkt);
+	stack_xmit(60, pkt + 1);
+	assert_int_equal(device_tx(), 2);
+	vnet_poll(dev, 64);
+	assert_int_equal(tx_done, 2);
+	stack_xmit(60, pkt + 2);
+	assert_int_equal(device_tx(), 1); /* completed, but read as a bad entry */
+	vnet_poll(dev, 64);
+	assert_int_equal(vnet_fake_vd.resets, 1);
+	assert_int_equal(tx_done, 3); /* the stack has its frame back */
+	assert_int_equal(link_downs, 1);
+	assert_int_equal(link_ups, 1);
+	check_pages_held(0);
+	check_traffic();
+}
+
+/*
+ * DEVICE_NEEDS_RESET: the core marks the queues broken and calls the
+ * configuration callback in interrupt context, which only takes note; the
+ * next poll brings the device back.
+ */
+static void test_recover_needs_reset_from_interrupt(void **state)
+{
+	(void)state;
+	virtqueue_mark_broken(dev->rxq, "device needs reset");
+	virtqueue_mark_broken(dev->txq, "device needs reset");
+	vnet_config_changed(&vnet_fake_vd);
+	assert_true(dev->recover_pending);
+	assert_int_equal(vnet_fake_vd.resets, 0);
+	assert_int_equal(vnet_fake_del_vqs, 0);
+	/* The stack sends meanwhile: refused, not queued on a broken ring. */
+	{
+		struct virtio_net_hdr h = {0};
+		DECLARE_SG(sg, 1);
+
+		sg_add(sg, pkt, 60);
+		assert_int_equal(vnet_xmit(dev, &h, sg, pkt), -EIO);
+	}
+	vnet_poll(dev, 64);
+	assert_int_equal(vnet_fake_vd.resets, 1);
+	assert_false(dev->recover_pending);
+	assert_int_equal(vnet_fake_unsafe_del_vqs, 0);
+	check_pages_held(0);
+	check_traffic();
+}
+
+/*
+ * The reset does not complete: the device is given up and whatever it held
+ * stays posted (never freed, never re-used), the old rings are not removed.
+ */
+static void test_recover_reset_fails(void **state)
+{
+	unsigned free_before = dev->rx_pages_free;
+
+	(void)state;
+	stack_xmit(60, pkt);
+	vnet_fake_reset_rc = -EIO;
+	virtqueue_mark_broken(dev->rxq, "test");
+	vnet_poll(dev, 64);
+	assert_true(dev->dead);
+	assert_int_equal(vnet_fake_vd.resets, 1);
+	assert_int_equal(vnet_fake_del_vqs, 0);
+	assert_int_equal(dev->rx_posted, QSIZE); /* still the device's */
+	assert_int_equal(dev->rx_pages_free, free_before);
+	assert_int_equal(dev->tx_inflight, 1);
+	assert_int_equal(tx_done, 0); /* the device may still read that frame */
+	assert_int_equal(link_downs, 1);
+	assert_int_equal(link_ups, 0);
+	assert_int_equal(vnet_poll(dev, 64), 0);
+	assert_int_equal(vnet_fake_vd.resets, 1); /* no second try */
+	{
+		struct virtio_net_hdr h = {0};
+		DECLARE_SG(sg, 1);
+
+		sg_add(sg, pkt, 60);
+		assert_int_equal(vnet_xmit(dev, &h, sg, pkt), -EIO);
+	}
+}
+
+/* After the reset the device offers other features: given up. */
+static void test_recover_features_changed(void **state)
+{
+	(void)state;
+	vnet_fake_offered &= ~VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4);
+	virtqueue_mark_broken(dev->txq, "test");
+	vnet_poll(dev, 64);
+	assert_true(dev->dead);
+	assert_int_equal(vnet_fake_vd.resets, 1);
+	assert_int_equal(vnet_fake_del_vqs, 0);
+	assert_int_equal(dev->rx_posted, 0); /* the reset completed: pages taken back */
+	assert_int_equal(dev->rx_pages_free, dev->rx_pages);
+	assert_int_equal(link_ups, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +710,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small_buffers, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_announce_ack_does_not_wait, setup_announce,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_recover_rx_fault, setup_fault_rx, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_tx_fault, setup_fault_tx, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_needs_reset_from_interrupt, setup_mrg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recover_reset_fails, setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_features_changed, setup_mrg, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

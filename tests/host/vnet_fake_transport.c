@@ -51,23 +51,37 @@ static const struct virtio_transport_ops fake_ops = {
 	.device_features = fake_device_features,
 };
 
-/* The core's device reset and queue removal (drivers/virtio/virtio.c). */
+/*
+ * The core's device reset and queue removal (drivers/virtio/virtio.c). A
+ * queue removed while the device may still use it (no reset completed since
+ * DRIVER_OK) is counted in vnet_fake_unsafe_del_vqs.
+ */
+int vnet_fake_reset_rc;
+unsigned vnet_fake_del_vqs, vnet_fake_unsafe_del_vqs;
+static bool device_live;
+
 int virtio_reset(struct virtio_device *vd)
 {
 	(void)vd;
+	if (vnet_fake_reset_rc)
+		return vnet_fake_reset_rc;
+	device_live = false;
 	return 0;
 }
 
 int virtio_restart(struct virtio_device *vd)
 {
 	vd->resets++;
-	return 0;
+	return virtio_reset(vd);
 }
 
 void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 {
 	(void)vd;
 	(void)vq; /* the test's queues are the test's to free */
+	vnet_fake_del_vqs++;
+	if (device_live)
+		vnet_fake_unsafe_del_vqs++;
 }
 
 struct virtio_device vnet_fake_vd = {.id = VIRTIO_ID_NET, .name = "fake-net", .ops = &fake_ops};
@@ -87,6 +101,7 @@ void virtio_config_read(struct virtio_device *vd, unsigned off, void *buf, unsig
 void virtio_device_ready(struct virtio_device *vd)
 {
 	(void)vd;
+	device_live = true;
 }
 
 struct virtio_device *virtio_vq_device(struct virtqueue *vq)

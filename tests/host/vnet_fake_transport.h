@@ -18,6 +18,11 @@ extern uint64_t vnet_fake_offered;		  /* what the device offers */
 extern struct virtio_net_config vnet_fake_config; /* its configuration space */
 extern struct virtio_device vnet_fake_vd;
 
+/* virtio_reset/virtio_restart return this (0: the reset completes). */
+extern int vnet_fake_reset_rc;
+/* virtio_del_vq calls; those made while the device was live (DRIVER_OK, no reset since). */
+extern unsigned vnet_fake_del_vqs, vnet_fake_unsafe_del_vqs;
+
 extern uint64_t vnet_fake_now_ns;      /* clock_ns() */
 extern uint64_t vnet_fake_clock_reads; /* times clock_ns() was called */
 

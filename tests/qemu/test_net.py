@@ -4,7 +4,8 @@ User networking (restrict=on, forwards on 127.0.0.1 only): DHCP, ping the
 gateway, the host's iperf 2 client against the guest's lwiperf server.
 A tap in a network namespace each test creates and deletes (static
 addresses, nothing routed out): ping flood, iperf both ways, 64 MiB echoed
-with equal sha256, the same through netem loss and reordering, link down
+with equal sha256 (also through a device reset: a broken ring brought
+back), the same through netem loss and reordering, link down
 and up from the monitor, and a matrix of device options.
 """
 import os
@@ -157,6 +158,38 @@ def test_tap_echo_64mib(request, ns, t):
         echo(ns, g, 64 << 20)
         g.wait_for(r"^echo: 10\.77\.0\.1 port \d+: 67108864 bytes in, 67108864 out ")
         stop(g)
+
+
+# (net.fault=, transport, device options)
+RESET_CASES = [
+    ("rx", "rx@2000", tp.PCI, ""),
+    ("tx", "tx@2000", tp.PCI, ""),
+    ("rx-packed-big-polled", "rx@1000", tp.PCI, ",packed=on,mrg_rxbuf=off,vectors=0"),
+    ("tx-mmio-legacy", "tx@2000", tp.MMIO_LEGACY, ""),
+]
+
+
+@needs_tap
+@pytest.mark.parametrize("fault,t,opts", [c[1:] for c in RESET_CASES],
+                         ids=[c[0] for c in RESET_CASES])
+def test_tap_echo_64mib_through_device_reset(request, ns, fault, t, opts):
+    """A bad used entry on the receive (transmit) ring after 2000 buffers
+    (net.fault=): the driver resets the device and brings it back in the
+    middle of the 64 MiB echo; the link goes down and up, the TCP connection
+    survives (what was lost is sent again) and the data comes back intact."""
+    with netvm.Guest(request.node.name, f"app=net {STATIC} net.fault={fault}",
+                     tap_net(ns, opts, t), netns=ns, machine=t.machine) as g:
+        g.wait_for(r"^net: serving")
+        echo(ns, g, 64 << 20)
+        g.wait_for(r"^echo: 10\.77\.0\.1 port \d+: 67108864 bytes in, 67108864 out ")
+        stop(g).expect(PASS, [
+            r"^net: vn0: link down$",
+            r"^net: vn0: the device broke a ring \(.*injected fault.*\); device reset and "
+            r"brought back \(reset 1\)",
+            r"^net: vn0: link up$",
+            r"^echo: 10\.77\.0\.1 port \d+: 67108864 bytes in, 67108864 out ",
+            r"device resets that brought it back 1 ",
+        ], absent=[r"given up", r"reset 2\)"])
 
 
 @needs_tap

@@ -9,7 +9,9 @@
  * without it, a buffer chains enough pages for the largest frame the
  * device may send (5.1.6.3.1: 65562 bytes with GUEST_TSO, else MTU).
  * Everything the device wrote is checked before the stack sees it
- * (5.1.6.4): lengths, num_buffers, GSO type, checksum flags.
+ * (5.1.6.4): lengths, num_buffers, GSO type, checksum flags. A ring the
+ * device breaks is brought back by a device reset from the poll loop
+ * (vnet_recover).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include <kernel/clock.h>
+#include <kernel/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <kernel/random.h>
@@ -318,6 +321,45 @@ static int rx_one(struct vnet_dev *dev)
 	return 1;
 }
 
+/*
+ * A ring broke (a bad used entry, DEVICE_NEEDS_RESET). Maybe in an
+ * interrupt: only noted; vnet_poll resets the device and brings it back.
+ */
+static void vnet_broken(struct vnet_dev *dev, const char *why)
+{
+	if (dev->recover_pending || dev->dead)
+		return;
+	snprintf(dev->recover_why, sizeof(dev->recover_why), "the device broke a ring (%s)",
+		 why ? why : "unknown");
+	dev->recover_pending = true;
+}
+
+/* Any of our rings broken? */
+static void vnet_check_broken(struct vnet_dev *dev)
+{
+	struct virtqueue *q[] = {dev->rxq, dev->txq, dev->ctrlq};
+
+	for (size_t i = 0; i < ARRAY_SIZE(q); i++) {
+		if (q[i] && virtqueue_is_broken(q[i])) {
+			vnet_broken(dev, virtqueue_broken_reason(q[i]));
+			return;
+		}
+	}
+}
+
+/* net.fault=rx@N / tx@N: the queue reads a bad used entry once N buffers completed. */
+static void vnet_fault(struct vnet_dev *dev)
+{
+	if (dev->fault_rx_at && dev->stats.rx_buffers >= dev->fault_rx_at) {
+		dev->fault_rx_at = 0;
+		virtqueue_inject_fault(dev->rxq);
+	}
+	if (dev->fault_tx_at && dev->stats.tx_packets - dev->tx_inflight >= dev->fault_tx_at) {
+		dev->fault_tx_at = 0;
+		virtqueue_inject_fault(dev->txq);
+	}
+}
+
 /* Transmit. */
 
 static void tx_reclaim(struct vnet_dev *dev)
@@ -354,6 +396,8 @@ int vnet_xmit(struct vnet_dev *dev, const struct virtio_net_hdr *hdr, const stru
 
 	if (n <= 0 || n > (int)VNET_TX_MAX_SG || !token)
 		return -EINVAL;
+	if (dev->dead || dev->recover_pending)
+		return -EIO;
 	if (!dev->tx_free)
 		tx_reclaim(dev);
 	s = dev->tx_free;
@@ -377,6 +421,8 @@ int vnet_xmit(struct vnet_dev *dev, const struct virtio_net_hdr *hdr, const stru
 		s->token = NULL;
 		if (rc == -ENOSPC)
 			dev->stats.tx_ring_full++;
+		if (rc == -EIO)
+			vnet_broken(dev, virtqueue_broken_reason(dev->txq));
 		return rc;
 	}
 	dev->tx_free = s->next;
@@ -402,6 +448,7 @@ static void ctrl_dead(struct vnet_dev *dev, const char *what)
 {
 	kprintf("virtio-net: %s: %s not answered (%s)\n", dev->name, what,
 		virtqueue_broken_reason(dev->ctrlq) ?: "timeout");
+	dev->ctrlq_lost = dev->ctrlq;
 	dev->ctrlq = NULL;
 	dev->announce_inflight = false;
 	dev->stats.ctrl_errors++;
@@ -535,6 +582,10 @@ int vnet_set_multicast(struct vnet_dev *dev, const uint8_t (*mc)[6], unsigned n)
 		return -EOPNOTSUPP;
 	if (n > VNET_MAX_MULTICAST)
 		return -E2BIG;
+	if (mc != dev->mc && n)
+		memcpy(dev->mc, mc, n * 6u);
+	dev->nmc = n;
+	dev->mc_set = true;
 	/* 5.1.6.5.2: the unicast table, then the multicast table. */
 	entries = cpu_to_le32(1);
 	memcpy(p, &entries, 4);
@@ -557,6 +608,7 @@ static void vnet_config_changed(struct virtio_device *vd)
 	struct vnet_dev *dev = vd->priv;
 
 	dev->config_pending = true; /* interrupt context: the poll loop does the work */
+	vnet_check_broken(dev);	    /* DEVICE_NEEDS_RESET marked the queues broken */
 }
 
 static uint16_t vnet_read_status(struct vnet_dev *dev)
@@ -591,14 +643,177 @@ static void vnet_config_update(struct vnet_dev *dev)
 	}
 }
 
+static void vnet_rx_cb(struct virtqueue *vq);
+static void vnet_tx_cb(struct virtqueue *vq);
+static uint64_t vnet_wanted(uint64_t offered);
+
+/*
+ * The queues (5.1.2): receive, transmit, control with CTRL_VQ; one
+ * transmit slot per transmit ring entry. At probe, or after a device reset
+ * with the old queues gone.
+ */
+static int vnet_setup_queues(struct vnet_dev *dev)
+{
+	struct virtio_device *vd = dev->vd;
+	unsigned ntx;
+	int rc;
+
+	rc = virtio_setup_vq(vd, VIRTIO_NET_RXQ, 1024, vnet_rx_cb, &dev->rxq);
+	if (!rc)
+		rc = virtio_setup_vq(vd, VIRTIO_NET_TXQ, 1024, vnet_tx_cb, &dev->txq);
+	if (!rc && vnet_has(dev, VIRTIO_NET_F_CTRL_VQ))
+		rc = virtio_setup_vq(vd, 2, 64, NULL, &dev->ctrlq);
+	if (rc)
+		return rc;
+	/* The network loop polls the rings: no interrupt per packet. */
+	virtqueue_disable_cb(dev->rxq);
+	virtqueue_disable_cb(dev->txq);
+	if (dev->ctrlq)
+		virtqueue_disable_cb(dev->ctrlq);
+
+	/* Every slot is free here (nothing sent yet, or all taken back). */
+	ntx = virtqueue_num(dev->txq);
+	if (ntx != dev->tx_nslots) {
+		free(dev->tx_slots);
+		dev->tx_nslots = 0;
+		dev->tx_slots = calloc(ntx, sizeof(*dev->tx_slots));
+		if (!dev->tx_slots)
+			return -ENOMEM;
+		dev->tx_nslots = ntx;
+	}
+	dev->tx_free = NULL;
+	for (unsigned i = 0; i < ntx; i++) {
+		dev->tx_slots[i].token = NULL;
+		dev->tx_slots[i].next = dev->tx_free;
+		dev->tx_free = &dev->tx_slots[i];
+	}
+	dev->tx_inflight = dev->tx_unkicked = 0;
+	return 0;
+}
+
+/*
+ * After a successful reset the device holds nothing: every buffer still on
+ * a ring comes back. Receive pages go to the free list (pages the stack
+ * holds were never on the ring), frames not sent go back to the stack as
+ * done (lost, as on a wire: TCP sends them again).
+ */
+static void vnet_take_back(struct vnet_dev *dev, unsigned *rx, unsigned *tx)
+{
+	struct virtqueue *ctrl = dev->ctrlq ? dev->ctrlq : dev->ctrlq_lost;
+	struct vnet_rxbuf *head;
+	struct vnet_txslot *s;
+
+	*rx = *tx = 0;
+	while ((head = virtqueue_detach_unused_buf(dev->rxq)) != NULL) {
+		rx_release_chain(head);
+		dev->rx_posted--;
+		(*rx)++;
+	}
+	while ((s = virtqueue_detach_unused_buf(dev->txq)) != NULL) {
+		void *token = s->token;
+
+		s->token = NULL;
+		dev->tx_inflight--;
+		(*tx)++;
+		dev->ops->tx_done(dev, token);
+	}
+	/* Control buffers are the driver's own memory: nothing to hand back. */
+	if (ctrl)
+		while (virtqueue_detach_unused_buf(ctrl))
+			;
+	dev->announce_inflight = false;
+	dev->tx_unkicked = 0;
+	dev->stats.rx_taken_back += *rx;
+	dev->stats.tx_taken_back += *tx;
+}
+
+/* Give the device up: what it holds stays its own (it may still write it). */
+static void vnet_kill(struct vnet_dev *dev, const char *why)
+{
+	dev->dead = true;
+	dev->recover_pending = false;
+	kprintf("net: %s: %s; the device is given up\n", dev->name, why);
+}
+
+static void vnet_link_set(struct vnet_dev *dev, bool up)
+{
+	if (dev->link_up == up)
+		return;
+	dev->link_up = up;
+	dev->stats.link_changes++;
+	dev->ops->link_changed(dev, up);
+}
+
+/*
+ * Bring the device back (the poll loop, process context): link down,
+ * reset (3.1.1 from the start), every buffer taken back, the same features
+ * negotiated, new queues, receive buffers posted, DRIVER_OK, the receive
+ * filter set again, link as the device reports it.
+ */
+static void vnet_recover(struct vnet_dev *dev)
+{
+	struct virtio_device *vd = dev->vd;
+	uint64_t had = vd->features;
+	unsigned rx, tx;
+	int rc;
+
+	dev->recover_pending = false;
+	vnet_link_set(dev, false);
+	if (virtio_restart(vd)) {
+		vnet_kill(dev, "the device did not complete its reset");
+		return;
+	}
+	vnet_take_back(dev, &rx, &tx);
+	rc = virtio_negotiate(vd, vnet_wanted(vd->ops->device_features(vd)));
+	if (rc == 0 && vd->features != had)
+		rc = -EPROTO; /* what the driver was set up for is gone */
+	if (rc == 0) {
+		/* The device was reset: the old rings can go. */
+		virtio_del_vq(vd, dev->rxq);
+		virtio_del_vq(vd, dev->txq);
+		if (dev->ctrlq)
+			virtio_del_vq(vd, dev->ctrlq);
+		if (dev->ctrlq_lost)
+			virtio_del_vq(vd, dev->ctrlq_lost);
+		dev->rxq = dev->txq = dev->ctrlq = dev->ctrlq_lost = NULL;
+		rc = vnet_setup_queues(dev);
+	}
+	if (rc) {
+		char msg[80];
+
+		snprintf(msg, sizeof(msg), "after a reset the device cannot be set up again (%d)",
+			 rc);
+		vnet_kill(dev, msg);
+		return;
+	}
+	rx_refill(dev);
+	virtio_device_ready(vd);
+	dev->stats.recoveries++;
+	kprintf("net: %s: %s; device reset and brought back (reset %llu): receive buffers "
+		"posted again %u, frames not sent %u\n",
+		dev->name, dev->recover_why, (unsigned long long)vd->resets, rx, tx);
+	/* 5.1.6.5: a reset forgot the receive filter. */
+	if (dev->promisc)
+		vnet_set_promisc(dev, true);
+	if (dev->mc_set)
+		vnet_set_multicast(dev, dev->mc, dev->nmc);
+	dev->config_pending = true; /* link status and announcements read afresh */
+	vnet_link_set(dev, vnet_read_status(dev) & VIRTIO_NET_S_LINK_UP);
+}
+
 unsigned vnet_poll(struct vnet_dev *dev, unsigned budget)
 {
 	unsigned done = 0;
 	uint64_t now;
 	int r;
 
-	if (!dev->ops)
+	if (!dev->ops || dev->dead)
 		return 0;
+	if (dev->recover_pending)
+		vnet_recover(dev);
+	if (dev->dead)
+		return 0;
+	vnet_fault(dev);
 	if (dev->rx_posted == 0)
 		dev->stats.rx_ring_empty++;
 	while (done < budget && (r = rx_one(dev)) >= 0)
@@ -615,6 +830,9 @@ unsigned vnet_poll(struct vnet_dev *dev, unsigned budget)
 		vnet_config_update(dev);
 	}
 	ctrl_reap(dev);
+	vnet_check_broken(dev);
+	if (dev->recover_pending)
+		vnet_recover(dev);
 	return done;
 }
 
@@ -708,7 +926,6 @@ static int vnet_probe(struct virtio_device *vd)
 {
 	struct vnet_dev *dev;
 	char feats[256];
-	unsigned ntx;
 	int rc;
 
 	if (vnet_ndevs == VNET_MAX_DEVS)
@@ -758,28 +975,16 @@ static int vnet_probe(struct virtio_device *vd)
 		goto fail;
 	}
 
-	rc = virtio_setup_vq(vd, VIRTIO_NET_RXQ, 1024, vnet_rx_cb, &dev->rxq);
-	if (!rc)
-		rc = virtio_setup_vq(vd, VIRTIO_NET_TXQ, 1024, vnet_tx_cb, &dev->txq);
-	if (!rc && vnet_has(dev, VIRTIO_NET_F_CTRL_VQ))
-		rc = virtio_setup_vq(vd, 2, 64, NULL, &dev->ctrlq);
+	rc = vnet_setup_queues(dev);
 	if (rc)
 		goto fail;
-	/* The network loop polls the rings: no interrupt per packet. */
-	virtqueue_disable_cb(dev->rxq);
-	virtqueue_disable_cb(dev->txq);
-	if (dev->ctrlq)
-		virtqueue_disable_cb(dev->ctrlq);
+	{
+		const char *f = cmdline_get(&kernel_cmdline, "net.fault");
 
-	ntx = virtqueue_num(dev->txq);
-	dev->tx_slots = calloc(ntx, sizeof(*dev->tx_slots));
-	if (!dev->tx_slots) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (unsigned i = 0; i < ntx; i++) {
-		dev->tx_slots[i].next = dev->tx_free;
-		dev->tx_free = &dev->tx_slots[i];
+		if (f && strncmp(f, "rx@", 3) == 0)
+			dev->fault_rx_at = strtoull(f + 3, NULL, 0);
+		else if (f && strncmp(f, "tx@", 3) == 0)
+			dev->fault_tx_at = strtoull(f + 3, NULL, 0);
 	}
 	vd->config_changed = vnet_config_changed;
 	virtio_device_ready(vd);
@@ -791,7 +996,7 @@ static int vnet_probe(struct virtio_device *vd)
 		dev->name, dev->mac[0], dev->mac[1], dev->mac[2], dev->mac[3], dev->mac[4],
 		dev->mac[5], dev->mtu, dev->link_up ? "up" : "down",
 		dev->mergeable ? "mergeable" : "big", virtqueue_num(dev->rxq),
-		dev->mergeable ? 1 : dev->rx_pages_per_buf, ntx);
+		dev->mergeable ? 1 : dev->rx_pages_per_buf, dev->tx_nslots);
 	kprintf("virtio-net: %s: features %s\n", dev->name, feats);
 	vnet_devs[vnet_ndevs++] = dev;
 	return 0;

@@ -261,7 +261,13 @@ static void vm_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 
 	wr(&vm->regs->queue_sel, q->info.index);
 	if (vd->legacy) {
-		wr(&vm->regs->queue_pfn, 0);
+		/*
+		 * QEMU takes QueuePFN 0 as a reset of the whole device: after a
+		 * device reset (a driver setting its queues up again) the queue
+		 * reads 0 already, and writing it would undo the negotiation.
+		 */
+		if (rd(&vm->regs->queue_pfn))
+			wr(&vm->regs->queue_pfn, 0);
 	} else {
 		wr(&vm->regs->queue_ready, 0);
 		(void)virtio_wait_zero(vm_read_queue_ready, vm, clock_ns, VIRTIO_RESET_TIMEOUT_NS);
