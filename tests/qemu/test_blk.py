@@ -289,16 +289,21 @@ def test_blk_shell(boot, imgdir):
     expect_image(run, img, expect)
 
 
-@pytest.mark.parametrize("dev", ["", ",packed=on", ",num-queues=2"], ids=["split", "packed", "mq2"])
-def test_blk_recover(boot, imgdir, dev):
+RECOVER = [("split", tp.PCI, ""), ("packed", tp.PCI, ",packed=on"),
+           ("mq2", tp.PCI, ",num-queues=2"), ("mmio-packed", tp.MMIO, ",packed=on"),
+           ("mmio-legacy", tp.MMIO_LEGACY, "")]
+
+
+@pytest.mark.parametrize("name,t,dev", RECOVER, ids=[r[0] for r in RECOVER])
+def test_blk_recover(boot, imgdir, name, t, dev):
     """A bad used entry injected on a live queue (blk.fault=used@N) in the middle of
     the queue-depth-32 stress: the device is reset and brought back, the requests in
     flight are sent again, nothing fails, every read is checked, the image is right."""
-    seed2 = seed_of("recover" + dev)
+    seed2 = seed_of("recover" + name)
     img = os.path.join(imgdir, "disk.img")
     bp.make_image(img, 1, 8 * MiB)
     run = boot(cmdline=f"test=blk_stress blkt.seed2={seed2} blkt.ms=1500 blk.fault=used@500",
-               devices=disk(img, dev=dev), timeout=120)
+               machine=t.machine, devices=disk(img, dev=dev, t=t), timeout=120)
     run.expect(PASS, [r"^blk: vda: the device broke a ring \(used id is not an outstanding "
                       r"buffer \(injected fault\)\); device reset and brought back \(reset 1\): "
                       r"\d+ requests sent again, 0 failed",
