@@ -1417,6 +1417,249 @@ static void test_strict_device(void **state)
 	t_free(t);
 }
 
+/* Recovery: a queue breaks, the device is reset and brought back (vcon_recover) */
+
+static unsigned t_resets, t_readies;
+
+/* What QEMU's virtio-serial forgets at a reset: the guest's opens; the rings it had popped. */
+static int t_reset(struct vcon_dev *d)
+{
+	struct t *t = d->priv;
+
+	t_resets++;
+	for (uint32_t i = 0; i < t->nports; i++)
+		t->sp[i].guest_connected = false;
+	return 0;
+}
+
+/* New queues in place of the old (the glue's virtio_del_vq + virtio_setup_vq). */
+static int t_setup(struct vcon_dev *d)
+{
+	struct t *t = d->priv;
+
+	for (unsigned i = 0; i < NQUEUES; i++) {
+		struct simq *q = &t->q[i];
+		uint32_t num;
+
+		if (!q->vq)
+			continue;
+		num = virtqueue_num(q->vq);
+		virtqueue_destroy(q->vq);
+		vq_sim_fini(&q->sim);
+		vq_sim_init(&q->sim);
+		q->vq = NULL;
+		make_queue(t, i, num);
+	}
+	for (uint32_t i = 0; i < t->nports; i++) {
+		t->ports[i].rxq = t->q[virtio_console_rxq(i)].vq;
+		t->ports[i].txq = t->q[virtio_console_txq(i)].vq;
+	}
+	if (t->multiport) {
+		t->d.ctrl_rxq = t->q[VIRTIO_CONSOLE_Q_CTRL_RX].vq;
+		t->d.ctrl_txq = t->q[VIRTIO_CONSOLE_Q_CTRL_TX].vq;
+	}
+	return 0;
+}
+
+static void t_ready(struct vcon_dev *d)
+{
+	(void)d;
+	t_readies++;
+}
+
+static const struct vcon_ops t_ops_recover = {
+	.idle = t_idle,
+	.clock_ns = t_clock,
+	.log = t_log,
+	.event = t_event,
+	.reset = t_reset,
+	.setup = t_setup,
+	.ready = t_ready,
+};
+
+/* The device takes the oldest transmit buffer of a port and uses it. */
+static void dev_tx_one(struct t *t, uint32_t id)
+{
+	struct simq *q = dq(t, virtio_console_txq(id));
+	struct sport *sp = &t->sp[id];
+	struct vq_sim_buf *b = vq_sim_pop(&q->sim);
+
+	assert_non_null(b);
+	sp->out = realloc(sp->out, sp->out_len + b->out_len);
+	assert_non_null(sp->out);
+	vq_sim_read(&q->sim, b, sp->out + sp->out_len, b->out_len);
+	sp->out_len += b->out_len;
+	vq_sim_complete(&q->sim, b, 0);
+}
+
+static size_t read_all(struct t *t, struct vcon_port *p, uint8_t *buf, size_t want)
+{
+	size_t have = 0;
+
+	while (have < want) {
+		ssize_t n = vcon_read(p, buf + have, want - have, true);
+
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	(void)t;
+	return have;
+}
+
+enum fault_at { FAULT_TX, FAULT_RX, FAULT_CTRL };
+
+/*
+ * Port 0 (console) and port 2 (opened in the guest) carry data both ways
+ * while a queue breaks: the device is reset once, the ports are announced
+ * again (DEVICE_READY, PORT_READY each, PORT_OPEN for the open ones), the
+ * data arrives whole and once, and every buffer is back where it belongs.
+ */
+static void recover_run(void **state, enum fault_at at)
+{
+	enum { LEN = 96 * 1024 };
+	struct t *t = t_three(state);
+	struct vcon_port *p0 = &t->ports[0], *p2 = &t->ports[2];
+	uint8_t *out = malloc(LEN), *in = malloc(LEN), *got = malloc(LEN);
+	size_t half = LEN / 2;
+
+	assert_true(out && in && got);
+	fill_random(out, LEN, 7);
+	fill_random(in, LEN, 8);
+	t_resets = t_readies = 0;
+	t->d.ops = &t_ops_recover;
+	assert_int_equal(vcon_open(p2), 0);
+	if (at == FAULT_TX) {
+		/* Three buffers in flight, the device uses one, then the ring breaks. */
+		t->tx_stuck = true;
+		assert_int_equal(vcon_write(p0, out, 3 * VCON_BUF_SIZE), 3 * VCON_BUF_SIZE);
+		dev_tx_one(t, 0);
+		vq_sim_signal(&dq(t, 1)->sim);
+		virtqueue_inject_fault(p0->txq);
+		t->tx_stuck = false;
+		half = 3 * VCON_BUF_SIZE;
+	} else if (at == FAULT_RX) {
+		/* The device fills receive buffers; the first used entry read is bad. */
+		host_send(t, 0, in, LEN);
+		dev_step(t);
+		virtqueue_inject_fault(p0->rxq);
+		half = 0;
+	} else {
+		/* The host opens port 1: the control message's used entry is bad. */
+		virtqueue_inject_fault(t->d.ctrl_rxq);
+		host_connect(t, 1, true);
+		half = 0;
+	}
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_int_equal(t_readies, 1);
+	assert_int_equal(t->d.st.resets, 1);
+	assert_false(t->d.dead);
+	assert_true(logged(t, "device reset and brought back (reset 1)"));
+	/* re-announced */
+	assert_int_equal(count_sent(t, 0, VIRTIO_CONSOLE_DEVICE_READY, 1), 2);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_true(t->ports[i].present);
+		assert_int_equal(count_sent(t, i, VIRTIO_CONSOLE_PORT_READY, 1), 2);
+		assert_int_equal(count_ev(t, i, VCON_EV_ADD), 1); /* the same port, not a new one */
+	}
+	assert_true(count_sent(t, 0, VIRTIO_CONSOLE_PORT_OPEN, 1) >= 2);
+	assert_int_equal(count_sent(t, 2, VIRTIO_CONSOLE_PORT_OPEN, 1), 2);
+	assert_int_equal(count_sent(t, 1, VIRTIO_CONSOLE_PORT_OPEN, 1), 0);
+	assert_true(t->sp[0].guest_connected && t->sp[2].guest_connected);
+	assert_false(t->sp[1].guest_connected);
+	assert_int_equal(t->ports[1].host_open, at == FAULT_CTRL);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	/* data flows again, whole and once, both ways, on both ports */
+	assert_int_equal(vcon_write(p0, out + half, LEN - half), LEN - half);
+	assert_int_equal(vcon_write(p2, out, LEN), LEN);
+	assert_int_equal(vcon_flush(p0), 0);
+	assert_int_equal(vcon_flush(p2), 0);
+	assert_int_equal(t->sp[0].out_len, LEN);
+	assert_memory_equal(t->sp[0].out, out, LEN);
+	assert_int_equal(t->sp[2].out_len, LEN);
+	assert_memory_equal(t->sp[2].out, out, LEN);
+	if (at != FAULT_RX)
+		host_send(t, 0, in, LEN);
+	host_send(t, 2, in, LEN);
+	read_all(t, p0, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	read_all(t, p2, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	assert_int_equal(p0->st.tx_resent, at == FAULT_TX ? 2 : 0);
+	assert_int_equal(p0->st.tx_lost, 0);
+	/* no buffer leaked: every receive buffer posted, every transmit buffer free */
+	for (uint32_t i = 0; i < 3; i++) {
+		struct vcon_port *p = &t->ports[i];
+
+		vcon_service(&t->d);
+		assert_int_equal(vcon_readable(p), 0);
+		assert_int_equal(virtqueue_num(p->rxq) - virtqueue_num_free(p->rxq), p->nrx);
+		assert_int_equal(virtqueue_num(p->txq), virtqueue_num_free(p->txq));
+		assert_null(p->tx_head);
+	}
+	assert_int_equal(virtqueue_num(t->d.ctrl_rxq) - virtqueue_num_free(t->d.ctrl_rxq),
+			 t->d.nctrl_rx);
+	free(out);
+	free(in);
+	free(got);
+	t_free(t);
+}
+
+static void test_recover_tx(void **state)
+{
+	recover_run(state, FAULT_TX);
+}
+
+static void test_recover_rx(void **state)
+{
+	recover_run(state, FAULT_RX);
+}
+
+static void test_recover_ctrl(void **state)
+{
+	recover_run(state, FAULT_CTRL);
+}
+
+/* A device that does not confirm its reset is given up, its memory left alone. */
+static int t_reset_fails(struct vcon_dev *d)
+{
+	(void)d;
+	t_resets++;
+	return -EIO;
+}
+
+static void test_recover_reset_fails(void **state)
+{
+	static const struct vcon_ops ops = {
+		.idle = t_idle,
+		.clock_ns = t_clock,
+		.log = t_log,
+		.event = t_event,
+		.reset = t_reset_fails,
+		.setup = t_setup,
+		.ready = t_ready,
+	};
+	struct t *t = t_three(state);
+	struct virtqueue *old = t->ports[0].txq;
+
+	t_resets = 0;
+	t->d.ops = &ops;
+	t->tx_stuck = true;
+	assert_int_equal(vcon_write(&t->ports[0], "abc", 3), 3);
+	dev_tx_one(t, 0);
+	virtqueue_inject_fault(old);
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_true(t->d.dead);
+	assert_ptr_equal(t->ports[0].txq, old); /* not replaced, not freed */
+	assert_true(logged(t, "it cannot be brought back (-5): given up"));
+	assert_int_equal(vcon_write(&t->ports[0], "abc", 3), -EIO);
+	assert_int_equal(vcon_read(&t->ports[0], (char[4]){0}, 4, false), -EIO);
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	t_free(t);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1450,6 +1693,10 @@ int main(void)
 		BOTH(test_bad_control_messages),
 		BOTH(test_port_name_forms),
 		BOTH(test_strict_device),
+		BOTH(test_recover_tx),
+		BOTH(test_recover_rx),
+		BOTH(test_recover_ctrl),
+		BOTH(test_recover_reset_fails),
 	};
 
 	return cmocka_run_group_tests_name("console", console, NULL, NULL);
