@@ -2,8 +2,8 @@
  * The virtio console driver (VIRTIO 1.2 section 5.3): ports, their data
  * paths and the multiport control protocol.
  *
- * Two layers. The core (drivers/virtio/devices/console_ctrl.c, console_port.c) is
- * portable: it sees only the virtqueue API and the hooks in struct
+ * Two layers. The core (drivers/virtio/devices/console_ctrl.c, console_port.c,
+ * console_recover.c) is portable: it sees only the virtqueue API and the hooks in struct
  * vcon_ops, so the host tests run it unchanged against a simulated device
  * (tests/host/test_console.c). The kernel glue (drivers/virtio/devices/console.c)
  * binds it to a virtio device, waits by interrupt or poll, makes the
