@@ -1620,6 +1620,48 @@ static void test_recover_ctrl(void **state)
 	recover_run(state, FAULT_CTRL);
 }
 
+/* Without MULTIPORT: port 0 alone, nothing to announce; data whole and once. */
+static void test_recover_single_port(void **state)
+{
+	enum { LEN = 64 * 1024 };
+	struct t *t = t_new(*state, false, 1);
+	struct vcon_port *p = &t->ports[0];
+	uint8_t *out = malloc(LEN), *in = malloc(LEN), *got = malloc(LEN);
+
+	assert_true(out && in && got);
+	fill_random(out, LEN, 9);
+	fill_random(in, LEN, 10);
+	t_start(t);
+	t_resets = t_readies = 0;
+	t->d.ops = &t_ops_recover;
+	t->tx_stuck = true;
+	assert_int_equal(vcon_write(p, out, 2 * VCON_BUF_SIZE), 2 * VCON_BUF_SIZE);
+	dev_tx_one(t, 0);
+	host_send(t, 0, in, LEN);
+	dev_step(t); /* receive buffers filled, transmit buffers held */
+	virtqueue_inject_fault(p->rxq);
+	t->tx_stuck = false;
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_int_equal(t->d.st.resets, 1);
+	assert_true(logged(t, "device reset and brought back (reset 1)"));
+	assert_int_equal(t->nsent, 0); /* no control queue */
+	assert_int_equal(vcon_write(p, out + 2 * VCON_BUF_SIZE, LEN - 2 * VCON_BUF_SIZE),
+			 LEN - 2 * VCON_BUF_SIZE);
+	assert_int_equal(vcon_flush(p), 0);
+	assert_int_equal(t->sp[0].out_len, LEN);
+	assert_memory_equal(t->sp[0].out, out, LEN);
+	read_all(t, p, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	assert_int_equal(p->st.tx_resent, 1);
+	vcon_service(&t->d);
+	assert_int_equal(virtqueue_num(p->rxq) - virtqueue_num_free(p->rxq), p->nrx);
+	free(out);
+	free(in);
+	free(got);
+	t_free(t);
+}
+
 /* A device that does not confirm its reset is given up, its memory left alone. */
 static int t_reset_fails(struct vcon_dev *d)
 {
@@ -1696,6 +1738,7 @@ int main(void)
 		BOTH(test_recover_tx),
 		BOTH(test_recover_rx),
 		BOTH(test_recover_ctrl),
+		BOTH(test_recover_single_port),
 		BOTH(test_recover_reset_fails),
 	};
 

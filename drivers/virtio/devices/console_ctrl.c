@@ -215,7 +215,7 @@ static int port_remove(struct vcon_dev *d, struct vcon_port *p)
 	/* Its buffers stay posted for the next DEVICE_ADD of this id. */
 	vcon_port_drop_rx(p);
 	p->present = p->host_open = p->guest_open = p->console = false;
-	p->ready_pending = p->open_pending = false;
+	p->ready_pending = p->open_pending = p->readd = false;
 	vcon_notify_event(d, p, VCON_EV_REMOVE);
 	return 0;
 }
