@@ -155,13 +155,15 @@ def test_console_bulk_16mib(tmp_path, mode, t, packed):
                           r"\d+ queues, interrupts GSI 47 level$"])
 
 
-@pytest.mark.parametrize("fault", ["tx@500", "rx@500"])
-def test_console_bulk_recovery(tmp_path, fault):
+@pytest.mark.parametrize("fault,t,packed", [("tx@500", tp.PCI, False), ("rx@500", tp.PCI, False),
+                                            ("tx@500", tp.MMIO, True), ("rx@500", tp.MMIO, True)],
+                         ids=["tx-pci-split", "rx-pci-split", "tx-mmio-packed", "rx-mmio-packed"])
+def test_console_bulk_recovery(tmp_path, fault, t, packed):
     """The 16 MiB echo on port 0 while a queue breaks (vcon.fault: a bad used
     entry after 500 buffers): the device is reset and brought back, and every
     byte arrives once, in order (the hashes on both sides)."""
-    run = bulk_run(tmp_path, f"console_recover_{fault.replace('@', '_')}", "echo", False,
-                   extra=f" vcon.fault={fault}")
+    run = bulk_run(tmp_path, f"console_recover_{fault.replace('@', '_')}_{t}_{packed}", "echo",
+                   packed, extra=f" vcon.fault={fault}", t=t)
     run.expect(PASS, [r"^vcon: .*: fault injected on queue [01] after 500 buffers$",
                       r"^vcon: .*: the device broke a ring \(.*injected fault.*\); "
                       r"device reset and brought back \(reset 1\)$"])
