@@ -51,7 +51,8 @@ VQ_SRCS := lib/sg_ring.c drivers/virtio/ring/virtqueue.c drivers/virtio/ring/vir
 
 # The virtio console's portable core: built unchanged into the kernel and
 # its host test (the kernel glue is drivers/virtio/devices/console.c).
-VCON_SRCS := drivers/virtio/devices/console_ctrl.c drivers/virtio/devices/console_port.c
+VCON_SRCS := drivers/virtio/devices/console_ctrl.c drivers/virtio/devices/console_port.c \
+	drivers/virtio/devices/console_recover.c
 
 KERNEL_SRCS := \
 	boot/pvh.S \

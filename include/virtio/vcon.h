@@ -2,8 +2,8 @@
  * The virtio console driver (VIRTIO 1.2 section 5.3): ports, their data
  * paths and the multiport control protocol.
  *
- * Two layers. The core (drivers/virtio/devices/console_ctrl.c, console_port.c) is
- * portable: it sees only the virtqueue API and the hooks in struct
+ * Two layers. The core (drivers/virtio/devices/console_ctrl.c, console_port.c,
+ * console_recover.c) is portable: it sees only the virtqueue API and the hooks in struct
  * vcon_ops, so the host tests run it unchanged against a simulated device
  * (tests/host/test_console.c). The kernel glue (drivers/virtio/devices/console.c)
  * binds it to a virtio device, waits by interrupt or poll, makes the
@@ -75,9 +75,10 @@ struct vcon_dev;
 struct vcon_buf {
 	struct vcon_buf *next; /* receive FIFO or free list */
 	uint8_t *data;
-	uint32_t len; /* receive: bytes the device wrote */
+	uint32_t len; /* receive: bytes the device wrote; transmit: bytes queued */
 	uint32_t off; /* receive: bytes already read */
 	bool busy;    /* control transmit: the device has it */
+	bool resent;  /* transmit: queued again after a reset (once at most) */
 };
 
 /* What the core tells the glue about a port (struct vcon_ops.event). */
@@ -99,6 +100,8 @@ struct vcon_port_stats {
 	uint64_t tx_dropped; /* bytes not sent: the device kept every buffer (stalled) */
 	uint64_t tx_stalls;  /* times the port was found stalled */
 	uint64_t host_opens, host_closes, resizes;
+	uint64_t tx_resent; /* buffers in flight at a reset, sent again */
+	uint64_t tx_lost;   /* bytes in flight at a second reset of the same buffer: not sent */
 };
 
 struct vcon_port {
@@ -117,6 +120,7 @@ struct vcon_port {
 	bool eof_seen;	    /* a read returned end of input; later bytes are dropped */
 	bool tx_stalled;    /* the device kept every transmit buffer past the transmit timeout */
 	bool flapping;	    /* added VCON_FLAP_LIMIT times in a window: DEVICE_ADD ignored */
+	bool readd;	    /* present before a reset: the device's DEVICE_ADD re-announces it */
 	unsigned flap_adds; /* DEVICE_ADDs since flap_start */
 	uint64_t flap_start;
 	uint16_t ready_value, open_value;
@@ -125,6 +129,7 @@ struct vcon_port {
 	char name[VCON_NAME_MAX + 1];
 	struct vcon_buf *rx_head, *rx_tail; /* filled by the device, not read yet */
 	struct vcon_buf *tx_free;
+	struct vcon_buf *tx_head, *tx_tail; /* in flight, in the order queued */
 	unsigned nrx, ntx;
 	struct vcon_buf rx[VCON_RX_BUFS], tx[VCON_TX_BUFS];
 	uint8_t *mem; /* data of rx[] then tx[] */
@@ -145,6 +150,23 @@ struct vcon_ops {
 	void (*log)(struct vcon_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 	/* event - something happened to port p (called from vcon_service). NULL: ignored. */
 	void (*event)(struct vcon_dev *d, struct vcon_port *p, enum vcon_event ev);
+	/*
+	 * reset - a queue broke: reset the device (it uses the old rings no
+	 * more once this returns 0) and negotiate again, the same features.
+	 * Returns: 0; -EIO: the device did not confirm its reset and may
+	 * still use the rings (nothing may be freed); another error: it
+	 * cannot be driven as before. On an error the device is given up
+	 * (vcon_dev.dead). NULL: a broken queue stays broken.
+	 */
+	int (*reset)(struct vcon_dev *d);
+	/*
+	 * setup - after reset: new, empty queues in place of the old ones
+	 * (ports[].rxq/txq, ctrl_rxq/ctrl_txq), the device not DRIVER_OK
+	 * yet. Returns: 0, or an error (given up; the queues are left alone).
+	 */
+	int (*setup)(struct vcon_dev *d);
+	/* ready - DRIVER_OK, after setup and the receive buffers posted again. */
+	void (*ready)(struct vcon_dev *d);
 };
 
 struct vcon_dev_stats {
@@ -152,6 +174,7 @@ struct vcon_dev_stats {
 	uint64_t ctrl_bad;	   /* received messages refused (logged) */
 	uint64_t ctrl_timeouts;	   /* sent messages the device did not take in time */
 	uint64_t ctrl_budget;	   /* vcon_service calls that stopped at a budget */
+	uint64_t resets;	   /* times a broken queue was recovered from by a device reset */
 };
 
 struct vcon_dev {
@@ -171,6 +194,7 @@ struct vcon_dev {
 	bool ctrl_budget_logged;
 	bool ctrl_stalled;    /* a message timed out: later ones are not waited for */
 	bool fault_ctrl_mute; /* fault injection: control messages are queued, never notified */
+	bool dead;	      /* a reset failed: the device is given up, its queues untouched */
 	struct vcon_dev_stats st;
 };
 
@@ -206,6 +230,24 @@ void vcon_service(struct vcon_dev *d);
  * ctrl_bad and ignored. Returns: 0, or -EINVAL for a refused message.
  */
 int vcon_ctrl_handle(struct vcon_dev *d, const void *buf, uint32_t len);
+
+/*
+ * vcon_recover - a queue broke (a bad used entry, DEVICE_NEEDS_RESET):
+ * reset the device (ops->reset), take back every buffer (what the device
+ * had used before the reset is taken as usual: data received is kept,
+ * buffers sent are done), make new queues (ops->setup), post the receive
+ * buffers again, DRIVER_OK (ops->ready), and with MULTIPORT re-announce the
+ * ports (DEVICE_READY, PORT_READY, PORT_OPEN for those open in the
+ * guest). Data received and not read yet stays readable; an entry the
+ * checks refuse ends the taking back, and data in it and after it is
+ * lost. Transmit buffers the device had not used are sent again, once,
+ * in their order (a device that passed bytes on without marking the
+ * buffer used sends them twice); one still in flight at the next reset
+ * is dropped and counted (tx_lost). vcon_service calls it when it finds
+ * a broken queue. Returns: 0; or the error of ops->reset/setup (the
+ * device is given up: dead).
+ */
+int vcon_recover(struct vcon_dev *d, const char *why);
 
 /* vcon_find - the present port named name, or NULL. */
 struct vcon_port *vcon_find(struct vcon_dev *d, const char *name);

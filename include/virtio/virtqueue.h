@@ -191,6 +191,16 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len);
 /* virtqueue_more_used - a used buffer is waiting (false when broken). */
 bool virtqueue_more_used(struct virtqueue *vq);
 
+/*
+ * virtqueue_get_buf_after_reset - for a driver's recovery, once the device
+ * was reset (it writes the ring no more): the next buffer the device had
+ * used, broken queue or not, with get_buf's checks (an entry that fails
+ * them ends it). So buffers the device finished before a ring broke are
+ * neither lost nor sent twice. Returns: as virtqueue_get_buf; a broken
+ * queue stays broken.
+ */
+void *virtqueue_get_buf_after_reset(struct virtqueue *vq, uint32_t *len);
+
 /* virtqueue_disable_cb - ask the device not to interrupt (a hint it may ignore). */
 void virtqueue_disable_cb(struct virtqueue *vq);
 

@@ -4,7 +4,9 @@
  * built on tests/host/vq_sim.c: bring-up and the control protocol as QEMU
  * runs it, the data paths (receive buffers held until read, writes split
  * and waiting for the device), host open/close and end of input, and
- * crafted control messages no real device sends (VIRTIO 1.2 5.3.6.2).
+ * crafted control messages no real device sends (VIRTIO 1.2 5.3.6.2);
+ * and data both ways plus control traffic against vq_sim's strict device
+ * (test_strict_device: no kick or interrupt lost at any quiet point).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +92,16 @@ struct t {
 	unsigned nev;
 	struct ctl sent[512]; /* control messages the driver sent */
 	unsigned nsent;
+	/* strict mode (test_strict_device): the device of vq_sim's strict mode */
+	bool strict;
+	struct sctl {
+		struct ctl m;
+		uint32_t extra_len;
+		uint8_t extra[64];
+	} cq[256]; /* control messages for the driver, waiting for a receive buffer */
+	unsigned cq_head, cq_tail;
+	bool irq_seen[NQUEUES]; /* an interrupt reached the queue's callback in this halt */
+	uint64_t halts, halt_wakes, quiet_checks, irqs;
 };
 
 static struct t *T; /* the running test's device, for the ops */
@@ -111,6 +123,16 @@ static void dev_ctrl(struct t *t, uint32_t id, uint16_t event, uint16_t value, c
 	struct vq_sim_buf *b;
 
 	assert_true(extra_len <= 256);
+	if (t->strict) {
+		/* Held until the device pops a receive buffer (it looks only when kicked). */
+		struct sctl *e = &t->cq[t->cq_tail++ % 256];
+
+		assert_true(t->cq_tail - t->cq_head <= 256 && extra_len <= sizeof(e->extra));
+		*e = (struct sctl){{id, event, value}, extra_len, {0}};
+		if (extra_len)
+			memcpy(e->extra, extra, extra_len);
+		return;
+	}
 	memcpy(msg, &c, 8);
 	if (extra_len)
 		memcpy(msg + 8, extra, extra_len);
@@ -147,6 +169,43 @@ static void dev_port_ready(struct t *t, uint32_t id)
 		dev_ctrl(t, id, VIRTIO_CONSOLE_PORT_OPEN, 1, NULL, 0);
 }
 
+/* What the device does with a control message from the driver. */
+static void dev_ctrl_msg(struct t *t, struct ctl m)
+{
+	assert_true(t->nsent < 512);
+	t->sent[t->nsent++] = m;
+	switch (m.event) {
+	case VIRTIO_CONSOLE_DEVICE_READY:
+		for (uint32_t i = 0; i < t->nports; i++)
+			if (t->sp[i].exists)
+				dev_ctrl(t, i, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+		break;
+	case VIRTIO_CONSOLE_PORT_READY:
+		if (t->flap && m.id == 1) {
+			dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_REMOVE, 0, NULL, 0);
+			dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
+		} else if (m.value) {
+			dev_port_ready(t, m.id);
+		}
+		break;
+	case VIRTIO_CONSOLE_PORT_OPEN:
+		t->sp[m.id].guest_connected = m.value;
+		if (t->nag)
+			dev_ctrl(t, m.id, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL, 0);
+		break;
+	default: fail_msg("driver sent control event %u", m.event);
+	}
+}
+
+static struct ctl ctrl_read(struct vq_sim *s, struct vq_sim_buf *b)
+{
+	struct virtio_console_control c;
+
+	assert_int_equal(vq_sim_read(s, b, &c, sizeof(c)), 8);
+	assert_int_equal(b->nsegs, 1);
+	return (struct ctl){le32_to_cpu(c.id), le16_to_cpu(c.event), le16_to_cpu(c.value)};
+}
+
 static void dev_ctrl_tx(struct t *t)
 {
 	struct simq *q = dq(t, VIRTIO_CONSOLE_Q_CTRL_TX);
@@ -154,35 +213,7 @@ static void dev_ctrl_tx(struct t *t)
 
 	while (!t->ctrl_stuck && (!t->ctrl_slow || t->idles % t->ctrl_slow == 0) &&
 	       (b = vq_sim_pop(&q->sim))) {
-		struct virtio_console_control c;
-		struct ctl m;
-
-		assert_int_equal(vq_sim_read(&q->sim, b, &c, sizeof(c)), 8);
-		assert_int_equal(b->nsegs, 1);
-		m = (struct ctl){le32_to_cpu(c.id), le16_to_cpu(c.event), le16_to_cpu(c.value)};
-		assert_true(t->nsent < 512);
-		t->sent[t->nsent++] = m;
-		switch (m.event) {
-		case VIRTIO_CONSOLE_DEVICE_READY:
-			for (uint32_t i = 0; i < t->nports; i++)
-				if (t->sp[i].exists)
-					dev_ctrl(t, i, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
-			break;
-		case VIRTIO_CONSOLE_PORT_READY:
-			if (t->flap && m.id == 1) {
-				dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_REMOVE, 0, NULL, 0);
-				dev_ctrl(t, 1, VIRTIO_CONSOLE_DEVICE_ADD, 1, NULL, 0);
-			} else if (m.value) {
-				dev_port_ready(t, m.id);
-			}
-			break;
-		case VIRTIO_CONSOLE_PORT_OPEN:
-			t->sp[m.id].guest_connected = m.value;
-			if (t->nag)
-				dev_ctrl(t, m.id, VIRTIO_CONSOLE_CONSOLE_PORT, 1, NULL, 0);
-			break;
-		default: fail_msg("driver sent control event %u", m.event);
-		}
+		dev_ctrl_msg(t, ctrl_read(&q->sim, b));
 		vq_sim_complete(&q->sim, b, 0);
 	}
 }
@@ -259,22 +290,27 @@ static void host_connect(struct t *t, uint32_t id, bool on)
 
 /* The driver's hooks */
 
+static void strict_idle(struct t *t, struct virtqueue *const *vqs, unsigned n, uint64_t deadline);
+
 /*
  * A wait: 1 ms passes, but never beyond the deadline the driver armed
  * (the kernel's timer fires then, nothing else wakes a halt on a silent
  * device). A driver that waits with no deadline, or again once it has
- * passed, sees the clock stand still and runs into idle_limit.
+ * passed, sees the clock stand still and runs into idle_limit. The
+ * strict device has its own (strict_idle).
  */
 static void t_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline)
 {
 	struct t *t = d->priv;
 
-	(void)vqs;
-	(void)n;
 	if (deadline == 0 || deadline == UINT64_MAX)
 		fail_msg("the driver waits with no deadline: a silent device would hang it");
 	if (++t->idles > t->idle_limit)
 		fail_msg("the driver waited %u times: it would hang", t->idles);
+	if (t->strict) {
+		strict_idle(t, vqs, n, deadline);
+		return;
+	}
 	if (t->clock < deadline)
 		t->clock += deadline - t->clock < 1000000 ? deadline - t->clock : 1000000;
 	dev_step(t);
@@ -313,6 +349,20 @@ static const struct vcon_ops t_ops = {
 
 /* Set-up */
 
+/*
+ * The kernel's interrupt handler (console.c kvcon_vq_irq): no more
+ * interrupts until the waiter asks. Only the strict device delivers
+ * interrupts the driver acts on; the others run with callbacks left on.
+ */
+static void t_vq_irq(struct virtqueue *vq)
+{
+	if (!T || !T->strict)
+		return;
+	virtqueue_disable_cb(vq);
+	T->irq_seen[virtqueue_index(vq)] = true;
+	T->irqs++;
+}
+
 static void make_queue(struct t *t, unsigned index, uint32_t num)
 {
 	struct simq *q = &t->q[index];
@@ -321,6 +371,7 @@ static void make_queue(struct t *t, unsigned index, uint32_t num)
 		.index = (uint16_t)index,
 		.num = num,
 		.features = t->p->features,
+		.callback = t_vq_irq,
 		.notify = vq_sim_notify,
 		.priv = &q->sim,
 	};
@@ -1028,6 +1079,629 @@ static void test_port_name_forms(void **state)
 	t_free(t);
 }
 
+/*
+ * The console against the strict device (vq_sim strict mode): it looks at
+ * a ring only when kicked, serves what it popped whenever it likes (also
+ * at the ring code's full barriers), interrupts only when the driver
+ * allows it, and its interrupts reach the driver only while it waits or
+ * between its calls, never inside one. A wait is the kernel's
+ * (console.c kvcon_idle): callbacks enabled on the queues waited on, a
+ * poll round if something is already used, else a halt that only an
+ * interrupt or the deadline ends. At every quiet point nothing is
+ * available that the device was not told about (a lost kick), and no
+ * queue waited on holds a used buffer whose interrupt never came (a lost
+ * interrupt: the driver would sleep to its deadline).
+ */
+static uint64_t strict_rng = 0x2545f4914f6cdd1dull;
+
+static uint32_t rnd_below(uint32_t n)
+{
+	strict_rng ^= strict_rng >> 12;
+	strict_rng ^= strict_rng << 25;
+	strict_rng ^= strict_rng >> 27;
+	return n ? (uint32_t)((strict_rng * 0x2545f4914f6cdd1dull) >> 32) % n : 0;
+}
+
+static int queue_port(struct t *t, unsigned qi, bool *tx)
+{
+	for (uint32_t i = 0; i < t->nports; i++) {
+		if (qi == virtio_console_rxq(i) || qi == virtio_console_txq(i)) {
+			*tx = qi == virtio_console_txq(i);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+/* The device uses buffer b of queue qi if it has something for it. Returns: whether it did. */
+static bool sdev_use(struct t *t, unsigned qi, struct vq_sim_buf *b)
+{
+	struct vq_sim *s = &t->q[qi].sim;
+	struct sport *sp;
+	bool tx;
+	int port;
+
+	if (qi == VIRTIO_CONSOLE_Q_CTRL_TX) {
+		struct ctl m = ctrl_read(s, b);
+
+		vq_sim_complete(s, b, 0); /* taken: its answers are queued */
+		dev_ctrl_msg(t, m);
+		return true;
+	}
+	if (qi == VIRTIO_CONSOLE_Q_CTRL_RX) {
+		struct sctl *e = &t->cq[t->cq_head % 256];
+		struct virtio_console_control c;
+		uint8_t msg[8 + sizeof(e->extra)];
+
+		if (t->cq_head == t->cq_tail)
+			return false;
+		t->cq_head++;
+		c = (struct virtio_console_control){cpu_to_le32(e->m.id), cpu_to_le16(e->m.event),
+						    cpu_to_le16(e->m.value)};
+		memcpy(msg, &c, 8);
+		memcpy(msg + 8, e->extra, e->extra_len);
+		assert_int_equal(vq_sim_write(s, b, msg, 8 + e->extra_len), 8 + e->extra_len);
+		vq_sim_complete(s, b, 8 + e->extra_len);
+		return true;
+	}
+	port = queue_port(t, qi, &tx);
+	assert_true(port >= 0);
+	sp = &t->sp[port];
+	if (tx) {
+		uint64_t n = b->out_len;
+
+		assert_int_equal(b->in_len, 0);
+		if (sp->out_len + n > sp->out_cap) {
+			sp->out_cap = (sp->out_len + n) * 2;
+			sp->out = realloc(sp->out, sp->out_cap);
+			assert_non_null(sp->out);
+		}
+		vq_sim_read(s, b, sp->out + sp->out_len, n);
+		sp->out_len += n;
+		vq_sim_complete(s, b, 0);
+		return true;
+	}
+	if (sp->in_off < sp->in_len && sp->guest_connected) {
+		uint32_t n = (uint32_t)(sp->in_len - sp->in_off);
+
+		n = 1 + rnd_below(n < VCON_BUF_SIZE ? n : VCON_BUF_SIZE);
+		n = vq_sim_write(s, b, sp->in + sp->in_off, n);
+		sp->in_off += n;
+		vq_sim_complete(s, b, n);
+		return true;
+	}
+	return false;
+}
+
+/* One step of queue qi: pop (if awake), use some (all: every one it can), signal. */
+static bool sdev_queue(struct t *t, unsigned qi, bool all)
+{
+	struct vq_sim *s = &t->q[qi].sim;
+	unsigned budget = all ? UINT32_MAX : rnd_below(s->ninflight + 2);
+	bool tx, any_order;
+	bool progress;
+
+	if (!t->q[qi].vq)
+		return false;
+	/* Receive buffers in any order (no IN_ORDER); transmitted bytes in the order sent. */
+	any_order = !all && queue_port(t, qi, &tx) >= 0 && !tx;
+	progress = vq_sim_service(s, all ? 64 : 1 + rnd_below(8)) > 0;
+	for (uint32_t i = 0; i < s->ninflight && budget; budget--) {
+		uint32_t k = any_order ? i + rnd_below(s->ninflight - i) : i;
+
+		if (sdev_use(t, qi, vq_sim_inflight(s, k)))
+			progress = true;
+		else if (k == i)
+			i++;
+	}
+	vq_sim_signal(s);
+	return progress;
+}
+
+static void strict_hook(void *arg)
+{
+	struct t *t = arg;
+
+	if (rnd_below(32) == 0)
+		sdev_queue(t, rnd_below(2 * t->nports + 2), false);
+}
+
+static bool sdev_deliver_all(struct t *t)
+{
+	bool any = false;
+
+	for (unsigned qi = 0; qi < NQUEUES; qi++)
+		if (t->q[qi].vq)
+			any |= vq_sim_deliver(&t->q[qi].sim);
+	return any;
+}
+
+/* The device does all it can, interrupts delivered; then nothing may wait unannounced. */
+static void strict_quiesce(struct t *t)
+{
+	for (bool busy = true; busy;) {
+		busy = false;
+		for (unsigned qi = 0; qi < NQUEUES; qi++) {
+			if (!t->q[qi].vq)
+				continue;
+			busy |= sdev_queue(t, qi, true) || t->q[qi].sim.awake;
+		}
+		busy |= sdev_deliver_all(t);
+	}
+	t->quiet_checks++;
+	for (unsigned qi = 0; qi < NQUEUES; qi++)
+		if (t->q[qi].vq && vq_sim_pending(&t->q[qi].sim))
+			fail_msg("queue %u: lost kick: %u buffers available, the device sleeps", qi,
+				 vq_sim_pending(&t->q[qi].sim));
+}
+
+static void strict_idle(struct t *t, struct virtqueue *const *vqs, unsigned n, uint64_t deadline)
+{
+	bool poll = false, woke = false;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!virtqueue_enable_cb(vqs[i]) || virtqueue_is_broken(vqs[i]))
+			poll = true; /* used buffers already waiting */
+	if (poll) {
+		/* sti; nop; cli: the device may act and interrupt meanwhile */
+		sdev_queue(t, rnd_below(2 * t->nports + 2), false);
+		if (rnd_below(2))
+			sdev_deliver_all(t);
+		t->clock += t->clock < deadline ? 1000 : 0;
+		return;
+	}
+	t->halts++;
+	memset(t->irq_seen, 0, sizeof(t->irq_seen));
+	for (unsigned k = 0; k < 32 && !woke; k++) {
+		sdev_queue(t, rnd_below(2 * t->nports + 2), false);
+		sdev_deliver_all(t);
+		for (unsigned qi = 0; qi < NQUEUES; qi++)
+			woke |= t->irq_seen[qi];
+	}
+	if (!woke) {
+		strict_quiesce(t);
+		for (unsigned i = 0; i < n; i++)
+			if (!t->irq_seen[virtqueue_index(vqs[i])] && virtqueue_more_used(vqs[i]))
+				fail_msg("queue %u: lost interrupt: a used buffer and no interrupt "
+					 "for a driver that sleeps until it comes",
+					 virtqueue_index(vqs[i]));
+		for (unsigned qi = 0; qi < NQUEUES; qi++)
+			woke |= t->irq_seen[qi];
+	}
+	if (woke) {
+		t->halt_wakes++;
+		t->clock += t->clock < deadline ? 1000 : 0;
+	} else {
+		t->clock = deadline; /* only the timer ends this halt */
+	}
+}
+
+/* Read what arrived on p into got (want bytes in all); block for at least one byte. */
+static void strict_read(struct t *t, struct vcon_port *p, uint8_t *got, size_t *have, size_t want,
+			bool block)
+{
+	ssize_t n;
+
+	if (*have == want)
+		return;
+	n = vcon_read(p, got + *have, 1 + rnd_below((uint32_t)(want - *have)), block);
+	if (n == -EAGAIN && !block)
+		return;
+	assert_true(n > 0);
+	*have += (size_t)n;
+	(void)t;
+}
+
+static void strict_write(struct t *t, struct vcon_port *p, const uint8_t *data, size_t *done,
+			 size_t total)
+{
+	size_t n = total - *done;
+	ssize_t rc;
+
+	if (n == 0)
+		return;
+	n = 1 + rnd_below(n < VCON_BUF_SIZE ? (uint32_t)n : VCON_BUF_SIZE);
+	rc = vcon_write(p, data + *done, n);
+	assert_int_equal(rc, (ssize_t)n);
+	*done += n;
+	(void)t;
+}
+
+static void test_strict_device(void **state)
+{
+	enum { LEN = 1024 * 1024 };
+	struct t *t = t_new(*state, true, 3);
+	uint8_t *in[2], *out[2], *got[2];
+	size_t have[2] = {0}, done[2] = {0};
+	struct vcon_port *ports[2];
+	unsigned toggles = 0, steps = 0;
+
+	t->sp[0] = (struct sport){
+		.exists = true, .is_console = true, .host_connected = true, .name = "con0"};
+	t->sp[1] = (struct sport){.exists = true, .host_connected = true, .name = "alpha"};
+	t->sp[2] = (struct sport){.exists = true, .name = "beta"};
+	t->strict = true;
+	for (unsigned qi = 0; qi < NQUEUES; qi++)
+		if (t->q[qi].vq)
+			vq_sim_set_strict(&t->q[qi].sim, true);
+	vq_sim_set_mb_hook(strict_hook, t);
+	assert_int_equal(vcon_init(&t->d), 0);
+	assert_int_equal(vcon_start(&t->d), 0);
+	/* The device's answers come when it gets round to them. */
+	for (unsigned k = 0; !(t->ports[0].console && t->ports[1].name[0] && t->ports[2].name[0] &&
+			       t->ports[1].host_open);
+	     k++) {
+		assert_true(k < 1000);
+		vcon_service(&t->d);
+		t_idle(&t->d, &t->d.ctrl_rxq, 1, t->clock + VCON_WAIT_SLICE_NS);
+	}
+	ports[0] = &t->ports[0];
+	ports[1] = vcon_find(&t->d, "alpha");
+	assert_ptr_equal(ports[1], &t->ports[1]);
+	assert_int_equal(vcon_open(ports[1]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		in[i] = malloc(LEN);
+		out[i] = malloc(LEN);
+		got[i] = malloc(LEN);
+		assert_true(in[i] && out[i] && got[i]);
+		fill_random(in[i], LEN, 100 + i);
+		fill_random(out[i], LEN, 200 + i);
+		host_send(t, i, in[i], LEN);
+	}
+	while (done[0] < LEN || done[1] < LEN || have[0] < LEN || have[1] < LEN) {
+		unsigned i = rnd_below(2);
+
+		steps++;
+		switch (rnd_below(16)) {
+		case 0: strict_write(t, ports[i], out[i], &done[i], LEN); break;
+		case 1: strict_read(t, ports[i], got[i], &have[i], LEN, false); break;
+		case 2: sdev_deliver_all(t); break; /* between two calls of the driver */
+		case 3:
+			/* control traffic: the host and the guest open and close port 2 */
+			if (rnd_below(24) == 0) {
+				if (++toggles % 2)
+					host_connect(t, 2, !t->sp[2].host_connected);
+				else if (t->ports[2].guest_open)
+					vcon_close(&t->ports[2]);
+				else
+					assert_int_equal(vcon_open(&t->ports[2]), 0);
+			} else if (rnd_below(8) == 0) {
+				strict_quiesce(t);
+			} else {
+				vcon_service(&t->d);
+			}
+			break;
+		case 4:
+			if (done[0] == LEN && done[1] == LEN)
+				strict_read(t, ports[i], got[i], &have[i], LEN, true);
+			break;
+		case 5:
+			if (rnd_below(4) == 0)
+				sdev_queue(t, rnd_below(2 * t->nports + 2), false);
+			break;
+		default: /* a slow device: the driver fills its rings and waits */
+			if (rnd_below(4) == 0)
+				strict_write(t, ports[i], out[i], &done[i], LEN);
+			break;
+		}
+	}
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(vcon_flush(ports[i]), 0);
+	vcon_service(&t->d);
+	strict_quiesce(t);
+	vcon_service(&t->d);
+	strict_quiesce(t);
+	vq_sim_set_mb_hook(NULL, NULL);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(t->sp[i].out_len, LEN);
+		assert_memory_equal(t->sp[i].out, out[i], LEN);
+		assert_memory_equal(got[i], in[i], LEN);
+		free(in[i]);
+		free(out[i]);
+		free(got[i]);
+	}
+	/* the control traffic came through both ways */
+	assert_true(toggles > 4);
+	assert_int_equal(t->cq_head, t->cq_tail);
+	assert_int_equal(t->ports[2].host_open, t->sp[2].host_connected);
+	assert_int_equal(t->sp[2].guest_connected, t->ports[2].guest_open);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	assert_int_equal(t->d.st.ctrl_timeouts, 0);
+	assert_true(t->halts > 0 && t->halt_wakes > 0 && t->irqs > 0);
+	print_message("%s: %u steps, %u waits, %llu halts (%llu woken by an interrupt), %llu "
+		      "interrupts, %llu quiet checks, port 0 %llu kicks %llu device sleeps\n",
+		      t->p->name, steps, t->idles, (unsigned long long)t->halts,
+		      (unsigned long long)t->halt_wakes, (unsigned long long)t->irqs,
+		      (unsigned long long)t->quiet_checks, (unsigned long long)t->q[1].sim.kicks,
+		      (unsigned long long)t->q[1].sim.sleeps);
+	t_free(t);
+}
+
+/* Recovery: a queue breaks, the device is reset and brought back (vcon_recover) */
+
+static unsigned t_resets, t_readies;
+
+/* What QEMU's virtio-serial forgets at a reset: the guest's opens; the rings it had popped. */
+static int t_reset(struct vcon_dev *d)
+{
+	struct t *t = d->priv;
+
+	t_resets++;
+	for (uint32_t i = 0; i < t->nports; i++)
+		t->sp[i].guest_connected = false;
+	return 0;
+}
+
+/* New queues in place of the old (the glue's virtio_del_vq + virtio_setup_vq). */
+static int t_setup(struct vcon_dev *d)
+{
+	struct t *t = d->priv;
+
+	for (unsigned i = 0; i < NQUEUES; i++) {
+		struct simq *q = &t->q[i];
+		uint32_t num;
+
+		if (!q->vq)
+			continue;
+		num = virtqueue_num(q->vq);
+		virtqueue_destroy(q->vq);
+		vq_sim_fini(&q->sim);
+		vq_sim_init(&q->sim);
+		q->vq = NULL;
+		make_queue(t, i, num);
+	}
+	for (uint32_t i = 0; i < t->nports; i++) {
+		t->ports[i].rxq = t->q[virtio_console_rxq(i)].vq;
+		t->ports[i].txq = t->q[virtio_console_txq(i)].vq;
+	}
+	if (t->multiport) {
+		t->d.ctrl_rxq = t->q[VIRTIO_CONSOLE_Q_CTRL_RX].vq;
+		t->d.ctrl_txq = t->q[VIRTIO_CONSOLE_Q_CTRL_TX].vq;
+	}
+	return 0;
+}
+
+static void t_ready(struct vcon_dev *d)
+{
+	(void)d;
+	t_readies++;
+}
+
+static const struct vcon_ops t_ops_recover = {
+	.idle = t_idle,
+	.clock_ns = t_clock,
+	.log = t_log,
+	.event = t_event,
+	.reset = t_reset,
+	.setup = t_setup,
+	.ready = t_ready,
+};
+
+/* The device takes the oldest transmit buffer of a port and uses it. */
+static void dev_tx_one(struct t *t, uint32_t id)
+{
+	struct simq *q = dq(t, virtio_console_txq(id));
+	struct sport *sp = &t->sp[id];
+	struct vq_sim_buf *b = vq_sim_pop(&q->sim);
+
+	assert_non_null(b);
+	sp->out = realloc(sp->out, sp->out_len + b->out_len);
+	assert_non_null(sp->out);
+	vq_sim_read(&q->sim, b, sp->out + sp->out_len, b->out_len);
+	sp->out_len += b->out_len;
+	vq_sim_complete(&q->sim, b, 0);
+}
+
+static size_t read_all(struct t *t, struct vcon_port *p, uint8_t *buf, size_t want)
+{
+	size_t have = 0;
+
+	while (have < want) {
+		ssize_t n = vcon_read(p, buf + have, want - have, true);
+
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	(void)t;
+	return have;
+}
+
+enum fault_at { FAULT_TX, FAULT_RX, FAULT_CTRL };
+
+/*
+ * Port 0 (console) and port 2 (opened in the guest) carry data both ways
+ * while a queue breaks: the device is reset once, the ports are announced
+ * again (DEVICE_READY, PORT_READY each, PORT_OPEN for the open ones), the
+ * data arrives whole and once, and every buffer is back where it belongs.
+ */
+static void recover_run(void **state, enum fault_at at)
+{
+	enum { LEN = 96 * 1024 };
+	struct t *t = t_three(state);
+	struct vcon_port *p0 = &t->ports[0], *p2 = &t->ports[2];
+	uint8_t *out = malloc(LEN), *in = malloc(LEN), *got = malloc(LEN);
+	size_t half = LEN / 2;
+
+	assert_true(out && in && got);
+	fill_random(out, LEN, 7);
+	fill_random(in, LEN, 8);
+	t_resets = t_readies = 0;
+	t->d.ops = &t_ops_recover;
+	assert_int_equal(vcon_open(p2), 0);
+	if (at == FAULT_TX) {
+		/* Three buffers in flight, the device uses one, then the ring breaks. */
+		t->tx_stuck = true;
+		assert_int_equal(vcon_write(p0, out, 3 * VCON_BUF_SIZE), 3 * VCON_BUF_SIZE);
+		dev_tx_one(t, 0);
+		vq_sim_signal(&dq(t, 1)->sim);
+		virtqueue_inject_fault(p0->txq);
+		t->tx_stuck = false;
+		half = 3 * VCON_BUF_SIZE;
+	} else if (at == FAULT_RX) {
+		/* The device fills receive buffers; the first used entry read is bad. */
+		host_send(t, 0, in, LEN);
+		dev_step(t);
+		virtqueue_inject_fault(p0->rxq);
+		half = 0;
+	} else {
+		/* The host opens port 1: the control message's used entry is bad. */
+		virtqueue_inject_fault(t->d.ctrl_rxq);
+		host_connect(t, 1, true);
+		half = 0;
+	}
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_int_equal(t_readies, 1);
+	assert_int_equal(t->d.st.resets, 1);
+	assert_false(t->d.dead);
+	assert_true(logged(t, "device reset and brought back (reset 1)"));
+	/* re-announced */
+	assert_int_equal(count_sent(t, 0, VIRTIO_CONSOLE_DEVICE_READY, 1), 2);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_true(t->ports[i].present);
+		assert_int_equal(count_sent(t, i, VIRTIO_CONSOLE_PORT_READY, 1), 2);
+		assert_int_equal(count_ev(t, i, VCON_EV_ADD), 1); /* the same port, not a new one */
+	}
+	assert_true(count_sent(t, 0, VIRTIO_CONSOLE_PORT_OPEN, 1) >= 2);
+	assert_int_equal(count_sent(t, 2, VIRTIO_CONSOLE_PORT_OPEN, 1), 2);
+	assert_int_equal(count_sent(t, 1, VIRTIO_CONSOLE_PORT_OPEN, 1), 0);
+	assert_true(t->sp[0].guest_connected && t->sp[2].guest_connected);
+	assert_false(t->sp[1].guest_connected);
+	assert_int_equal(t->ports[1].host_open, at == FAULT_CTRL);
+	assert_int_equal(t->d.st.ctrl_bad, 0);
+	/* data flows again, whole and once, both ways, on both ports */
+	assert_int_equal(vcon_write(p0, out + half, LEN - half), LEN - half);
+	assert_int_equal(vcon_write(p2, out, LEN), LEN);
+	assert_int_equal(vcon_flush(p0), 0);
+	assert_int_equal(vcon_flush(p2), 0);
+	assert_int_equal(t->sp[0].out_len, LEN);
+	assert_memory_equal(t->sp[0].out, out, LEN);
+	assert_int_equal(t->sp[2].out_len, LEN);
+	assert_memory_equal(t->sp[2].out, out, LEN);
+	if (at != FAULT_RX)
+		host_send(t, 0, in, LEN);
+	host_send(t, 2, in, LEN);
+	read_all(t, p0, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	read_all(t, p2, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	assert_int_equal(p0->st.tx_resent, at == FAULT_TX ? 2 : 0);
+	assert_int_equal(p0->st.tx_lost, 0);
+	/* no buffer leaked: every receive buffer posted, every transmit buffer free */
+	for (uint32_t i = 0; i < 3; i++) {
+		struct vcon_port *p = &t->ports[i];
+
+		vcon_service(&t->d);
+		assert_int_equal(vcon_readable(p), 0);
+		assert_int_equal(virtqueue_num(p->rxq) - virtqueue_num_free(p->rxq), p->nrx);
+		assert_int_equal(virtqueue_num(p->txq), virtqueue_num_free(p->txq));
+		assert_null(p->tx_head);
+	}
+	assert_int_equal(virtqueue_num(t->d.ctrl_rxq) - virtqueue_num_free(t->d.ctrl_rxq),
+			 t->d.nctrl_rx);
+	free(out);
+	free(in);
+	free(got);
+	t_free(t);
+}
+
+static void test_recover_tx(void **state)
+{
+	recover_run(state, FAULT_TX);
+}
+
+static void test_recover_rx(void **state)
+{
+	recover_run(state, FAULT_RX);
+}
+
+static void test_recover_ctrl(void **state)
+{
+	recover_run(state, FAULT_CTRL);
+}
+
+/* Without MULTIPORT: port 0 alone, nothing to announce; data whole and once. */
+static void test_recover_single_port(void **state)
+{
+	enum { LEN = 64 * 1024 };
+	struct t *t = t_new(*state, false, 1);
+	struct vcon_port *p = &t->ports[0];
+	uint8_t *out = malloc(LEN), *in = malloc(LEN), *got = malloc(LEN);
+
+	assert_true(out && in && got);
+	fill_random(out, LEN, 9);
+	fill_random(in, LEN, 10);
+	t_start(t);
+	t_resets = t_readies = 0;
+	t->d.ops = &t_ops_recover;
+	t->tx_stuck = true;
+	assert_int_equal(vcon_write(p, out, 2 * VCON_BUF_SIZE), 2 * VCON_BUF_SIZE);
+	dev_tx_one(t, 0);
+	host_send(t, 0, in, LEN);
+	dev_step(t); /* receive buffers filled, transmit buffers held */
+	virtqueue_inject_fault(p->rxq);
+	t->tx_stuck = false;
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_int_equal(t->d.st.resets, 1);
+	assert_true(logged(t, "device reset and brought back (reset 1)"));
+	assert_int_equal(t->nsent, 0); /* no control queue */
+	assert_int_equal(vcon_write(p, out + 2 * VCON_BUF_SIZE, LEN - 2 * VCON_BUF_SIZE),
+			 LEN - 2 * VCON_BUF_SIZE);
+	assert_int_equal(vcon_flush(p), 0);
+	assert_int_equal(t->sp[0].out_len, LEN);
+	assert_memory_equal(t->sp[0].out, out, LEN);
+	read_all(t, p, got, LEN);
+	assert_memory_equal(got, in, LEN);
+	assert_int_equal(p->st.tx_resent, 1);
+	vcon_service(&t->d);
+	assert_int_equal(virtqueue_num(p->rxq) - virtqueue_num_free(p->rxq), p->nrx);
+	free(out);
+	free(in);
+	free(got);
+	t_free(t);
+}
+
+/* A device that does not confirm its reset is given up, its memory left alone. */
+static int t_reset_fails(struct vcon_dev *d)
+{
+	(void)d;
+	t_resets++;
+	return -EIO;
+}
+
+static void test_recover_reset_fails(void **state)
+{
+	static const struct vcon_ops ops = {
+		.idle = t_idle,
+		.clock_ns = t_clock,
+		.log = t_log,
+		.event = t_event,
+		.reset = t_reset_fails,
+		.setup = t_setup,
+		.ready = t_ready,
+	};
+	struct t *t = t_three(state);
+	struct virtqueue *old = t->ports[0].txq;
+
+	t_resets = 0;
+	t->d.ops = &ops;
+	t->tx_stuck = true;
+	assert_int_equal(vcon_write(&t->ports[0], "abc", 3), 3);
+	dev_tx_one(t, 0);
+	virtqueue_inject_fault(old);
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	assert_true(t->d.dead);
+	assert_ptr_equal(t->ports[0].txq, old); /* not replaced, not freed */
+	assert_true(logged(t, "it cannot be brought back (-5): given up"));
+	assert_int_equal(vcon_write(&t->ports[0], "abc", 3), -EIO);
+	assert_int_equal(vcon_read(&t->ports[0], (char[4]){0}, 4, false), -EIO);
+	vcon_service(&t->d);
+	assert_int_equal(t_resets, 1);
+	t_free(t);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1060,6 +1734,12 @@ int main(void)
 		BOTH(test_resize),
 		BOTH(test_bad_control_messages),
 		BOTH(test_port_name_forms),
+		BOTH(test_strict_device),
+		BOTH(test_recover_tx),
+		BOTH(test_recover_rx),
+		BOTH(test_recover_ctrl),
+		BOTH(test_recover_single_port),
+		BOTH(test_recover_reset_fails),
 	};
 
 	return cmocka_run_group_tests_name("console", console, NULL, NULL);

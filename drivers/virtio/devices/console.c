@@ -25,11 +25,17 @@
 
 #include "console_kdev.h"
 
+#define KVCON_FEATURES                                                                \
+	(VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) | VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) | \
+	 VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE))
+
 /* Port queues: the core uses VCON_RX_BUFS / VCON_TX_BUFS descriptors of each. */
 #define VCON_QUEUE_SIZE 64
 
 struct vcon_kdev *vcon_kdevs;
 static struct vcon_kdev *emerg_dev;
+
+static void kvcon_fault_check(struct vcon_kdev *k);
 
 static void kvcon_config_sync(struct vcon_kdev *k)
 {
@@ -52,6 +58,8 @@ uint64_t kvcon_enter(struct vcon_kdev *k)
 	k->depth++;
 	if (k->config_changed && k->depth == 1)
 		kvcon_config_sync(k);
+	if (k->depth == 1)
+		kvcon_fault_check(k);
 	return flags;
 }
 
@@ -76,9 +84,12 @@ void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, ui
 	uint64_t now = clock_ns();
 	bool sleep = n > 0;
 
-	(void)d;
 	if (now >= deadline)
 		return;
+	if (d->dead) {
+		cpu_relax(); /* given up: its queues may be gone, nothing to wait for */
+		return;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (!virtqueue_enable_cb(vqs[i]) || virtqueue_is_broken(vqs[i]))
 			sleep = false; /* used buffers already waiting */
@@ -266,19 +277,61 @@ static void kvcon_event(struct vcon_dev *d, struct vcon_port *p, enum vcon_event
 			p->name, p->name[0] ? "'" : "", vcon_event_name(ev));
 }
 
-static const struct vcon_ops kvcon_ops = {
-	.idle = kvcon_idle,
-	.clock_ns = kvcon_clock,
-	.log = kvcon_log,
-	.event = kvcon_event,
-};
-
 static void kvcon_del_vqs(struct vcon_kdev *k)
 {
 	for (unsigned i = 0; i < VCON_MAX_QUEUES; i++)
 		if (k->vqs[i])
 			virtio_del_vq(k->vd, k->vqs[i]);
+	memset(k->vqs, 0, sizeof(k->vqs));
 }
+
+static int kvcon_setup_vqs(struct vcon_kdev *k);
+
+/* struct vcon_ops.reset: the device must come back with the features the ports were set up for. */
+static int kvcon_reset(struct vcon_dev *d)
+{
+	struct vcon_kdev *k = d->priv;
+	uint64_t had = k->vd->features;
+	int rc;
+
+	if (virtio_restart(k->vd))
+		return -EIO; /* it may still use the rings: they and the buffers stay */
+	rc = virtio_negotiate(k->vd, KVCON_FEATURES);
+	if (rc == 0 && k->vd->features != had)
+		rc = -EPROTO;
+	return rc;
+}
+
+/* struct vcon_ops.setup: the device was reset; the old queues can go. */
+static int kvcon_setup(struct vcon_dev *d)
+{
+	struct vcon_kdev *k = d->priv;
+	uint32_t nports = d->nports;
+	int rc;
+
+	kvcon_del_vqs(k);
+	rc = kvcon_setup_vqs(k);
+	if (rc == 0 && d->nports != nports)
+		rc = -ENOSPC; /* fewer ports than the files and buffers were made for */
+	return rc;
+}
+
+static void kvcon_ready(struct vcon_dev *d)
+{
+	struct vcon_kdev *k = d->priv;
+
+	virtio_device_ready(k->vd);
+}
+
+static const struct vcon_ops kvcon_ops = {
+	.idle = kvcon_idle,
+	.clock_ns = kvcon_clock,
+	.log = kvcon_log,
+	.event = kvcon_event,
+	.reset = kvcon_reset,
+	.setup = kvcon_setup,
+	.ready = kvcon_ready,
+};
 
 static int kvcon_port_vqs(struct vcon_kdev *k, uint32_t port)
 {
@@ -363,15 +416,53 @@ static bool kvcon_fault(const char *name)
 	return v && strcmp(v, name) == 0;
 }
 
+/*
+ * vcon.fault=rx@N / tx@N / ctrl@N: once N buffers of port 0's receive or
+ * transmit queue or of the control receive queue completed, the next used
+ * entry is taken as bad (virtqueue_inject_fault): the queue breaks as on
+ * a real device and the driver recovers (vcon_recover).
+ */
+static void kvcon_fault_parse(struct vcon_kdev *k)
+{
+	static const char *const names[] = {"rx@", "tx@", "ctrl@"};
+	const char *v = cmdline_get(&kernel_cmdline, "vcon.fault");
+
+	for (unsigned i = 0; v && i < 3; i++) {
+		size_t n = strlen(names[i]);
+
+		if (strncmp(v, names[i], n) == 0 && v[n] >= '0' && v[n] <= '9') {
+			k->fault_queue = (int)i;
+			k->fault_after = strtoull(v + n, NULL, 10);
+			return;
+		}
+	}
+	k->fault_queue = -1;
+}
+
+static void kvcon_fault_check(struct vcon_kdev *k)
+{
+	struct virtqueue *vq;
+
+	if (k->fault_queue < 0 || k->core.dead)
+		return;
+	vq = k->fault_queue == 0   ? k->ports[0].rxq
+	     : k->fault_queue == 1 ? k->ports[0].txq
+				   : k->core.ctrl_rxq;
+	if (vq && virtqueue_stats(vq)->used >= k->fault_after) {
+		kprintf("vcon: %s: fault injected on queue %u after %llu buffers\n", k->vd->name,
+			virtqueue_index(vq), (unsigned long long)k->fault_after);
+		virtqueue_inject_fault(vq);
+		k->fault_queue = -1; /* once */
+	}
+}
+
 static int kvcon_probe(struct virtio_device *vd)
 {
-	uint64_t want = VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) | VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) |
-			VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE);
 	struct vcon_kdev *k;
 	uint64_t flags;
 	int rc;
 
-	if ((rc = virtio_negotiate(vd, want)) != 0)
+	if ((rc = virtio_negotiate(vd, KVCON_FEATURES)) != 0)
 		return rc;
 	k = calloc(1, sizeof(*k));
 	if (!k)
@@ -382,6 +473,7 @@ static int kvcon_probe(struct virtio_device *vd)
 	k->core.ports = k->ports;
 	k->core.multiport = virtio_has_feature(vd, VIRTIO_CONSOLE_F_MULTIPORT);
 	k->core.fault_ctrl_mute = kvcon_fault("ctrl-mute");
+	kvcon_fault_parse(k);
 	k->core.nports = kvcon_nports(k);
 	if (k->core.nports == 0) {
 		kprintf("vcon: %s: MULTIPORT with no port or no control queues: not used\n",
@@ -491,6 +583,10 @@ static void print_port(const struct vcon_kdev *k, const struct vcon_port *p)
 	       (unsigned long long)s->tx_bufs, (unsigned long long)s->tx_waits,
 	       (unsigned long long)s->tx_dropped, p->tx_stalled ? ", stalled" : "",
 	       (unsigned long long)s->host_opens, (unsigned long long)s->host_closes);
+	if (s->tx_resent || s->tx_lost)
+		printf("          after resets: %llu transmit buffers sent again, %llu bytes "
+		       "lost\n",
+		       (unsigned long long)s->tx_resent, (unsigned long long)s->tx_lost);
 }
 
 /*
@@ -514,6 +610,10 @@ KCMD(vcon, "virtio console devices and their ports")
 		       virtio_has_feature(k->vd, VIRTIO_CONSOLE_F_SIZE)
 			       ? "from the device (F_SIZE)"
 			       : "unknown unless the device sends RESIZE (no F_SIZE)");
+		if (s->resets || k->core.dead)
+			printf("  reset and brought back %llu times%s\n",
+			       (unsigned long long)s->resets,
+			       k->core.dead ? ", then given up" : "");
 		if (k->core.multiport)
 			printf("  control: %llu received (%llu refused), %llu sent (%llu not taken "
 			       "in time), %llu passes cut short\n",

@@ -177,6 +177,15 @@ static int port_add(struct vcon_dev *d, struct vcon_port *p)
 {
 	int rc = 0;
 
+	if (p->present && p->readd) {
+		/* Announced again after a reset: the port, its files and data stay as they are. */
+		p->readd = false;
+		p->ready_pending = true;
+		p->ready_value = 1;
+		p->open_pending = p->guest_open;
+		p->open_value = 1;
+		return 0;
+	}
 	if (p->present)
 		return refuse(d, "control: DEVICE_ADD for port %u, which exists: ignored", p->id);
 	if (port_flapping(d, p)) {
@@ -206,7 +215,7 @@ static int port_remove(struct vcon_dev *d, struct vcon_port *p)
 	/* Its buffers stay posted for the next DEVICE_ADD of this id. */
 	vcon_port_drop_rx(p);
 	p->present = p->host_open = p->guest_open = p->console = false;
-	p->ready_pending = p->open_pending = false;
+	p->ready_pending = p->open_pending = p->readd = false;
 	vcon_notify_event(d, p, VCON_EV_REMOVE);
 	return 0;
 }
@@ -291,6 +300,8 @@ static int port_name(struct vcon_dev *d, struct vcon_port *p, const uint8_t *nam
 				      "%u: ignored",
 				      p->id, q->id);
 	}
+	if (strlen(p->name) == n && memcmp(p->name, name, n) == 0)
+		return 0; /* said again (after a reset) */
 	memcpy(p->name, name, n);
 	p->name[n] = '\0';
 	vcon_notify_event(d, p, VCON_EV_NAME);
@@ -369,7 +380,7 @@ static void ctrl_drain(struct vcon_dev *d, unsigned *budget)
 	}
 	if (reposted)
 		virtqueue_kick(d->ctrl_rxq);
-	if (virtqueue_is_broken(d->ctrl_rxq) && !d->ctrl_broken_logged) {
+	if (virtqueue_is_broken(d->ctrl_rxq) && !d->ctrl_broken_logged && !d->ops->reset) {
 		d->ctrl_broken_logged = true;
 		vcon_log(d, "control: receive queue broken (%s): no more port events",
 			 virtqueue_broken_reason(d->ctrl_rxq));
@@ -496,6 +507,19 @@ int vcon_init(struct vcon_dev *d)
 		if ((rc = ctrl_post(d, &d->ctrl_rx[i])) != 0)
 			return rc;
 	}
+	return 0;
+}
+
+int vcon_ctrl_restart(struct vcon_dev *d)
+{
+	int rc;
+
+	d->ctrl_stalled = d->ctrl_broken_logged = false;
+	for (unsigned i = 0; i < d->nctrl_tx; i++)
+		d->ctrl_tx[i].busy = false;
+	for (unsigned i = 0; i < d->nctrl_rx; i++)
+		if ((rc = ctrl_post(d, &d->ctrl_rx[i])) != 0)
+			return rc;
 	return 0;
 }
 

@@ -18,6 +18,28 @@ void vcon_port_drop_rx(struct vcon_port *p);
 /* vcon_port_collect - move used receive buffers into the FIFO and take back transmit buffers. */
 void vcon_port_collect(struct vcon_port *p);
 
+/* vcon_port_rx_post - give receive buffer b to the device (not notified). Returns: as add_buf. */
+int vcon_port_rx_post(struct vcon_port *p, struct vcon_buf *b);
+
+/*
+ * vcon_port_rx_take - receive buffer b came back with len bytes: into the
+ * FIFO. Returns: false when its bytes are dropped (no reader): repost it.
+ */
+bool vcon_port_rx_take(struct vcon_port *p, struct vcon_buf *b, uint32_t len);
+
+/* vcon_port_tx_queue - queue b->len bytes of b (not notified), in flight. Returns: as add_buf. */
+int vcon_port_tx_queue(struct vcon_port *p, struct vcon_buf *b);
+
+/* vcon_port_tx_done - the device returned transmit buffer b: free again. */
+void vcon_port_tx_done(struct vcon_port *p, struct vcon_buf *b);
+
+/*
+ * vcon_ctrl_restart - after a reset, on the new control queues: every
+ * control receive buffer posted (not notified), no message in flight.
+ * Returns: 0 or add_buf's error.
+ */
+int vcon_ctrl_restart(struct vcon_dev *d);
+
 /* vcon_port_free - free p's buffers (the device was reset). */
 void vcon_port_free(struct vcon_port *p);
 

@@ -26,6 +26,8 @@ struct vcon_kdev {
 	struct console con;			/* the stdio console, when a port is one */
 	struct vcon_port *stdio;		/* the port behind con */
 	char con_name[48];
+	int fault_queue;      /* vcon.fault=rx@N (0) / tx@N (1) / ctrl@N (2); -1: none */
+	uint64_t fault_after; /* N: buffers completed before the fault */
 	struct vcon_kdev *next;
 };
 

@@ -12,7 +12,7 @@
 
 #include "console_internal.h"
 
-static int rx_post(struct vcon_port *p, struct vcon_buf *b)
+int vcon_port_rx_post(struct vcon_port *p, struct vcon_buf *b)
 {
 	b->next = NULL;
 	b->len = b->off = 0;
@@ -30,7 +30,7 @@ int vcon_port_setup(struct vcon_port *p, bool kick)
 	if (!p->mem)
 		return -ENOMEM;
 	p->rx_head = p->rx_tail = NULL;
-	p->tx_free = NULL;
+	p->tx_free = p->tx_head = p->tx_tail = NULL;
 	for (unsigned i = 0; i < p->ntx; i++) {
 		struct vcon_buf *b = &p->tx[i];
 
@@ -42,7 +42,7 @@ int vcon_port_setup(struct vcon_port *p, bool kick)
 		int rc;
 
 		p->rx[i].data = p->mem + (size_t)i * VCON_BUF_SIZE;
-		if ((rc = rx_post(p, &p->rx[i])) != 0)
+		if ((rc = vcon_port_rx_post(p, &p->rx[i])) != 0)
 			return rc;
 	}
 	if (kick)
@@ -58,7 +58,7 @@ void vcon_port_free(struct vcon_port *p)
 	p->mem = NULL;
 	p->bufs_ready = false;
 	p->rx_head = p->rx_tail = NULL;
-	p->tx_free = NULL;
+	p->tx_free = p->tx_head = p->tx_tail = NULL;
 }
 
 void vcon_port_drop_rx(struct vcon_port *p)
@@ -69,7 +69,7 @@ void vcon_port_drop_rx(struct vcon_port *p)
 		struct vcon_buf *b = p->rx_head;
 
 		p->rx_head = b->next;
-		reposted += rx_post(p, b) == 0;
+		reposted += vcon_port_rx_post(p, b) == 0;
 	}
 	p->rx_tail = NULL;
 	if (reposted)
@@ -88,9 +88,73 @@ static const char *rx_unwanted(const struct vcon_port *p)
 	return NULL;
 }
 
+bool vcon_port_rx_take(struct vcon_port *p, struct vcon_buf *b, uint32_t len)
+{
+	const char *why = len ? rx_unwanted(p) : NULL;
+
+	if (len == 0 || why) {
+		p->st.rx_dropped += len;
+		if (why && !p->drop_logged) {
+			p->drop_logged = true;
+			vcon_log(p->dev, "port %u: %u bytes arrived but %s: dropped", p->id, len,
+				 why);
+		}
+		return false;
+	}
+	b->len = len;
+	b->off = 0;
+	b->next = NULL;
+	if (p->rx_tail)
+		p->rx_tail->next = b;
+	else
+		p->rx_head = b;
+	p->rx_tail = b;
+	p->st.rx_bytes += len;
+	p->st.rx_bufs++;
+	return true;
+}
+
+int vcon_port_tx_queue(struct vcon_port *p, struct vcon_buf *b)
+{
+	/* 5.3.6.1: transmit queues take device-readable buffers only. */
+	int rc = virtqueue_add_buf_single(p->txq, b->data, b->len, VQ_OUT, b);
+
+	if (rc)
+		return rc;
+	b->next = NULL;
+	if (p->tx_tail)
+		p->tx_tail->next = b;
+	else
+		p->tx_head = b;
+	p->tx_tail = b;
+	return 0;
+}
+
+void vcon_port_tx_done(struct vcon_port *p, struct vcon_buf *b)
+{
+	struct vcon_buf **pp = &p->tx_head, *prev = NULL;
+
+	/* Out of the in-flight list (the device may return them in any order). */
+	while (*pp && *pp != b) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp) {
+		*pp = b->next;
+		if (p->tx_tail == b)
+			p->tx_tail = prev;
+	}
+	b->next = p->tx_free;
+	p->tx_free = b;
+	if (p->tx_stalled) {
+		p->tx_stalled = false;
+		vcon_log(p->dev, "port %u: the device returned a transmit buffer: output resumes",
+			 p->id);
+	}
+}
+
 void vcon_port_collect(struct vcon_port *p)
 {
-	struct vcon_dev *d = p->dev;
 	struct vcon_buf *b;
 	unsigned reposted = 0;
 	uint32_t len;
@@ -102,54 +166,54 @@ void vcon_port_collect(struct vcon_port *p)
 	 * once, and a device as fast as we are would keep the loop going.
 	 */
 	for (unsigned budget = p->nrx; budget && (b = virtqueue_get_buf(p->rxq, &len)) != NULL;
-	     budget--) {
-		const char *why = len ? rx_unwanted(p) : NULL;
-
-		if (len == 0 || why) {
-			p->st.rx_dropped += len;
-			if (why && !p->drop_logged) {
-				p->drop_logged = true;
-				vcon_log(d, "port %u: %u bytes arrived but %s: dropped", p->id, len,
-					 why);
-			}
-			reposted += rx_post(p, b) == 0;
-			continue;
-		}
-		b->len = len;
-		b->off = 0;
-		b->next = NULL;
-		if (p->rx_tail)
-			p->rx_tail->next = b;
-		else
-			p->rx_head = b;
-		p->rx_tail = b;
-		p->st.rx_bytes += len;
-		p->st.rx_bufs++;
-	}
+	     budget--)
+		if (!vcon_port_rx_take(p, b, len))
+			reposted += vcon_port_rx_post(p, b) == 0;
 	if (reposted)
 		virtqueue_kick(p->rxq);
 	/* Bounded by ntx: a transmit buffer comes back only once per add. */
-	while ((b = virtqueue_get_buf(p->txq, &len)) != NULL) {
-		b->next = p->tx_free;
-		p->tx_free = b;
-		if (p->tx_stalled) {
-			p->tx_stalled = false;
-			vcon_log(d,
-				 "port %u: the device returned a transmit buffer: output resumes",
-				 p->id);
-		}
+	while ((b = virtqueue_get_buf(p->txq, &len)) != NULL)
+		vcon_port_tx_done(p, b);
+}
+
+/* A queue that broke, or NULL. */
+static struct virtqueue *vcon_broken_queue(const struct vcon_dev *d)
+{
+	if (d->multiport && virtqueue_is_broken(d->ctrl_rxq))
+		return d->ctrl_rxq;
+	if (d->multiport && virtqueue_is_broken(d->ctrl_txq))
+		return d->ctrl_txq;
+	for (uint32_t i = 0; i < d->nports; i++) {
+		const struct vcon_port *p = &d->ports[i];
+
+		if (virtqueue_is_broken(p->rxq))
+			return p->rxq;
+		if (virtqueue_is_broken(p->txq))
+			return p->txq;
 	}
+	return NULL;
 }
 
 void vcon_service(struct vcon_dev *d)
 {
-	if (d->in_service)
+	struct virtqueue *vq;
+
+	if (d->in_service || d->dead)
 		return;
 	d->in_service = true;
-	if (d->multiport)
-		vcon_ctrl_poll(d);
-	for (uint32_t i = 0; i < d->nports; i++)
-		vcon_port_collect(&d->ports[i]);
+	/*
+	 * Process context: a ring found broken here (or by an interrupt) is
+	 * recovered at once, and the new queues served; twice at most.
+	 */
+	for (unsigned n = 0;; n++) {
+		if (d->multiport)
+			vcon_ctrl_poll(d);
+		for (uint32_t i = 0; i < d->nports; i++)
+			vcon_port_collect(&d->ports[i]);
+		vq = d->ops->reset && n < 2 ? vcon_broken_queue(d) : NULL;
+		if (!vq || vcon_recover(d, virtqueue_broken_reason(vq)) != 0)
+			break;
+	}
 	d->in_service = false;
 }
 
@@ -217,6 +281,8 @@ int vcon_open(struct vcon_port *p)
 	int rc;
 
 	vcon_service(d);
+	if (d->dead)
+		return -EIO;
 	if (!p->present)
 		return -ENODEV;
 	if (p->guest_open)
@@ -233,7 +299,7 @@ int vcon_open(struct vcon_port *p)
 /* Why the device will not take more of p's bytes, or 0. */
 static int tx_stopped(const struct vcon_port *p)
 {
-	if (virtqueue_is_broken(p->txq))
+	if (p->dev->dead || virtqueue_is_broken(p->txq))
 		return -EIO;
 	if (!p->present)
 		return -ENODEV;
@@ -250,6 +316,8 @@ int vcon_flush(struct vcon_port *p)
 	uint64_t deadline = 0;
 
 	vcon_service(d);
+	if (d->dead)
+		return -EIO;
 	if (!p->bufs_ready)
 		return p->present ? 0 : -ENODEV;
 	for (unsigned n; (n = tx_free_count(p)) < p->ntx;) {
@@ -277,7 +345,7 @@ void vcon_close(struct vcon_port *p)
 	struct vcon_dev *d = p->dev;
 
 	vcon_service(d);
-	if (!p->present || !p->guest_open)
+	if (d->dead || !p->present || !p->guest_open)
 		return;
 	vcon_flush(p); /* what was written reaches the host before it hears the close */
 	vcon_port_drop_rx(p);
@@ -311,6 +379,8 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 
 	for (;;) {
 		vcon_service(d);
+		if (d->dead)
+			return -EIO;
 		if (!p->present)
 			return -ENODEV;
 		if (len == 0)
@@ -340,7 +410,7 @@ ssize_t vcon_read(struct vcon_port *p, void *buf, size_t len, bool block)
 			p->rx_head = b->next;
 			if (!p->rx_head)
 				p->rx_tail = NULL;
-			reposted += rx_post(p, b) == 0;
+			reposted += vcon_port_rx_post(p, b) == 0;
 		}
 	}
 	if (reposted)
@@ -403,11 +473,15 @@ ssize_t vcon_write(struct vcon_port *p, const void *buf, size_t len)
 		b = p->tx_free;
 		n = len - done > VCON_BUF_SIZE ? VCON_BUF_SIZE : (uint32_t)(len - done);
 		memcpy(b->data, in + done, n);
-		/* 5.3.6.1: transmit queues take device-readable buffers only. */
-		rc = virtqueue_add_buf_single(p->txq, b->data, n, VQ_OUT, b);
-		if (rc)
-			break;
+		b->len = n;
+		b->resent = false;
 		p->tx_free = b->next;
+		rc = vcon_port_tx_queue(p, b);
+		if (rc) {
+			b->next = p->tx_free;
+			p->tx_free = b;
+			break;
+		}
 		done += n;
 		queued++;
 		p->st.tx_bytes += n;

@@ -372,6 +372,27 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 	return token;
 }
 
+void *virtqueue_get_buf_after_reset(struct virtqueue *vq, uint32_t *len)
+{
+	const char *reason = vq->broken_reason;
+	bool was = vq->broken;
+	uint32_t dummy;
+	void *token;
+
+	if (vq->building)
+		return NULL;
+	/* The device writes no more: what it used before is read with get_buf's checks. */
+	vq->broken = false;
+	token = VQ_CALL(vq, get, vq, len ? len : &dummy);
+	if (token)
+		vq->stats.used++;
+	if (was && !vq->broken) {
+		vq->broken = true;
+		vq->broken_reason = reason;
+	}
+	return token;
+}
+
 bool virtqueue_more_used(struct virtqueue *vq)
 {
 	return !vq->broken && VQ_CALL(vq, more_used, vq);
