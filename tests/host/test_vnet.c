@@ -3,7 +3,9 @@
  * device: drivers/virtio/devices/net.c, unchanged, on the real virtqueue core with
  * the simulated device (vq_sim) writing whatever it likes into the posted
  * buffers. Every bad frame must be counted and dropped, its pages posted
- * again, and good frames must still come through.
+ * again, and good frames must still come through. And both ways against
+ * vq_sim's strict device (test_strict_device: no kick or interrupt lost at
+ * any quiet point), split and packed, with and without EVENT_IDX.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +58,7 @@ const char *cmdline_get(const struct cmdline *cl, const char *key)
 
 static struct vq_sim sims[3];
 static struct virtqueue *vqs[3];
+static bool strict_on; /* test_strict_device: queues start in vq_sim's strict mode */
 int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 		    vq_callback_t callback, struct virtqueue **vqp)
 {
@@ -79,6 +82,7 @@ int virtio_setup_vq(struct virtio_device *vd, unsigned index, uint32_t max_size,
 	if (rc)
 		return rc;
 	vq_sim_attach(&sims[index], *vqp, vd->features);
+	vq_sim_set_strict(&sims[index], strict_on);
 	vqs[index] = *vqp;
 	return 0;
 }
@@ -93,6 +97,7 @@ static struct vnet_rxbuf *kept[64]; /* ... here */
 static unsigned nkept;
 static struct vnet_rx_info last_info;
 static uint8_t last_frame[70000];
+static uint32_t rx_seq_up; /* strict: the sequence number the next frame must carry */
 
 static void stack_rx(struct vnet_dev *dev, struct vnet_rxbuf *b, const struct vnet_rx_info *info)
 {
@@ -116,15 +121,27 @@ static void stack_rx(struct vnet_dev *dev, struct vnet_rxbuf *b, const struct vn
 		b = next;
 	}
 	assert_int_equal(off, info->len);
+	if (strict_on) { /* frames come up once each, in the order the device used them */
+		uint32_t seq;
+
+		memcpy(&seq, last_frame + 20, sizeof(seq));
+		if (seq != rx_seq_up)
+			fail_msg("frame %u came up, expected %u", seq, rx_seq_up);
+		rx_seq_up++;
+	}
 }
 
 static unsigned tx_done, link_downs, link_ups;
 
+struct txf; /* test_strict_device's frames */
+static void txf_done(struct txf *f);
+
 static void stack_tx_done(struct vnet_dev *dev, void *token)
 {
 	(void)dev;
-	(void)token;
 	tx_done++;
+	if (strict_on)
+		txf_done(token);
 }
 
 static void stack_link(struct vnet_dev *dev, bool up)
@@ -148,6 +165,7 @@ static struct vnet_dev *dev;
 
 static int setup(uint64_t features)
 {
+	vq_sim_set_mb_hook(NULL, NULL); /* a failed strict run may have left its hook */
 	vnet_fake_offered = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	vnet_ndevs = 0;
 	frames_up = 0;
@@ -697,6 +715,325 @@ static void test_recover_features_changed(void **state)
 	assert_int_equal(link_ups, 0);
 }
 
+/*
+ * The driver against the strict device (vq_sim strict mode), as net/net.c
+ * drives it: net_poll (vnet_poll, then vnet_tx_flush) and net_idle (the
+ * receive queue's callback enabled around a halt that only an interrupt
+ * ends early). The device looks at a ring only after a kick, publishes its
+ * event and looks again before it sleeps, receives frames from the wire
+ * into the buffers it popped, sends what it popped, completes in any order
+ * whenever it likes (also at the ring code's full barriers) and interrupts
+ * only when the driver's flags or event allow it, reaching the driver only
+ * between its calls. At every quiet point: no lost kick (nothing available
+ * while the device sleeps), no lost interrupt (a halt with a frame used on
+ * the receive ring ended by an interrupt), every frame of the wire up in
+ * order, every frame sent completed.
+ */
+static uint64_t srng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t srnd(uint32_t n)
+{
+	srng ^= srng << 13;
+	srng ^= srng >> 7;
+	srng ^= srng << 17;
+	return n ? (uint32_t)(srng % n) : 0;
+}
+
+#define NTXF 48
+
+struct txf {
+	bool busy;
+	uint32_t len;
+	uint8_t frame[1514];
+};
+
+static struct txf txfs[NTXF];
+static unsigned tx_sent, tx_wait;	/* accepted by vnet_xmit; refused, to send again */
+static uint32_t wire_seq, wire_backlog; /* frames the wire brought, not yet in a buffer */
+static uint64_t s_halts, s_halt_irqs, s_quiet;
+
+static void txf_done(struct txf *f)
+{
+	assert_true(f >= txfs && f < txfs + NTXF && f->busy);
+	f->busy = false;
+}
+
+/* The stack sends one frame; false when the driver refused it (ring full). */
+static bool s_xmit(void)
+{
+	struct virtio_net_hdr h = {0};
+	struct txf *f = NULL;
+	DECLARE_SG(sg, 1);
+	int rc;
+
+	for (unsigned i = 0; i < NTXF && !f; i++)
+		if (!txfs[i].busy)
+			f = &txfs[i];
+	if (!f)
+		return false;
+	f->len = 60 + srnd(1455);
+	memset(f->frame, 0x77, f->len);
+	sg_add(sg, f->frame, f->len);
+	f->busy = true;
+	rc = vnet_xmit(dev, &h, sg, f);
+	if (rc) {
+		assert_int_equal(rc, -ENOSPC);
+		f->busy = false;
+		return false;
+	}
+	tx_sent++;
+	return true;
+}
+
+/* net_poll: receive, reclaim, send what waited, notify. Returns: frames up. */
+static unsigned s_poll(void)
+{
+	unsigned n = vnet_poll(dev, 1 + srnd(64));
+
+	while (tx_wait && s_xmit())
+		tx_wait--;
+	vnet_tx_flush(dev);
+	return n;
+}
+
+/* The device receives the next frame of the wire into a buffer it popped. */
+static bool dev_rx_one(void)
+{
+	struct vq_sim *s = &sims[VIRTIO_NET_RXQ];
+	struct virtio_net_hdr h = {.num_buffers = 1};
+	struct vq_sim_buf *b;
+	uint32_t n;
+
+	if (!wire_backlog || !s->ninflight)
+		return false;
+	b = vq_sim_inflight(s, srnd(s->ninflight));
+	n = build(pkt, &h, 0x0806, 60 + srnd(1455));
+	memcpy(pkt + sizeof(h) + 20, &wire_seq, sizeof(wire_seq));
+	assert_true(b->in_len >= n);
+	vq_sim_complete(s, b, vq_sim_write(s, b, pkt, n));
+	wire_seq++;
+	wire_backlog--;
+	return true;
+}
+
+static void dev_tx_one(uint32_t k)
+{
+	struct vq_sim *s = &sims[VIRTIO_NET_TXQ];
+	struct vq_sim_buf *b = vq_sim_inflight(s, k);
+
+	assert_true(b->out_len >= dev->hdr_len + 60 && b->in_len == 0);
+	vq_sim_complete(s, b, 0);
+}
+
+static void dev_step(void)
+{
+	struct vq_sim *rx = &sims[VIRTIO_NET_RXQ], *tx = &sims[VIRTIO_NET_TXQ];
+
+	switch (srnd(6)) {
+	case 0: vq_sim_service(rx, 1 + srnd(8)); break;
+	case 1: vq_sim_service(tx, 1 + srnd(8)); break;
+	case 2:
+		for (uint32_t n = srnd(5); n && dev_rx_one(); n--)
+			;
+		vq_sim_signal(rx);
+		break;
+	case 3:
+		for (uint32_t n = srnd(tx->ninflight + 1); n && tx->ninflight; n--)
+			dev_tx_one(srnd(tx->ninflight));
+		vq_sim_signal(tx);
+		break;
+	case 4: wire_backlog += srnd(4); break;
+	default:
+		vq_sim_signal(rx);
+		vq_sim_signal(tx);
+		break;
+	}
+}
+
+static void dev_hook(void *arg)
+{
+	(void)arg;
+	if (srnd(3) == 0)
+		dev_step();
+}
+
+/* Interrupts reach the driver here only, between its calls. */
+static void s_deliver(void)
+{
+	vq_sim_deliver(&sims[VIRTIO_NET_RXQ]);
+	vq_sim_deliver(&sims[VIRTIO_NET_TXQ]);
+}
+
+/* The device does all it can, then sleeps: nothing may wait on a ring for a kick. */
+static void dev_quiesce(void)
+{
+	for (bool busy = true; busy;) {
+		busy = false;
+		for (unsigned qi = 0; qi < 2; qi++) {
+			struct vq_sim *s = &sims[qi];
+
+			if (s->awake)
+				busy |= vq_sim_service(s, 8) > 0 || s->awake;
+		}
+		while (sims[VIRTIO_NET_TXQ].ninflight) {
+			dev_tx_one(0);
+			busy = true;
+		}
+		while (dev_rx_one())
+			busy = true;
+		for (unsigned qi = 0; qi < 2; qi++) {
+			vq_sim_signal(&sims[qi]);
+			busy |= vq_sim_deliver(&sims[qi]);
+		}
+	}
+	for (unsigned qi = 0; qi < 2; qi++)
+		if (vq_sim_pending(&sims[qi]))
+			fail_msg("%s queue: lost kick: %u buffers available, the device sleeps",
+				 qi == VIRTIO_NET_RXQ ? "receive" : "transmit",
+				 vq_sim_pending(&sims[qi]));
+}
+
+/*
+ * Halted with the receive queue's callback on: a frame used, the device's
+ * interrupt decision made for it, and no interrupt delivered or on its way
+ * is a lost interrupt (the kernel would sleep on a received frame).
+ */
+static void halt_check(uint64_t irqs)
+{
+	struct vq_sim *s = &sims[VIRTIO_NET_RXQ];
+
+	if (dev->stats.rx_irqs == irqs && !s->irq_pending && s->signalled == s->used_ctr &&
+	    virtqueue_more_used(dev->rxq))
+		fail_msg("lost interrupt: a frame used, the callback on, no interrupt");
+}
+
+/*
+ * net_idle: a poll, and when it found nothing, the receive queue's
+ * callback on and a halt of up to steps device steps that an interrupt
+ * ends; then the device does all it can, and an interrupt must have come
+ * for any frame it used.
+ */
+static void s_idle(unsigned steps)
+{
+	uint64_t irqs;
+
+	if (s_poll() || virtqueue_more_used(dev->rxq))
+		return;
+	if (srnd(2))
+		dev_step(); /* the device goes on between the look and the enabling */
+	irqs = dev->stats.rx_irqs;
+	if (virtqueue_enable_cb(dev->rxq)) {
+		s_halts++;
+		for (unsigned i = 0; i < steps && dev->stats.rx_irqs == irqs; i++) {
+			vq_sim_signal(&sims[VIRTIO_NET_RXQ]);
+			halt_check(irqs);
+			dev_step();
+			s_deliver();
+		}
+		if (dev->stats.rx_irqs == irqs) {
+			vq_sim_signal(&sims[VIRTIO_NET_RXQ]);
+			halt_check(irqs);
+			dev_quiesce();
+			halt_check(irqs);
+		}
+		s_halt_irqs += dev->stats.rx_irqs != irqs;
+	}
+	virtqueue_disable_cb(dev->rxq);
+}
+
+/* A quiet point: device and driver work until the wire is empty and all is sent. */
+static void s_quiet_point(void)
+{
+	unsigned round = 0;
+
+	s_quiet++;
+	for (;;) {
+		dev_quiesce();
+		s_poll();
+		if (!wire_backlog && !tx_wait && !virtqueue_more_used(dev->rxq) &&
+		    tx_done == tx_sent)
+			break;
+		if (++round > 1000)
+			fail_msg("no progress: %u frames on the wire, %u of %u sent completed, "
+				 "%u waiting",
+				 wire_backlog, tx_done, tx_sent, tx_wait);
+	}
+	assert_int_equal(rx_seq_up, wire_seq);
+	assert_int_equal(dev->rx_posted, QSIZE);
+	assert_int_equal(dev->tx_inflight, 0);
+	assert_false(virtqueue_is_broken(dev->rxq) || virtqueue_is_broken(dev->txq));
+	s_idle(0); /* and the halt after it: the callback on, the device quiet */
+}
+
+static void strict_run(const char *name, uint64_t ring)
+{
+	uint64_t kicks[2], irqs[2], sleeps[2];
+
+	strict_on = true;
+	rx_seq_up = wire_seq = wire_backlog = 0;
+	tx_sent = tx_wait = 0;
+	s_halts = s_halt_irqs = s_quiet = 0;
+	memset(txfs, 0, sizeof(txfs));
+	assert_int_equal(setup(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+			       VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | ring),
+			 0);
+	assert_int_equal(dev->vd->features & (VIRTIO_BIT(VIRTIO_F_RING_PACKED) |
+					      VIRTIO_BIT(VIRTIO_F_EVENT_IDX)),
+			 ring);
+	vq_sim_set_mb_hook(dev_hook, NULL);
+	for (unsigned step = 0; step < 8000; step++) {
+		unsigned r = srnd(10);
+
+		if (r < 2) {
+			for (unsigned k = 1 + srnd(8); k; k--)
+				if (!s_xmit())
+					tx_wait++;
+			vnet_tx_flush(dev);
+		} else if (r == 2) {
+			wire_backlog += 1 + srnd(6);
+		} else if (r == 3) {
+			s_poll();
+		} else if (r == 4) {
+			s_deliver();
+		} else if (r == 5) {
+			s_idle(srnd(20));
+		} else if (r == 6 && srnd(32) == 0) {
+			s_quiet_point();
+		} else {
+			dev_step();
+		}
+	}
+	s_quiet_point();
+	vq_sim_set_mb_hook(NULL, NULL);
+	for (unsigned qi = 0; qi < 2; qi++) {
+		kicks[qi] = sims[qi].kicks;
+		irqs[qi] = sims[qi].interrupts;
+		sleeps[qi] = sims[qi].sleeps;
+	}
+	assert_true(wire_seq > 1000 && tx_sent > 1000 && s_halt_irqs > 0);
+	assert_true(sleeps[0] > 0 && sleeps[1] > 0);
+	print_message("%s: %u frames received, %u sent; kicks rx %llu tx %llu; interrupts rx "
+		      "%llu tx %llu; device sleeps rx %llu tx %llu; %llu halts, %llu ended by "
+		      "interrupt; %llu quiet points\n",
+		      name, wire_seq, tx_sent, (unsigned long long)kicks[0],
+		      (unsigned long long)kicks[1], (unsigned long long)irqs[0],
+		      (unsigned long long)irqs[1], (unsigned long long)sleeps[0],
+		      (unsigned long long)sleeps[1], (unsigned long long)s_halts,
+		      (unsigned long long)s_halt_irqs, (unsigned long long)s_quiet);
+	strict_on = false;
+	teardown(NULL);
+}
+
+static void test_strict_device(void **state)
+{
+	(void)state;
+	strict_run("split", 0);
+	strict_run("split, EVENT_IDX", VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+	strict_run("packed", VIRTIO_BIT(VIRTIO_F_RING_PACKED));
+	strict_run("packed, EVENT_IDX",
+		   VIRTIO_BIT(VIRTIO_F_RING_PACKED) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +1053,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_recover_reset_fails, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_features_changed, setup_mrg, teardown),
+		cmocka_unit_test(test_strict_device),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

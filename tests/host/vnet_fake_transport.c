@@ -86,9 +86,11 @@ void virtio_del_vq(struct virtio_device *vd, struct virtqueue *vq)
 
 struct virtio_device vnet_fake_vd = {.id = VIRTIO_ID_NET, .name = "fake-net", .ops = &fake_ops};
 
+/* As the core: the ring features are the transport's to ask for, the driver's are added. */
 int virtio_negotiate(struct virtio_device *vd, uint64_t wanted)
 {
-	vd->features = vnet_fake_offered & (wanted | VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	vd->features = vnet_fake_offered &
+		       (wanted | VIRTIO_RING_FEATURES | VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	return 0;
 }
 
