@@ -565,6 +565,27 @@ static void check_traffic(void)
 }
 
 /*
+ * The ring fills before the slots do (two descriptors a frame): vnet_xmit
+ * reclaims and tries again, and the slots the reclaim freed stay free.
+ */
+static void test_tx_ring_full_keeps_slots(void **state)
+{
+	unsigned nfree = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < QSIZE / 2; i++)
+		stack_xmit(60, pkt + i);
+	assert_int_equal(virtqueue_num_free(dev->txq), 0);
+	assert_int_equal(device_tx(), QSIZE / 2);
+	stack_xmit(60, pkt + QSIZE); /* ring full: reclaims, then goes */
+	assert_int_equal(tx_done, QSIZE / 2);
+	assert_int_equal(dev->tx_inflight, 1);
+	for (struct vnet_txslot *t = dev->tx_free; t; t = t->next)
+		nfree++;
+	assert_int_equal(nfree, dev->tx_nslots - 1);
+}
+
+/*
  * A bad used entry on the receive ring (net.fault=rx@3): the device is
  * reset, the posted pages come back and are posted again, frames not sent
  * go back to the stack, the link goes down and up, traffic flows again.
@@ -944,7 +965,7 @@ static void s_idle(unsigned steps)
 /* A quiet point: device and driver work until the wire is empty and all is sent. */
 static void s_quiet_point(void)
 {
-	unsigned round = 0;
+	unsigned round = 0, nfree;
 
 	s_quiet++;
 	for (;;) {
@@ -961,6 +982,11 @@ static void s_quiet_point(void)
 	assert_int_equal(rx_seq_up, wire_seq);
 	assert_int_equal(dev->rx_posted, QSIZE);
 	assert_int_equal(dev->tx_inflight, 0);
+	nfree = 0;
+	for (struct vnet_txslot *t = dev->tx_free; t; t = t->next)
+		nfree++;
+	if (nfree != dev->tx_nslots)
+		fail_msg("%u of %u transmit slots free with none in flight", nfree, dev->tx_nslots);
 	assert_false(virtqueue_is_broken(dev->rxq) || virtqueue_is_broken(dev->txq));
 	s_idle(0); /* and the halt after it: the callback on, the device quiet */
 }
@@ -1053,6 +1079,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_recover_reset_fails, setup_mrg, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_features_changed, setup_mrg, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_ring_full_keeps_slots, setup_mrg, teardown),
 		cmocka_unit_test(test_strict_device),
 	};
 

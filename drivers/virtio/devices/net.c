@@ -406,6 +406,8 @@ int vnet_xmit(struct vnet_dev *dev, const struct virtio_net_hdr *hdr, const stru
 		vnet_tx_flush(dev);
 		return -ENOSPC;
 	}
+	/* Off the list now: the reclaim below puts freed slots at its head. */
+	dev->tx_free = s->next;
 	s->hdr = *hdr;
 	s->hdr.num_buffers = 0; /* 5.1.6.2.1: the driver sets it to 0 */
 	s->token = token;
@@ -419,13 +421,14 @@ int vnet_xmit(struct vnet_dev *dev, const struct virtio_net_hdr *hdr, const stru
 	}
 	if (rc) {
 		s->token = NULL;
+		s->next = dev->tx_free;
+		dev->tx_free = s;
 		if (rc == -ENOSPC)
 			dev->stats.tx_ring_full++;
 		if (rc == -EIO)
 			vnet_broken(dev, virtqueue_broken_reason(dev->txq));
 		return rc;
 	}
-	dev->tx_free = s->next;
 	dev->tx_inflight++;
 	dev->stats.tx_packets++;
 	dev->stats.tx_bytes += sg_total_len(frame);
