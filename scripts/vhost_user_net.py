@@ -37,7 +37,7 @@ import struct
 import subprocess
 import time
 
-import qemu  # scripts/qemu.py
+import vhost_user  # scripts/vhost_user.py
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEPS_TESTPMD = os.path.join(ROOT, "build", "deps", "dpdk", "usr", "bin", "dpdk-testpmd")
@@ -87,29 +87,27 @@ def feature_names(bits):
     return [FEATURE_NAMES.get(b, f"bit{b}") for b in range(64) if bits >> b & 1]
 
 
-class NetDaemon:
+class NetDaemon(vhost_user.Backend):
+    """dpdk-testpmd serving the socket; Enter on its input makes it print its
+    port counters (parsed into self.stats) and exit."""
+    what = "testpmd"
+    stdin = subprocess.PIPE  # without -i testpmd forwards until a line arrives here
+    start_timeout = 30
+    stop_timeout = 30
+
     def __init__(self, workdir, mode="icmpecho", mem="256M", name="vn0", queues=1):
-        self.sock = os.path.join(workdir, f"{name}.sock")
-        self.logfile = os.path.join(workdir, f"{name}-testpmd.log")
+        super().__init__(workdir, name, mem)
         self.mode = mode
-        self.mem = mem
-        self.name = name
         self.queues = queues
-        self.proc = None
         self.stats = None
         self.prefix = f"vut{os.getpid()}{name}{int(time.monotonic() * 1000) % 100000}"
 
-    @property
-    def machine(self):
-        return "q35,memory-backend=mem"
-
     def devices(self, dev_opts=""):
         """QEMU's side. vectors=0: see the module comment (QEMU 7.2 + TCG)."""
-        return ["-object", f"memory-backend-memfd,id=mem,size={self.mem},share=on",
-                "-chardev", f"socket,id={self.name}c,path={self.sock}",
-                "-netdev", f"vhost-user,id={self.name},chardev={self.name}c,"
-                f"queues={self.queues}",
-                "-device", f"virtio-net-pci,netdev={self.name},vectors=0{dev_opts}"]
+        return self.memory() + [
+            "-chardev", f"socket,id={self.name}c,path={self.sock}",
+            "-netdev", f"vhost-user,id={self.name},chardev={self.name}c,queues={self.queues}",
+            "-device", f"virtio-net-pci,netdev={self.name},vectors=0{dev_opts}"]
 
     def argv(self):
         cpus = sorted(os.sched_getaffinity(0))
@@ -127,21 +125,8 @@ class NetDaemon:
                 f"--rxq={self.queues}", f"--txq={self.queues}",
                 "--total-num-mbufs=2048", "--no-lsc-interrupt", "--disable-link-check"]
 
-    def start(self):
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
-        self.log = open(self.logfile, "w")
-        # Without -i testpmd forwards until a line arrives on its standard input.
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.PIPE, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     preexec_fn=qemu.die_with_parent)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(self.sock) and "Press enter to exit" in self.output()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"dpdk-testpmd did not start: {self.output()}")
-            time.sleep(0.05)
-        return self
+    def ready(self):
+        return os.path.exists(self.sock) and "Press enter to exit" in self.output()
 
     def backend_features(self):
         """VHOST_USER_GET_FEATURES on a connection of our own, before QEMU's: the
@@ -167,27 +152,18 @@ class NetDaemon:
             time.sleep(0.05)
         return bits
 
-    def stop(self):
-        """Enter on testpmd's input: it stops forwarding, prints the port's
-        counters (parsed into self.stats) and exits."""
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.proc.stdin.write(b"\n")
-                self.proc.stdin.flush()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-            for run in ("/var/run/dpdk", os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"),
-                                                      "dpdk")):
-                shutil.rmtree(os.path.join(run, self.prefix), ignore_errors=True)
-            self.stats = self.parse_stats(self.output())
-        return self.proc.returncode if self.proc else None
+    def ask_to_exit(self):
+        try:
+            self.proc.stdin.write(b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass
+
+    def stopped(self):
+        for run in ("/var/run/dpdk", os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"),
+                                                  "dpdk")):
+            shutil.rmtree(os.path.join(run, self.prefix), ignore_errors=True)
+        self.stats = self.parse_stats(self.output())
 
     @staticmethod
     def parse_stats(text):
@@ -202,16 +178,3 @@ class NetDaemon:
             return None
         return {"rx": int(rx.group(1)), "rx_dropped": int(rx.group(2)),
                 "tx": int(tx.group(1)), "tx_dropped": int(tx.group(2))}
-
-    def output(self):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
