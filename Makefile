@@ -32,7 +32,7 @@ LD      := ld
 GCC_INC := $(shell $(CC) -print-file-name=include)
 
 # newlib declares clock_gettime/nanosleep only when the system says it has
-# POSIX timers; lib/syscalls.c provides them.
+# POSIX timers; lib/kernel/syscalls.c provides them.
 KERNEL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 	-fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
 	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-strict-aliasing \
@@ -54,84 +54,45 @@ VQ_SRCS := lib/sg_ring.c drivers/virtio/ring/virtqueue.c drivers/virtio/ring/vir
 VCON_SRCS := drivers/virtio/devices/console_ctrl.c drivers/virtio/devices/console_port.c \
 	drivers/virtio/devices/console_recover.c
 
-KERNEL_SRCS := \
-	boot/pvh.S \
-	boot/pvh.c \
-	boot/efi_entry.S \
-	boot/efi_start.c \
-	arch/x86_64/cpu.S \
-	arch/x86_64/entry.S \
-	arch/x86_64/cpu.c \
-	arch/x86_64/desc.c \
-	arch/x86_64/trap.c \
-	arch/x86_64/paging.c \
-	arch/x86_64/tsc.c \
-	arch/x86_64/rtc.c \
-	arch/x86_64/power.c \
-	arch/x86_64/apic.c \
-	arch/x86_64/ioapic.c \
-	arch/x86_64/irq.c \
-	drivers/serial/uart16550.c \
-	drivers/pci/pci.c \
-	drivers/pci/pci_resource.c \
-	drivers/pci/pci_x86.c \
-	drivers/pci/pci_intx.c \
-	drivers/virtio/ring/virtio_dma.c \
-	drivers/virtio/virtio.c \
-	drivers/virtio/transport/wait.c \
-	drivers/virtio/transport/cfg_access.c \
-	drivers/virtio/transport/pci_caps.c \
-	drivers/virtio/transport/pci.c \
-	drivers/virtio/transport/mmio_parse.c \
-	drivers/virtio/transport/mmio.c \
-	drivers/virtio/devices/blk_queue.c \
-	drivers/virtio/devices/blk.c \
-	drivers/virtio/devices/net.c \
-	drivers/virtio/devices/rng.c \
+# The kernel's sources, layer by layer (README "Layout" has the map).
+BOOT_SRCS := boot/pvh.S boot/pvh.c boot/efi_entry.S boot/efi_start.c
+ARCH_SRCS := arch/x86_64/cpu.S arch/x86_64/entry.S arch/x86_64/cpu.c arch/x86_64/desc.c \
+	arch/x86_64/trap.c arch/x86_64/paging.c arch/x86_64/tsc.c arch/x86_64/rtc.c \
+	arch/x86_64/power.c arch/x86_64/apic.c arch/x86_64/ioapic.c arch/x86_64/irq.c
+# The kernel core (lib/kernel/): init, consoles, memory, files, syscalls, random, shell.
+CORE_SRCS := lib/kernel/init.c lib/kernel/console.c lib/kernel/panic.c lib/kernel/mem.c \
+	lib/kernel/memmap.c lib/kernel/page_alloc.c lib/kernel/syscalls.c lib/kernel/file.c \
+	lib/kernel/random.c lib/kernel/shell.c
+# Portable libraries (lib/): no kernel state, built into host tests as they are.
+LIB_SRCS := lib/cmdline.c lib/sha256.c lib/chacha20.c lib/sg_cursor.c
+# Firmware tables (drivers/acpi/) and buses (drivers/pci/, drivers/serial/).
+ACPI_SRCS := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c drivers/acpi/acpi_init.c
+BUS_SRCS := drivers/serial/uart16550.c drivers/pci/pci.c drivers/pci/pci_resource.c \
+	drivers/pci/pci_x86.c drivers/pci/pci_intx.c
+# virtio: the core, its transports, the ring (VQ_SRCS) and the device drivers.
+VIRTIO_SRCS := drivers/virtio/virtio.c drivers/virtio/ring/virtio_dma.c \
+	drivers/virtio/transport/wait.c drivers/virtio/transport/cfg_access.c \
+	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/pci.c \
+	drivers/virtio/transport/mmio_parse.c drivers/virtio/transport/mmio.c \
 	$(VQ_SRCS) \
-	$(VCON_SRCS) \
-	drivers/virtio/devices/console.c \
-	drivers/virtio/devices/console_vport.c \
-	lib/init.c \
-	lib/console.c \
-	lib/panic.c \
-	lib/mem.c \
-	lib/memmap.c \
-	lib/acpi.c \
-	lib/acpi_aml.c \
-	lib/acpi_init.c \
-	lib/page_alloc.c \
-	lib/cmdline.c \
-	lib/syscalls.c \
-	lib/file.c \
-	lib/sha256.c \
-	lib/chacha20.c \
-	lib/random.c \
-	lib/shell.c \
-	lib/sg_cursor.c \
-	lib/blk_pattern.c \
-	lib/blkdev.c \
-	lib/blk_job.c \
-	lib/blk_shell.c \
-	tests/guest/exceptions.c \
-	tests/guest/libc.c \
-	tests/guest/memory.c \
-	tests/guest/clock.c \
-	tests/guest/interrupts.c \
-	tests/guest/pci_intx.c \
-	tests/guest/acpi_dump.c \
-	tests/guest/virtio.c \
-	tests/guest/blk.c \
-	tests/guest/console.c \
-	net/sys_arch.c \
-	net/net.c \
-	net/netif.c \
-	net/netif_tso.c \
-	net/netif_rxmem.c \
-	net/serve.c \
-	net/iperf.c \
-	net/ping.c \
-	net/netcmds.c
+	drivers/virtio/devices/blk_queue.c drivers/virtio/devices/blk.c \
+	drivers/virtio/devices/net.c drivers/virtio/devices/rng.c \
+	$(VCON_SRCS) drivers/virtio/devices/console.c drivers/virtio/devices/console_vport.c
+# The block layer (drivers/block/): disks, request checks, jobs, the `blk` command.
+BLOCK_SRCS := drivers/block/blkdev.c drivers/block/blk_job.c drivers/block/blk_shell.c \
+	drivers/block/blk_pattern.c
+# The network stack (net/): the lwIP port, the netif on virtio-net, the apps.
+NET_SRCS := net/sys_arch.c net/net.c net/netif.c net/netif_tso.c net/netif_rxmem.c \
+	net/serve.c net/iperf.c net/ping.c net/netcmds.c
+# In-guest tests (KTEST), linked into the kernel.
+KTEST_SRCS := tests/guest/exceptions.c tests/guest/libc.c tests/guest/memory.c \
+	tests/guest/clock.c tests/guest/interrupts.c tests/guest/pci_intx.c \
+	tests/guest/acpi_dump.c tests/guest/virtio.c tests/guest/blk.c tests/guest/console.c
+
+# Link order is the order of the linker tables (drivers, `help`, test and app
+# lists): keep it.
+KERNEL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) $(BUS_SRCS) $(VIRTIO_SRCS) $(CORE_SRCS) $(LIB_SRCS) \
+	$(ACPI_SRCS) $(BLOCK_SRCS) $(KTEST_SRCS) $(NET_SRCS)
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -168,16 +129,16 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I
 	-DVIRT_MB_HOOK -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
 HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue strict sg_ring pci kload blk sha256 \
 	console vnet virtio_pci virtio_mmio netif chacha20
-HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
-HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
+HOST_SRCS_acpi := tests/host/test_acpi.c drivers/acpi/acpi.c drivers/acpi/acpi_aml.c
+HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c drivers/acpi/acpi_aml.c drivers/acpi/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_virtio_mmio := tests/host/test_virtio_mmio.c drivers/virtio/transport/mmio_parse.c \
-	lib/acpi_aml.c lib/acpi.c
+	drivers/acpi/acpi_aml.c drivers/acpi/acpi.c
 HOST_SRCS_virtio_pci := tests/host/test_virtio_pci.c drivers/pci/pci.c \
 	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/wait.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
-	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/devices/blk_queue.c
+	$(VQ_SRCS) lib/sg_cursor.c drivers/block/blk_pattern.c drivers/block/blkdev.c drivers/virtio/devices/blk_queue.c
 HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
@@ -197,6 +158,8 @@ NET_HOST_SRCS := tests/host/net_host.c tests/host/net_host_driver.c tests/host/v
 	net/netif_tso.c lib/sg_ring.c
 HOST_SRCS_netif := tests/host/test_netif.c $(NET_HOST_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
+HOST_SRCS_memmap := tests/host/test_memmap.c lib/kernel/memmap.c
+HOST_SRCS_page_alloc := tests/host/test_page_alloc.c lib/kernel/page_alloc.c
 # Sources of host test NAME: HOST_SRCS_NAME if set, else its test file plus lib/NAME.c.
 host_test_srcs = $(or $(HOST_SRCS_$(1)),tests/host/test_$(1).c lib/$(1).c)
 
@@ -229,8 +192,8 @@ FUZZ_TEST_SECONDS ?= 30
 # FUZZ_SHORT_SECONDS each in `make test`, FUZZ_SECONDS in `make fuzz`.
 FUZZ_SHORT_SECONDS ?= 5
 FUZZ_SRCS_console := $(VQ_SRCS) $(VCON_SRCS)
-FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c lib/blkdev.c lib/sg_cursor.c
-FUZZ_SRCS_acpi := lib/acpi.c lib/acpi_aml.c $(VQ_SRCS)
+FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c drivers/block/blkdev.c lib/sg_cursor.c
+FUZZ_SRCS_acpi := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c $(VQ_SRCS)
 FUZZ_MORE := console blk acpi
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
 
