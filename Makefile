@@ -173,7 +173,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/fuzz \
 	-Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc -Drealloc=fuzz_realloc
 FUZZ_SRCS := tests/fuzz/fuzz_vq.c tests/fuzz/fuzz_host.c $(VQ_SRCS)
 FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/ring/virtqueue_internal.h \
-	$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+	$(wildcard include/virtio/*.h include/lib/sg_ring.h include/arch/x86_64/barrier.h)
 # The network receive path (tests/fuzz/fuzz_net.c): the driver, net/ and lwIP over
 # tests/host/net_host.c's scripted device; lwIP's objects built apart as for the host test.
 NETFUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host $(LWIP_INC) \
@@ -349,7 +349,7 @@ $(FUZZ_MORE_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MORE_COMMON) $(FUZZ_SRCS_$*)
 
 $(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/ring/virtqueue_internal.h \
-		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+		$(wildcard include/virtio/*.h include/lib/sg_ring.h include/arch/x86_64/barrier.h)
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS)

@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_net.h>
 

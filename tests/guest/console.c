@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 #include <virtio/vport.h>
 
 #define CHUNK (64 * 1024)

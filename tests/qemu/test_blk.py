@@ -1,6 +1,6 @@
 """virtio-blk against QEMU, with the host as the peer: each test writes a raw
 image holding the pattern of tests/qemu/blkpattern.py (the same bytes as the
-guest's include/kernel/blk_pattern.h), boots an in-guest test
+guest's include/block/blk_pattern.h), boots an in-guest test
 (tests/guest/blk.c) on it, and checks the image byte for byte after QEMU
 exits. Images live in a temporary directory under build/.
 """

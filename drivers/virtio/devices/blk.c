@@ -2,7 +2,7 @@
  * Virtio block driver (VIRTIO 1.2 section 5.2): device bring-up, feature
  * negotiation and configuration (capacity, block size, topology, limits,
  * cache mode), one request queue per virtqueue (MQ), capacity changes by
- * configuration interrupt, and the block device (include/kernel/blkdev.h)
+ * configuration interrupt, and the block device (include/block/blkdev.h)
  * it registers as vda, vdb, ... The requests themselves are blk_queue.c's.
  *
  * Locking: one CPU, so "interrupts off" is the lock. Queue callbacks run
@@ -20,7 +20,7 @@
 
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_blk.h>

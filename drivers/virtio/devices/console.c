@@ -3,7 +3,7 @@
  * the portable core (console_ctrl.c, console_port.c) to a virtio device.
  * It waits for the device by interrupt on queues that have shown they
  * have one and by polling otherwise, makes the first console port the
- * kernel's stdin/stdout/stderr (lib/console.c), writes panics through
+ * kernel's stdin/stdout/stderr (lib/kernel/console.c), writes panics through
  * emerg_wr when VIRTIO_CONSOLE_F_EMERG_WRITE is negotiated, and adds the
  * shell's `vcon` command. Named ports are files (console_vport.c).
  */
@@ -15,7 +15,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>

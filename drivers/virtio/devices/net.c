@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <kernel/random.h>
