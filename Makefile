@@ -78,6 +78,7 @@ KERNEL_SRCS := \
 	drivers/pci/pci_intx.c \
 	drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/virtio.c \
+	drivers/virtio/features.c \
 	drivers/virtio/transport/wait.c \
 	drivers/virtio/transport/cfg_access.c \
 	drivers/virtio/transport/pci_caps.c \
@@ -182,7 +183,7 @@ HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/vi
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
 HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vnet_fake_transport.c tests/host/vq_sim.c \
-	tests/host/virtio_dma_host.c $(VQ_SRCS)
+	tests/host/virtio_dma_host.c drivers/virtio/features.c $(VQ_SRCS)
 HOST_SRCS_strict := tests/host/test_strict.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
@@ -194,7 +195,7 @@ HOST_LWIP_CFLAGS := -std=gnu11 -O1 -g -w -Iinclude $(LWIP_INC) -fsanitize=addres
 	-fno-sanitize=alignment -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_LWIP_OBJS := $(patsubst %,$(BUILD)/host/lwip/%.o,$(filter-out apps/%,$(LWIP_SRCS)))
 NET_HOST_SRCS := tests/host/net_host.c tests/host/net_host_driver.c tests/host/vnet_fake_transport.c net/netif.c net/netif_rxmem.c \
-	net/netif_tso.c lib/sg_ring.c
+	net/netif_tso.c lib/sg_ring.c drivers/virtio/features.c
 HOST_SRCS_netif := tests/host/test_netif.c $(NET_HOST_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
 # Sources of host test NAME: HOST_SRCS_NAME if set, else its test file plus lib/NAME.c.
