@@ -10,9 +10,9 @@
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
-# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
-#        NET=1 (virtio-net on user networking)  QEMU_ARGS="-device ..."
-#        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
+# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"  QEMU_ARGS="-device ..."
+#        make run attaches disk, network, virtio console and rng; DISK= NET= VCONSOLE= RNG=
+#        drop one, NETDEV=tap TAP=vtap0 a tap instead of user networking (see the run target)
 
 BUILD   := build
 DEPS    := $(BUILD)/deps
@@ -398,31 +398,27 @@ kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 
-# make run NET=1: a virtio-net on QEMU's user network (restrict=on); QEMU_ARGS: anything else.
-# MACHINE=microvm: its devices are virtio-mmio (virtio-*-device, version 2), and make run
-# attaches a disk (build/run-disk.img, 64 MiB), the network and the console.
-comma := ,
-ifneq ($(filter microvm%,$(MACHINE)),)
-VBUS := device
-NET := 1
-VCONSOLE := 1
-RUN_DISK := $(BUILD)/run-disk.img
-RUN_MMIO := -global virtio-mmio.force-legacy=false \
-	-drive if=none$(comma)id=d0$(comma)format=raw$(comma)file=$(RUN_DISK) \
-	-device virtio-blk-device$(comma)drive=d0
-else
-VBUS := pci
-endif
-RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-$(VBUS)$(comma)netdev=n0)
-RUN_EXTRA := $(strip $(RUN_MMIO) $(RUN_NET) $(QEMU_ARGS))
+# make run: the whole stack (scripts/qemu.py --run, the command line tests/qemu/test_run.py
+# boots): a virtio-blk disk (DISK, made on the first run and kept), virtio-net on QEMU's user
+# network (restrict=on; 127.0.0.1:IPERF_PORT and :ECHO_PORT forwarded to the guest's iperf
+# server and echo, which net.serve=on starts), the shell on a virtio console (COM1 keeps the
+# kernel log) and virtio-rng. DISK= NET= VCONSOLE= RNG= (empty or 0) drop one. NETDEV=tap
+# attaches the tap TAP instead (created and configured by you; CMDLINE="ip=A.B.C.D/N").
+# MACHINE=microvm: the same devices on virtio-mmio. QEMU_ARGS: anything else.
+DISK       ?= $(BUILD)/run-disk.img
+NET        ?= 1
+NETDEV     ?= user
+TAP        ?= vtap0
+VCONSOLE   ?= 1
+RNG        ?= 1
+IPERF_PORT ?= 15001
+ECHO_PORT  ?= 10007
 
-$(BUILD)/run-disk.img:
-	truncate -s 64M $@
-
-run: kernel $(RUN_DISK)
-	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console) \
-		$(if $(RUN_EXTRA),-- $(RUN_EXTRA))
+run: kernel
+	$(PYTHON) scripts/qemu.py --run --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
+		--cmdline "$(CMDLINE)" --disk "$(DISK)" --net "$(NET)" --netdev "$(NETDEV)" \
+		--tap "$(TAP)" --vconsole "$(VCONSOLE)" --rng "$(RNG)" \
+		--iperf-port $(IPERF_PORT) --echo-port $(ECHO_PORT) $(if $(QEMU_ARGS),-- $(QEMU_ARGS))
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"
