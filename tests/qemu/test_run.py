@@ -20,6 +20,7 @@ import sys
 
 import pytest
 
+import blkpattern
 import netvm
 import vm
 from vm import PASS
@@ -76,7 +77,7 @@ def run_guest(request, machine, tmp_path, **kw):
     ports.update(kw.pop("ports", {}))
     argv = qemu.run_command(vm.KERNEL, machine=machine, accel=vm.ACCEL,
                             disk=kw.pop("disk", disk), **ports, **kw)
-    return netvm.Guest(request.node.name, argv=argv, timeout=300), ports
+    return netvm.Guest(request.node.name, argv=argv, timeout=300), ports, disk
 
 
 def typed(g, command, pattern, timeout=60):
@@ -100,10 +101,13 @@ def expect_lines(g, mark, lines, timeout=60):
 def test_run_tour(request, tmp_path, machine):
     slot = SLOTS[machine]
     irq = "MSI-X" if machine == "q35" else r"GSI \d+ level"
-    g, ports = run_guest(request, machine, tmp_path)
+    g, ports, disk = run_guest(request, machine, tmp_path)
     with g:
         # The boot log: all devices bound, the services up, the shell on the virtio console.
-        for rx in [rf"^vcon: virtio-console {slot['console']}: port 0 is the console: stdin, "
+        for rx in [r"^cmdline: net\.serve=on$",
+                   rf"^virtio: virtio-console {slot['console']}: modern interface, 64 queues, "
+                   r"interrupts ",
+                   rf"^vcon: virtio-console {slot['console']}: port 0 is the console: stdin, "
                    r"stdout and stderr are on it$",
                    rf"^blk: vda: virtio-blk {slot['blk']}, 131072 sectors \(64 MiB\), "
                    r"512-byte blocks, 1 queue of \d+, interrupts ",
@@ -129,6 +133,11 @@ def test_run_tour(request, tmp_path, machine):
         m = g.mark()
         g.send(b"blk read 0\n")
         expect_lines(g, m, hexdump(0, run_disk.readme_sector()))
+        # What the note suggests: the pattern written, read back (checked on the host below).
+        typed(g, "blk write 2048 64 7",
+              r"^blk: vda: wrote sectors 2048\+64 \(seed 7\): ok, 32 KiB in \d+ ms$")
+        typed(g, "blk verify 2048 64 7",
+              r"^blk: vda: verified sectors 2048\+64 \(seed 7\): ok, 32 KiB in \d+ ms$")
 
         # ifconfig, ping the gateway (the one address slirp answers with restrict=on).
         m = g.mark()
@@ -159,7 +168,12 @@ def test_run_tour(request, tmp_path, machine):
         sent, got = mbytes(host.group(1)), mbytes(guest.group(1))
         assert sent > 0 and 0.99 * sent <= got <= sent * 1.001, (guest.group(0), p.stdout)
 
-        # echo through the forward with nc: the same bytes come back.
+        # echo through the forward with nc: the README's line, then 100000 random bytes.
+        m = g.mark()
+        e = subprocess.run(["nc", "-N", "127.0.0.1", str(ports["echo_port"])], input=b"hello\n",
+                           stdout=subprocess.PIPE, timeout=60)
+        assert e.stdout == b"hello\n", e.stdout
+        g.wait_for(r"^(> )?echo: 10\.0\.2\.2 port \d+: 6 bytes in, 6 out in ", after=m)
         payload = bytes(random.Random(15).getrandbits(8) for _ in range(100000))
         m = g.mark()
         e = subprocess.run(["nc", "-N", "127.0.0.1", str(ports["echo_port"])], input=payload,
@@ -172,6 +186,10 @@ def test_run_tour(request, tmp_path, machine):
 
         g.send(b"poweroff\n")
         g.finish(60).expect(PASS, [r"^poweroff$"])
+    with open(disk, "rb") as f:
+        f.seek(2048 * blkpattern.SECTOR)
+        assert f.read(64 * blkpattern.SECTOR) == blkpattern.sectors(7, 2048, 64), \
+            "blk write 2048 64 7 did not put the pattern on the image"
 
 
 def test_run_knobs_off(request):
