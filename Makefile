@@ -1,7 +1,7 @@
 # virtio unikernel: one plain Makefile, out-of-tree build in build/.
 #
 #   make            build build/kernel.elf (installs/builds deps when missing)
-#   make run        boot it in QEMU, console on this terminal (Ctrl-A X quits)
+#   make run        boot the shell in QEMU with a virtio disk, network, console and rng (Ctrl-A X quits)
 #   make test       every test tier, ends with "N passed, N failed"
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
