@@ -1,7 +1,7 @@
 # virtio unikernel: one plain Makefile, out-of-tree build in build/.
 #
 #   make            build build/kernel.elf (installs/builds deps when missing)
-#   make run        boot it in QEMU, console on this terminal (Ctrl-A X quits)
+#   make run        boot the shell in QEMU with a virtio disk, network, console and rng (Ctrl-A X quits)
 #   make test       every test tier, ends with "N passed, N failed"
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
@@ -10,9 +10,9 @@
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
-# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
-#        NET=1 (virtio-net on user networking)  QEMU_ARGS="-device ..."
-#        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
+# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"  QEMU_ARGS="-device ..."
+#        make run attaches disk, network, virtio console and rng; DISK= NET= VCONSOLE= RNG=
+#        drop one, NETDEV=tap TAP=vtap0 a tap instead of user networking (see the run target)
 
 BUILD   := build
 DEPS    := $(BUILD)/deps
@@ -70,7 +70,7 @@ ACPI_SRCS := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c drivers/acpi/acpi_init.
 BUS_SRCS := drivers/serial/uart16550.c drivers/pci/pci.c drivers/pci/pci_resource.c \
 	drivers/pci/pci_x86.c drivers/pci/pci_intx.c
 # virtio: the core, its transports, the ring (VQ_SRCS) and the device drivers.
-VIRTIO_SRCS := drivers/virtio/virtio.c drivers/virtio/ring/virtio_dma.c \
+VIRTIO_SRCS := drivers/virtio/virtio.c drivers/virtio/features.c drivers/virtio/ring/virtio_dma.c \
 	drivers/virtio/transport/wait.c drivers/virtio/transport/cfg_access.c \
 	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/pci.c \
 	drivers/virtio/transport/mmio_parse.c drivers/virtio/transport/mmio.c \
@@ -143,7 +143,7 @@ HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/vi
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
 HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vnet_fake_transport.c tests/host/vq_sim.c \
-	tests/host/virtio_dma_host.c $(VQ_SRCS)
+	tests/host/virtio_dma_host.c drivers/virtio/features.c $(VQ_SRCS)
 HOST_SRCS_strict := tests/host/test_strict.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
@@ -155,7 +155,7 @@ HOST_LWIP_CFLAGS := -std=gnu11 -O1 -g -w -Iinclude $(LWIP_INC) -fsanitize=addres
 	-fno-sanitize=alignment -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_LWIP_OBJS := $(patsubst %,$(BUILD)/host/lwip/%.o,$(filter-out apps/%,$(LWIP_SRCS)))
 NET_HOST_SRCS := tests/host/net_host.c tests/host/net_host_driver.c tests/host/vnet_fake_transport.c net/netif.c net/netif_rxmem.c \
-	net/netif_tso.c lib/sg_ring.c
+	net/netif_tso.c lib/sg_ring.c drivers/virtio/features.c
 HOST_SRCS_netif := tests/host/test_netif.c $(NET_HOST_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
 HOST_SRCS_memmap := tests/host/test_memmap.c lib/kernel/memmap.c
@@ -360,31 +360,27 @@ kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 
-# make run NET=1: a virtio-net on QEMU's user network (restrict=on); QEMU_ARGS: anything else.
-# MACHINE=microvm: its devices are virtio-mmio (virtio-*-device, version 2), and make run
-# attaches a disk (build/run-disk.img, 64 MiB), the network and the console.
-comma := ,
-ifneq ($(filter microvm%,$(MACHINE)),)
-VBUS := device
-NET := 1
-VCONSOLE := 1
-RUN_DISK := $(BUILD)/run-disk.img
-RUN_MMIO := -global virtio-mmio.force-legacy=false \
-	-drive if=none$(comma)id=d0$(comma)format=raw$(comma)file=$(RUN_DISK) \
-	-device virtio-blk-device$(comma)drive=d0
-else
-VBUS := pci
-endif
-RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-$(VBUS)$(comma)netdev=n0)
-RUN_EXTRA := $(strip $(RUN_MMIO) $(RUN_NET) $(QEMU_ARGS))
+# make run: the whole stack (scripts/qemu.py --run, the command line tests/qemu/test_run.py
+# boots): a virtio-blk disk (DISK, made on the first run and kept), virtio-net on QEMU's user
+# network (restrict=on; 127.0.0.1:IPERF_PORT and :ECHO_PORT forwarded to the guest's iperf
+# server and echo, which net.serve=on starts), the shell on a virtio console (COM1 keeps the
+# kernel log) and virtio-rng. DISK= NET= VCONSOLE= RNG= (empty or 0) drop one. NETDEV=tap
+# attaches the tap TAP instead (created and configured by you; CMDLINE="ip=A.B.C.D/N").
+# MACHINE=microvm: the same devices on virtio-mmio. QEMU_ARGS: anything else.
+DISK       ?= $(BUILD)/run-disk.img
+NET        ?= 1
+NETDEV     ?= user
+TAP        ?= vtap0
+VCONSOLE   ?= 1
+RNG        ?= 1
+IPERF_PORT ?= 15001
+ECHO_PORT  ?= 10007
 
-$(BUILD)/run-disk.img:
-	truncate -s 64M $@
-
-run: kernel $(RUN_DISK)
-	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console) \
-		$(if $(RUN_EXTRA),-- $(RUN_EXTRA))
+run: kernel
+	$(PYTHON) scripts/qemu.py --run --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
+		--cmdline "$(CMDLINE)" --disk "$(DISK)" --net "$(NET)" --netdev "$(NETDEV)" \
+		--tap "$(TAP)" --vconsole "$(VCONSOLE)" --rng "$(RNG)" \
+		--iperf-port $(IPERF_PORT) --echo-port $(ECHO_PORT) $(if $(QEMU_ARGS),-- $(QEMU_ARGS))
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"

@@ -81,7 +81,7 @@ void net_print_stats(void)
 	struct vnet_dev *d = net_vnet();
 	const struct vnet_stats *s;
 	const struct net_glue_stats *g = net_glue_stats();
-	char feats[256], a[IPADDR_STRLEN_MAX];
+	char feats[512], a[IPADDR_STRLEN_MAX];
 
 	if (!n || !d) {
 		printf("net: not up\n");

@@ -77,18 +77,19 @@ def ping_boot(boot, workdir, dev, timeout=180):
 MATRIX = [
     ("split", "", "split",
      [r"^virtio-net: vn0: 52:54:00:12:34:56 mtu 1500 link up, rx mergeable",
-      r"^virtio-net: vn0: features MAC STATUS MRG_RXBUF CSUM GUEST_CSUM GUEST_TSO4 "
-      r"GUEST_TSO6 CTRL_VQ CTRL_RX GUEST_ANNOUNCE EVENT_IDX INDIRECT_DESC$"]),
+      r"^virtio-net: vn0: features CSUM GUEST_CSUM MAC GUEST_TSO4 GUEST_TSO6 MRG_RXBUF "
+      r"STATUS CTRL_VQ CTRL_RX GUEST_ANNOUNCE INDIRECT_DESC EVENT_IDX VERSION_1$"]),
     ("packed", ",packed=on", "packed",
-     [r"^virtio-net: vn0: features .* EVENT_IDX INDIRECT_DESC RING_PACKED$"]),
+     [r"^virtio-net: vn0: features .* INDIRECT_DESC EVENT_IDX VERSION_1 RING_PACKED$"]),
     ("no-mrg-rxbuf", ",mrg_rxbuf=off", "split",
      [r"^virtio-net: vn0: features (?!.*MRG_RXBUF)"]),
     ("packed-no-mrg-rxbuf", ",packed=on,mrg_rxbuf=off", "packed",
-     [r"^virtio-net: vn0: features (?!.*MRG_RXBUF).*RING_PACKED$"]),
+     [r"^virtio-net: vn0: features (?!.*MRG_RXBUF).* VERSION_1 RING_PACKED$"]),
     ("no-event-idx", ",event_idx=off", "split",
      [r"^virtio-net: vn0: features (?!.*EVENT_IDX)"]),
     ("packed-no-event-idx-no-indirect", ",packed=on,event_idx=off,indirect_desc=off",
-     "packed", [r"^virtio-net: vn0: features (?!.*(EVENT_IDX|INDIRECT_DESC)).*RING_PACKED$"]),
+     "packed", [r"^virtio-net: vn0: features (?!.*(EVENT_IDX|INDIRECT_DESC)).* VERSION_1 "
+                r"RING_PACKED$"]),
     ("no-csum", ",csum=off,guest_csum=off,guest_tso4=off,guest_tso6=off", "split",
      [r"^virtio-net: vn0: features (?!.*CSUM)"]),
 ]

@@ -536,7 +536,15 @@ fail:
 	return rc;
 }
 
-VIRTIO_DRIVER(virtio_console, VIRTIO_ID_CONSOLE, kvcon_probe);
+/* 5.3.3 Feature bits: the `virtio` command's names. */
+static const struct virtio_feature_name kvcon_feature_names[] = {
+	{VIRTIO_CONSOLE_F_SIZE, "SIZE"},
+	{VIRTIO_CONSOLE_F_MULTIPORT, "MULTIPORT"},
+	{VIRTIO_CONSOLE_F_EMERG_WRITE, "EMERG_WRITE"},
+	{0, NULL},
+};
+
+VIRTIO_DRIVER(virtio_console, VIRTIO_ID_CONSOLE, kvcon_probe, kvcon_feature_names);
 
 int vport_console_size(uint16_t *cols, uint16_t *rows)
 {
