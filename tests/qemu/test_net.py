@@ -25,9 +25,24 @@ GUEST_IP = "10.77.0.2"
 HOST_IP = "10.77.0.1"
 STATIC = f"ip={GUEST_IP}/24 gw={HOST_IP}"
 
-needs_tap = pytest.mark.skipif(
-    os.geteuid() != 0 or not os.path.exists("/dev/net/tun") or not shutil.which("ip"),
-    reason="tap tests need root, /dev/net/tun and iproute2")
+
+
+def tap_unavailable():
+    """None when a tap in a netns can be made here, else why not. TESTS_AS_USER=1
+    takes the non-root path as root does not (to see the skips counted)."""
+    if os.geteuid() != 0:
+        return "tap tests need root"
+    if os.environ.get("TESTS_AS_USER"):
+        return "tap tests need root (TESTS_AS_USER set: run as if not root)"
+    if not os.path.exists("/dev/net/tun"):
+        return "tap tests need /dev/net/tun"
+    if not shutil.which("ip"):
+        return "tap tests need iproute2 (ip)"
+    return None
+
+
+TAP_REASON = tap_unavailable()
+needs_tap = pytest.mark.skipif(TAP_REASON is not None, reason=str(TAP_REASON))
 
 
 def user_net(extra="", dev="", t=tp.PCI):
