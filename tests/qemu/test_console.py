@@ -309,41 +309,36 @@ def test_console_single_port(tmp_path):
     guest.wait().expect(PASS, [r"^vcon: .*: 1 port, split ring"])
 
 
+def irq_session(tmp_path, name, mode, queues=r"\d+", guest_kw=None, **serial_kw):
+    """A shell session on a PCI console whose interrupt mode must be exactly mode:
+    a line echoed, then the `virtio` and `vcon` checks (check_irq, check_polls)."""
+    guest, sock, r = start_shell(tmp_path, name, guest_kw=guest_kw, **serial_kw)
+    assert "\nstill here\n" in shell_cmd(sock, r, b"echo still here")
+    check_irq(shell_cmd(sock, r, b"virtio"), r"00:0\d\.0", mode)
+    check_polls(shell_cmd(sock, r, b"vcon"), mode == "polling")
+    sock.sendall(b"poweroff\r")
+    guest.wait().expect(PASS, [rf"^virtio: virtio-console 00:0\d\.0: modern interface, {queues} "
+                               rf"queues, interrupts {re.escape(mode)}$"])
+
+
 def test_console_msix_own(tmp_path):
     """max_ports=2, vectors=8: 6 queues and the configuration fit in 8 entries, so each
     queue has an MSI-X entry of its own ("MSI-X", not "MSI-X shared")."""
-    guest, sock, r = start_shell(tmp_path, "console_msix_own", max_ports=2, vectors=8)
-    assert "\nown vectors\n" in shell_cmd(sock, r, b"echo own vectors")
-    check_irq(shell_cmd(sock, r, b"virtio"), r"00:0\d\.0", "MSI-X")
-    check_polls(shell_cmd(sock, r, b"vcon"), False)
-    sock.sendall(b"poweroff\r")
-    guest.wait().expect(PASS, [r"^virtio: virtio-console 00:0\d\.0: modern interface, 6 queues, "
-                               r"interrupts MSI-X$"])
+    irq_session(tmp_path, "console_msix_own", "MSI-X", queues="6", max_ports=2, vectors=8)
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
 def test_console_intx_without_msix(tmp_path, packed):
     """vectors=0: no MSI-X, the queues interrupt by INTx; shell and 1 MiB both ways work."""
-    guest, sock, r = start_shell(tmp_path, f"console_intx_{packed}", vectors=0, packed=packed)
-    out = shell_cmd(sock, r, b"virtio")
-    check_irq(out, r"00:0\d\.0", "INTx")
-    check_polls(shell_cmd(sock, r, b"vcon"), False)
-    sock.sendall(b"poweroff\r")
-    guest.wait().expect(PASS, [r"^virtio: virtio-console 00:0\d\.0: modern interface, \d+ queues, "
-                               r"interrupts INTx$"])
+    irq_session(tmp_path, f"console_intx_{packed}", "INTx", vectors=0, packed=packed)
     bulk_run(tmp_path, f"console_intx_echo_{packed}", "echo", packed, nbytes=MiB)
 
 
 def test_console_polled_microvm(tmp_path):
-    """microvm,pcie=on with vectors=0: no MSI-X and no INTx routing, every queue polled."""
-    guest, sock, r = start_shell(tmp_path, "console_polled_microvm", vectors=0,
-                                 guest_kw={"machine": "microvm,pcie=on"})
-    assert "\nstill here\n" in shell_cmd(sock, r, b"echo still here")
-    check_irq(shell_cmd(sock, r, b"virtio"), r"00:0\d\.0", "polling")
-    check_polls(shell_cmd(sock, r, b"vcon"), True)
-    sock.sendall(b"poweroff\r")
-    guest.wait().expect(PASS, [r"^virtio: virtio-console 00:0\d\.0: modern interface, \d+ queues, "
-                               r"interrupts polling$"])
+    """microvm,pcie=on with vectors=0: no MSI-X and no INTx routing, every queue
+    polled: no queue takes an interrupt, the driver counts its polling rounds."""
+    irq_session(tmp_path, "console_polled_microvm", "polling", vectors=0,
+                guest_kw={"machine": "microvm,pcie=on"})
 
 
 @pytest.mark.parametrize("t", [tp.MMIO, tp.MMIO_CMDLINE], ids=str)
