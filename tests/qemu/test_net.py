@@ -180,7 +180,7 @@ def test_tap_echo_64mib(request, ns, t):
 RESET_CASES = [
     ("rx", "rx@2000", tp.PCI, ""),
     ("tx", "tx@2000", tp.PCI, ""),
-    ("rx-packed-big-polled", "rx@1000", tp.PCI, ",packed=on,mrg_rxbuf=off,vectors=0"),
+    ("rx-packed-big-intx", "rx@1000", tp.PCI, ",packed=on,mrg_rxbuf=off,vectors=0"),
     ("tx-mmio-legacy", "tx@2000", tp.MMIO_LEGACY, ""),
 ]
 
