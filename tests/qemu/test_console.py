@@ -49,6 +49,7 @@ def check_polls(out, polled):
     m = re.search(r"^  polled: (\d+) rounds, (\d+) waits ended by a used buffer$", out, re.M)
     if polled:
         assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, out
+        print(m.group(0).strip())
     else:
         assert m is None, out
 
