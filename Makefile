@@ -2,7 +2,7 @@
 #
 #   make            build build/kernel.elf (installs/builds deps when missing)
 #   make run        boot the shell in QEMU with a virtio disk, network, console and rng (Ctrl-A X quits)
-#   make test       every test tier, ends with "N passed, N failed"
+#   make test       every test tier, ends with "N passed, N failed, N skipped"
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal

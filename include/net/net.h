@@ -20,6 +20,8 @@ struct vnet_dev;
 /* Checks and fallbacks of the glue between lwIP and the driver (net/netif.c). */
 struct net_glue_stats {
 	uint64_t rx_csum_sw;	   /* TCP checksums verified in software */
+	uint64_t rx_csum_lwip;	   /* TCP frames lwIP checks itself (no GUEST_CSUM) */
+	uint64_t tx_csum_lwip;	   /* TCP frames lwIP summed itself (no CSUM: no NEEDS_CSUM) */
 	uint64_t rx_csum_bad;	   /* ... that were wrong: dropped */
 	uint64_t rx_udp_completed; /* partial UDP checksums (NEEDS_CSUM) finished */
 	uint64_t rx_tcp_fragment;  /* TCP in IP fragments with checksum offload: dropped */
