@@ -46,8 +46,8 @@ def features(drop=(), add=(), base=DEFAULT):
 
 def printed_features(want, interface="modern", ring_reset=True):
     """The feature line for want on an interface: a legacy device negotiates
-    ANY_LAYOUT, a modern one VERSION_1 and, where the transport offers it (QEMU 7.2:
-    virtio-pci only), RING_RESET."""
+    ANY_LAYOUT, a modern one VERSION_1 and, where the device offers it (QEMU 7.2's
+    own devices on virtio-pci and virtio-mmio; not a vhost-user backend), RING_RESET."""
     extra = ["ANY_LAYOUT"] if interface == "legacy" else \
         ["VERSION_1"] + (["RING_RESET"] if ring_reset else [])
     return features(base=list(want) + extra)

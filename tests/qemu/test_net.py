@@ -312,8 +312,7 @@ def test_tap_matrix(request, ns, t, opts, want):
         echo(ns, g, 8 << 20)
         run = stop(g)
     legacy = "disable-modern=on" in opts or t is tp.MMIO_LEGACY
-    nc.check(run, want, irq_of(t, opts), "legacy" if legacy else "modern",
-             ring_reset=not t.mmio)
+    nc.check(run, want, irq_of(t, opts), "legacy" if legacy else "modern")
 
 
 def test_shell_brings_network_up(boot):
