@@ -6,7 +6,9 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console, bench-net
+#   make bench      every benchmark, ours then Linux 6.1 where there is a baseline, one report:
+#                   build/bench/report.md, report.json, plots/*.png (QUICK=1: about a minute)
+#                   one only (figures on the terminal): make bench-blk, bench-console, bench-net
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
@@ -466,7 +468,11 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) $(FUZZ_MORE_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring bench-blk bench-console bench-net
+# Every benchmark and one report (bench/suite.py, bench/report.py): figures only,
+# never pass/fail. QUICK=1: fewer cases and shorter runs (about a minute).
+bench: kernel $(BUILD)/bench/ringbench
+	BACKEND=$(BACKEND) $(PYTHON) bench/suite.py --build $(BUILD) --accel $(ACCEL) $(if $(QUICK),--quick)
+
 bench-boot: kernel
 	$(PYTHON) bench/boot.py --build $(BUILD)
 

@@ -46,6 +46,11 @@ class Progress:
             print(f"{self.name}: {what}, {self.elapsed():.0f} s elapsed", file=sys.stderr,
                   flush=True)
 
+    def touch(self):
+        """Output the caller printed itself counts as progress."""
+        with self.lock:
+            self.last = time.monotonic()
+
     def beat(self):
         with self.lock:
             if time.monotonic() - self.last >= HEARTBEAT:

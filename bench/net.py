@@ -107,6 +107,7 @@ def measure(ns, a, transport, progress):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=None, help="build directory (env BUILD, or build)")
     ap.add_argument("--secs", type=int, default=10)
     ap.add_argument("--pings", type=int, default=200)
     ap.add_argument("--device", default="", help="extra virtio-net options, e.g. ,packed=on")
@@ -115,6 +116,10 @@ def main():
                     help="comma-separated: " + ", ".join(TRANSPORTS))
     common.add_json_arg(ap)
     a = ap.parse_args()
+    if a.build:
+        netvm.vm.BUILD = os.path.abspath(a.build)
+        netvm.vm.KERNEL = os.path.join(netvm.vm.BUILD, "kernel.elf")
+        netvm.vm.LOGDIR = os.path.join(netvm.vm.BUILD, "test-logs")
     names = a.transports.split(",")
     doc = {"bench": "net", "guest": "ours",
            "setup": {"accel": os.environ.get("ACCEL", "tcg"), "secs": a.secs,
