@@ -236,6 +236,10 @@ FUZZ_SRCS_acpi := lib/acpi.c lib/acpi_aml.c $(VQ_SRCS)
 FUZZ_MORE := console blk acpi
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
 
+# Host tests that are scripts printing TAP, run with the host binaries: the
+# benchmark report tool on canned results (no benchmark runs).
+HOST_SCRIPTS := tests/test_bench_report.py
+
 # The ring benchmark: the same sources at -O2, no sanitizers, two threads.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
 BENCH_SRCS := bench/ring/ringbench.c tests/host/virtio_dma_host.c $(VQ_SRCS)
@@ -444,14 +448,15 @@ test:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(EFI_DIR)/BOOTX64.EFI \
 		$(EFI_DIR)/KERNEL.ELF $(HOST_BINS) $(FUZZ_BINS) $(FUZZ_MORE_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --static $(VQ_DISPATCH_OBJ) \
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) $(HOST_SCRIPTS) \
+		--static $(VQ_DISPATCH_OBJ) \
 		--fuzz $(FUZZ_BINS) $(addsuffix :$(FUZZ_SHORT_SECONDS),$(FUZZ_MORE_BINS)) \
 		--fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 # One tier only.
 test-host:
 	$(Q)$(MAKE) --no-print-directory -j2 $(HOST_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --tiers host
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) $(HOST_SCRIPTS) --tiers host
 
 test-qemu: efi
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu

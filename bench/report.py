@@ -184,7 +184,7 @@ def section_setup(md, setup, docs):
         s = docs[key].get("setup", {})
         if s.get("kernel"):
             rows.append((f"Linux guest ({key})", f"{s.get('kernel')} ({s.get('package')})"))
-    md.table(["", ""], [(k, fmt(v)) for k, v in rows])
+    md.table(["item", "value"], [(k, fmt(v)) for k, v in rows])
     steps = setup.get("steps") or []
     if steps:
         md("Time per benchmark: " + ", ".join(
@@ -192,8 +192,9 @@ def section_setup(md, setup, docs):
                                                 f" (exit status {s.get('exit_status')})")
             for s in steps))
         md()
-    md("Figures under emulation (TCG) on a shared host: compare ours and Linux within one "
-       "report (same set-up, run one right after the other), not across reports.")
+    md(f"Figures under emulation ({setup.get('accel')}); a load average above the host's "
+       f"{setup.get('host_cpus')} CPUs means other jobs shared it. Compare ours and Linux "
+       "within one report (same set-up, one run right after the other), not across reports.")
     md()
 
 
