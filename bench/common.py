@@ -37,8 +37,8 @@ class Progress:
             self.n += 1
             self.what = what
             self.last = time.monotonic()
-            print(f"{self.name}: [{self.n}/{self.total}] {what}, {self.elapsed():.0f} s elapsed",
-                  file=sys.stderr, flush=True)
+            print(f"{self.name}: [{self.n}/{self.total or '?'}] {what}, "
+                  f"{self.elapsed():.0f} s elapsed", file=sys.stderr, flush=True)
 
     def note(self, what):
         with self.lock:
@@ -56,9 +56,9 @@ class Progress:
             if time.monotonic() - self.last >= HEARTBEAT:
                 self.last = time.monotonic()
                 doing = f" ({self.what})" if self.what else ""
-                print(f"{self.name}: ... still running{doing}, case {max(self.n, 1)} of "
-                      f"{self.total}, {self.elapsed():.0f} s elapsed", file=sys.stderr,
-                      flush=True)
+                case = f", case {max(self.n, 1)} of {self.total}" if self.total else ""
+                print(f"{self.name}: ... still running{doing}{case}, "
+                      f"{self.elapsed():.0f} s elapsed", file=sys.stderr, flush=True)
 
     def __enter__(self):
         """A heartbeat thread while the with-block runs."""

@@ -25,7 +25,6 @@ or fails on a time.
 import argparse
 import hashlib
 import os
-import re
 import statistics
 import sys
 import tempfile

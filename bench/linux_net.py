@@ -291,16 +291,19 @@ def main():
     def mb(v):
         return f"{v:10.1f}" if v is not None else f"{'-':>10}"
     print(f"{'case':<16} {'secs':>4} {'sender':>10} {'receiver':>10}  (Mbit/s, iperf 2 TCP)")
-    print(f"{'tcp host->guest':<16} {args.time:>4} {mb(res.get('h2g_sender'))} "
-          f"{mb(res.get('h2g_receiver'))}")
-    print(f"{'tcp guest->host':<16} {args.time:>4} {mb(res.get('g2h_sender'))} "
-          f"{mb(res.get('g2h_receiver'))}")
+    why = error or "; ".join(res["notes"]) or "no figure"
+    for name, key in (("tcp host->guest", "h2g"), ("tcp guest->host", "g2h")):
+        if res.get(f"{key}_sender") is None and res.get(f"{key}_receiver") is None:
+            print(f"{name:<16} {args.time:>4}  error: {why}")
+        else:
+            print(f"{name:<16} {args.time:>4} {mb(res.get(f'{key}_sender'))} "
+                  f"{mb(res.get(f'{key}_receiver'))}")
     counts, rtt = res.get("ping", (None, None))
     if rtt:
         print(f"{'ping host->guest':<16} {counts[0]} sent, {counts[1]} received, -i 0.01: "
               f"rtt min/avg/max/mdev {'/'.join(rtt)} ms")
     else:
-        print(f"{'ping host->guest':<16} -")
+        print(f"{'ping host->guest':<16} error: {why}")
     for n in res["notes"]:
         print(f"bench-linux-net: {n}")
 
