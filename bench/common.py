@@ -41,8 +41,10 @@ class Progress:
                   f"{self.elapsed():.0f} s elapsed", file=sys.stderr, flush=True)
 
     def note(self, what):
+        """Something between cases (booting, ...): what the heartbeat says until the next."""
         with self.lock:
             self.last = time.monotonic()
+            self.what = what
             print(f"{self.name}: {what}, {self.elapsed():.0f} s elapsed", file=sys.stderr,
                   flush=True)
 
