@@ -167,7 +167,8 @@ def main():
         if rc != 0 or not side.get("runtime") or not side.get("total_ios"):
             failed += 1
             why = ("the guest stopped before it" if rc is None else
-                   f"fio failed: status {rc}" if rc else "fio moved no data")
+                   f"fio failed: status {rc}" if rc else
+                   "no fio JSON" if i not in results else "fio moved no data")
             case["error"] = f"{why}; see {log}"
             print(f"{row}  ({case['error']})")
             continue
