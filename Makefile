@@ -479,7 +479,7 @@ bench: kernel $(BUILD)/bench/ringbench
 	BACKEND=$(BACKEND) $(PYTHON) bench/suite.py --build $(BUILD) --accel $(ACCEL) $(if $(QUICK),--quick)
 
 bench-boot: kernel
-	$(PYTHON) bench/boot.py --build $(BUILD)
+	$(PYTHON) bench/boot.py --build $(BUILD) $(BOOTBENCH_ARGS)
 
 # virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
 # BACKEND=vhost-user: the disk is qemu-storage-daemon's vhost-user-blk export

@@ -8,7 +8,9 @@ BUILD/bench/results/NAME.json (--json); bench/report.py then writes
 BUILD/bench/report.md, report.json and plots/*.png.
 
 --quick (make bench QUICK=1): fewer cases and shorter runs, about a minute
-in all; the report still has every section. A benchmark that cannot run here
+in all; the report still has every section. The bench-* targets' make
+variables (BLKBENCH_ARGS, LINUXBLK_ARGS, CONSOLE_BENCH_ARGS, BENCH_NET_ARGS,
+LINUXNET_ARGS, RINGBENCH_ARGS; BOOTBENCH_ARGS) add their options to that step. A benchmark that cannot run here
 (net without root or /dev/net/tun) or that fails still gets its section,
 saying why. Figures only: the exit status is 0 unless the report itself could
 not be written.
@@ -17,6 +19,7 @@ import argparse
 import datetime
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -28,17 +31,21 @@ import common  # noqa: E402
 PY = sys.executable
 
 # name, file, guest, full arguments, quick arguments (both after the script's own
-# --build/--json), minutes before it is stopped.
+# --build/--json), minutes before it is stopped, the environment variable (the
+# make variable of the bench-* target) whose arguments come last.
 STEPS = [
-    ("boot", "boot.py", "ours", [], ["--runs", "2"], 30),
-    ("ring", "ring.py", "host", [], ["--", "-n", "100000", "-p", "20000"], 30),
-    ("blk", "blk.py", "ours", [], ["--ms", "100", "--size", "64"], 30),
+    ("boot", "boot.py", "ours", [], ["--runs", "2"], 30, "BOOTBENCH_ARGS"),
+    ("ring", "ring.py", "host", ["--"], ["--", "-n", "100000", "-p", "20000"], 30,
+     "RINGBENCH_ARGS"),
+    ("blk", "blk.py", "ours", [], ["--ms", "100", "--size", "64"], 30, "BLKBENCH_ARGS"),
     ("linux-blk", "linux_blk.py", "linux", [],
-     ["--ms", "200", "--size", "64", "--cases", "0,1,3,5,13"], 30),
-    ("console", "console.py", "ours", [], ["--runs", "1", "--mib", "1"], 60),
+     ["--ms", "200", "--size", "64", "--cases", "0,1,3,5,13"], 30, "LINUXBLK_ARGS"),
+    ("console", "console.py", "ours", [], ["--runs", "1", "--mib", "1"], 60,
+     "CONSOLE_BENCH_ARGS"),
     ("net", "net.py", "ours", [], ["--secs", "2", "--pings", "20", "--transports", "q35-pci"],
-     30),
-    ("linux-net", "linux_net.py", "linux", [], ["--time", "2", "--pings", "20"], 30),
+     30, "BENCH_NET_ARGS"),
+    ("linux-net", "linux_net.py", "linux", [], ["--time", "2", "--pings", "20"], 30,
+     "LINUXNET_ARGS"),
 ]
 
 
@@ -105,12 +112,11 @@ def main():
     steps = [s for s in STEPS if not a.only or s[0] in a.only.split(",")]
     timings = []
     t_all = time.monotonic()
-    for n, (name, script, guest, full, quick, minutes) in enumerate(steps, 1):
+    for n, (name, script, guest, full, quick, minutes, var) in enumerate(steps, 1):
         path = os.path.join(res_dir, f"{name}.json")
         argv = [PY, os.path.join(ROOT, "bench", script), "--build", build, "--json", path]
-        extra = quick if a.quick else full
-        # ring.py passes what follows "--" to ringbench: its own options go first.
-        argv += extra
+        # Later options win: the make variable's after QUICK's (ring.py: all after "--").
+        argv += (quick if a.quick else full) + shlex.split(os.environ.get(var, ""))
         print(f"\n=== bench {n} of {len(steps)}: {name} ({guest}), "
               f"{time.monotonic() - t_all:.0f} s elapsed ===", flush=True)
         t0 = time.monotonic()
