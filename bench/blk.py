@@ -91,14 +91,6 @@ class Disk:
             self.daemon.stop()
 
 
-class Run:
-    """What a QEMU run left: exit status (None: killed on timeout) and output."""
-
-    def __init__(self, returncode, stdout):
-        self.returncode = returncode
-        self.stdout = stdout
-
-
 def run(args, image, cache, transport="q35-pci", progress=None):
     cmdline = f"app=blkbench blkbench.ms={args.ms}" + (" blkbench.poll" if args.poll else "")
 
@@ -112,8 +104,8 @@ def run(args, image, cache, transport="q35-pci", progress=None):
                                  accel=args.accel, machine=disk.machine, mem=BENCH_MEM,
                                  devices=disk.devices)
         t0 = time.monotonic()
-        rc, out = common.run_streaming(argv, args.ms * 20 / 1000 + 120, on_line)
-    return argv, Run(rc, out), time.monotonic() - t0
+        p = common.run_streaming(argv, args.ms * 20 / 1000 + 120, on_line)
+    return argv, p, time.monotonic() - t0
 
 
 def parse_rows(lines):

@@ -78,10 +78,20 @@ class Progress:
         self._thread.join()
 
 
+class Run:
+    """What a run left: exit status (None: killed on timeout) and its output
+    (stdout and stderr together; stderr is empty)."""
+
+    def __init__(self, returncode, stdout):
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = ""
+
+
 def run_streaming(argv, timeout, on_line=None, **kw):
     """Run argv, stdout and stderr together, calling on_line(line) as each
-    line arrives. Returns (exit status, output); the process is killed after
-    timeout seconds (status None then)."""
+    line arrives. Returns a Run; the process is killed after timeout seconds
+    (status None then)."""
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, text=True, errors="replace", **kw)
     out = []
@@ -100,7 +110,7 @@ def run_streaming(argv, timeout, on_line=None, **kw):
         p.wait()
         rc = None
     t.join(10)
-    return rc, "".join(out)
+    return Run(rc, "".join(out))
 
 
 def add_json_arg(ap):

@@ -45,13 +45,6 @@ def size_name(n):
     return f"{n >> 20}M" if n >= 1 << 20 else f"{n >> 10}K"
 
 
-class Run:
-    def __init__(self, returncode, stdout):
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = ""
-
-
 def run(args, guest, image, cache, used_mib, progress):
     cases = ",".join(f"{rw}:{size_name(b).lower()}:{qd}" for _, rw, b, qd in args.cases)
     cmdline = (f"console=ttyS0 panic=-1 loglevel=4 lb.bench=blk lb.ms={args.ms} "
@@ -71,9 +64,9 @@ def run(args, guest, image, cache, used_mib, progress):
                               f"{'' if m.group(5) == '0' else ' (failed)'}")
             elif line.startswith("@@LB init"):
                 progress.note("the Linux guest is up")
-        rc, out = common.run_streaming(argv, 180 + len(args.cases) * (3 * args.ms / 1000 + 10),
-                                       on_line)
-    return Run(rc, out), time.monotonic() - t0
+        p = common.run_streaming(argv, 180 + len(args.cases) * (3 * args.ms / 1000 + 10),
+                                 on_line)
+    return p, time.monotonic() - t0
 
 
 def parse(out):

@@ -279,7 +279,7 @@ def case_key(c):
     return (c["case"], c["size"], c["qd"])
 
 
-def section_blk(md, plots, ours, linux, comparisons):
+def section_blk(md, plots, ours, linux, comparisons, quick=False):
     md("## virtio-blk: ours vs Linux 6.1")
     md()
     s = ours.get("setup", {})
@@ -325,7 +325,7 @@ def section_blk(md, plots, ours, linux, comparisons):
                 row += [fmt(c["mbs"]), fmt(c["iops"], 0), fmt(c.get("irq_per_req"), 2)]
             if with_linux:
                 if lc is None:
-                    row += ["not run", "", "", "", ""]
+                    row += ["not run (QUICK)" if quick else "not run", "", "", "", ""]
                 elif lc.get("error"):
                     row += [cell_error(lc["error"]), "", "", "", ""]
                 else:
@@ -487,7 +487,8 @@ def build(results, out_dir):
     section_setup(md, docs["setup"], docs)
     section_boot(md, plots, docs["boot"])
     section_ring(md, plots, docs["ring"])
-    section_blk(md, plots, docs["blk"], docs["linux-blk"], comparisons)
+    section_blk(md, plots, docs["blk"], docs["linux-blk"], comparisons,
+                docs["setup"].get("quick", False))
     section_net(md, plots, docs["net"], docs["linux-net"], comparisons)
     section_console(md, plots, docs["console"])
     md("## Plots")

@@ -86,7 +86,8 @@ def main():
             progress.what = f"{progress.n} rows done"
         progress.touch()
     with progress:
-        rc, out = common.run_streaming([binary] + a.args, 1800, on_line)
+        p = common.run_streaming([binary] + a.args, 1800, on_line)
+    rc, out = p.returncode, p.stdout
     doc = {"bench": "ring", "guest": "host", "setup": {"args": a.args}, "error": None}
     doc.update(parse(out))
     if rc != 0:

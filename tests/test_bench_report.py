@@ -160,7 +160,7 @@ def t_blk_ratio(full):
                   "### microvm-mmio (ours only: the Linux baseline runs on q35-pci)")
     assert r[3:] == ["80.0", "20,000", "0.50"], r
     r = table_row(full.md, ["rand read", "4K", "32"])
-    assert r[6:] == ["not run", "", "", "", ""], r
+    assert r[6:] == ["not run (QUICK)", "", "", "", ""], r
 
 
 def t_blk_errors_in_rows(full):
