@@ -76,17 +76,19 @@ def main():
     # ringbench prints each row as it is done: that is the progress; the heartbeat
     # (rows so far) fills the gaps of slow rows.
     progress = common.Progress("bench-ring", None)
+    progress.what = "cache line ping-pong reference"
 
     def on_line(line):
         print(line, flush=True)
         if "ns/buf" in line.split():
             progress.what = "the first row"
-        elif progress.what and line.strip():
+        elif progress.what != "cache line ping-pong reference" and line.strip():
             progress.n += 1
             progress.what = f"{progress.n} rows done"
         progress.touch()
     with progress:
-        p = common.run_streaming([binary] + a.args, 1800, on_line)
+        # Line-buffered: ringbench's stdout is a pipe here (coreutils' stdbuf).
+        p = common.run_streaming(["stdbuf", "-oL", binary] + a.args, 1800, on_line)
     rc, out = p.returncode, p.stdout
     doc = {"bench": "ring", "guest": "host", "setup": {"args": a.args}, "error": None}
     doc.update(parse(out))
