@@ -1,8 +1,8 @@
 # virtio unikernel: one plain Makefile, out-of-tree build in build/.
 #
 #   make            build build/kernel.elf (installs/builds deps when missing)
-#   make run        boot it in QEMU, console on this terminal (Ctrl-A X quits)
-#   make test       every test tier, ends with "N passed, N failed"
+#   make run        boot the shell in QEMU with a virtio disk, network, console and rng (Ctrl-A X quits)
+#   make test       every test tier, ends with "N passed, N failed, N skipped"
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
@@ -12,9 +12,9 @@
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
-# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"
-#        NET=1 (virtio-net on user networking)  QEMU_ARGS="-device ..."
-#        VCONSOLE=1 (make run: the shell on a virtio console, the kernel log on COM1)
+# Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"  QEMU_ARGS="-device ..."
+#        make run attaches disk, network, virtio console and rng; DISK= NET= VCONSOLE= RNG=
+#        drop one, NETDEV=tap TAP=vtap0 a tap instead of user networking (see the run target)
 
 BUILD   := build
 DEPS    := $(BUILD)/deps
@@ -34,7 +34,7 @@ LD      := ld
 GCC_INC := $(shell $(CC) -print-file-name=include)
 
 # newlib declares clock_gettime/nanosleep only when the system says it has
-# POSIX timers; lib/syscalls.c provides them.
+# POSIX timers; lib/kernel/syscalls.c provides them.
 KERNEL_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
 	-fno-pic -fno-pie -mno-red-zone -fno-stack-protector \
 	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-strict-aliasing \
@@ -56,84 +56,45 @@ VQ_SRCS := lib/sg_ring.c drivers/virtio/ring/virtqueue.c drivers/virtio/ring/vir
 VCON_SRCS := drivers/virtio/devices/console_ctrl.c drivers/virtio/devices/console_port.c \
 	drivers/virtio/devices/console_recover.c
 
-KERNEL_SRCS := \
-	boot/pvh.S \
-	boot/pvh.c \
-	boot/efi_entry.S \
-	boot/efi_start.c \
-	arch/x86_64/cpu.S \
-	arch/x86_64/entry.S \
-	arch/x86_64/cpu.c \
-	arch/x86_64/desc.c \
-	arch/x86_64/trap.c \
-	arch/x86_64/paging.c \
-	arch/x86_64/tsc.c \
-	arch/x86_64/rtc.c \
-	arch/x86_64/power.c \
-	arch/x86_64/apic.c \
-	arch/x86_64/ioapic.c \
-	arch/x86_64/irq.c \
-	drivers/serial/uart16550.c \
-	drivers/pci/pci.c \
-	drivers/pci/pci_resource.c \
-	drivers/pci/pci_x86.c \
-	drivers/pci/pci_intx.c \
-	drivers/virtio/ring/virtio_dma.c \
-	drivers/virtio/virtio.c \
-	drivers/virtio/transport/wait.c \
-	drivers/virtio/transport/cfg_access.c \
-	drivers/virtio/transport/pci_caps.c \
-	drivers/virtio/transport/pci.c \
-	drivers/virtio/transport/mmio_parse.c \
-	drivers/virtio/transport/mmio.c \
-	drivers/virtio/devices/blk_queue.c \
-	drivers/virtio/devices/blk.c \
-	drivers/virtio/devices/net.c \
-	drivers/virtio/devices/rng.c \
+# The kernel's sources, layer by layer (README "Layout" has the map).
+BOOT_SRCS := boot/pvh.S boot/pvh.c boot/efi_entry.S boot/efi_start.c
+ARCH_SRCS := arch/x86_64/cpu.S arch/x86_64/entry.S arch/x86_64/cpu.c arch/x86_64/desc.c \
+	arch/x86_64/trap.c arch/x86_64/paging.c arch/x86_64/tsc.c arch/x86_64/rtc.c \
+	arch/x86_64/power.c arch/x86_64/apic.c arch/x86_64/ioapic.c arch/x86_64/irq.c
+# The kernel core (lib/kernel/): init, consoles, memory, files, syscalls, random, shell.
+CORE_SRCS := lib/kernel/init.c lib/kernel/console.c lib/kernel/panic.c lib/kernel/mem.c \
+	lib/kernel/memmap.c lib/kernel/page_alloc.c lib/kernel/syscalls.c lib/kernel/file.c \
+	lib/kernel/random.c lib/kernel/shell.c
+# Portable libraries (lib/): no kernel state, built into host tests as they are.
+LIB_SRCS := lib/cmdline.c lib/sha256.c lib/chacha20.c lib/sg_cursor.c
+# Firmware tables (drivers/acpi/) and buses (drivers/pci/, drivers/serial/).
+ACPI_SRCS := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c drivers/acpi/acpi_init.c
+BUS_SRCS := drivers/serial/uart16550.c drivers/pci/pci.c drivers/pci/pci_resource.c \
+	drivers/pci/pci_x86.c drivers/pci/pci_intx.c
+# virtio: the core, its transports, the ring (VQ_SRCS) and the device drivers.
+VIRTIO_SRCS := drivers/virtio/virtio.c drivers/virtio/features.c drivers/virtio/ring/virtio_dma.c \
+	drivers/virtio/transport/wait.c drivers/virtio/transport/cfg_access.c \
+	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/pci.c \
+	drivers/virtio/transport/mmio_parse.c drivers/virtio/transport/mmio.c \
 	$(VQ_SRCS) \
-	$(VCON_SRCS) \
-	drivers/virtio/devices/console.c \
-	drivers/virtio/devices/console_vport.c \
-	lib/init.c \
-	lib/console.c \
-	lib/panic.c \
-	lib/mem.c \
-	lib/memmap.c \
-	lib/acpi.c \
-	lib/acpi_aml.c \
-	lib/acpi_init.c \
-	lib/page_alloc.c \
-	lib/cmdline.c \
-	lib/syscalls.c \
-	lib/file.c \
-	lib/sha256.c \
-	lib/chacha20.c \
-	lib/random.c \
-	lib/shell.c \
-	lib/sg_cursor.c \
-	lib/blk_pattern.c \
-	lib/blkdev.c \
-	lib/blk_job.c \
-	lib/blk_shell.c \
-	tests/guest/exceptions.c \
-	tests/guest/libc.c \
-	tests/guest/memory.c \
-	tests/guest/clock.c \
-	tests/guest/interrupts.c \
-	tests/guest/pci_intx.c \
-	tests/guest/acpi_dump.c \
-	tests/guest/virtio.c \
-	tests/guest/blk.c \
-	tests/guest/console.c \
-	net/sys_arch.c \
-	net/net.c \
-	net/netif.c \
-	net/netif_tso.c \
-	net/netif_rxmem.c \
-	net/serve.c \
-	net/iperf.c \
-	net/ping.c \
-	net/netcmds.c
+	drivers/virtio/devices/blk_queue.c drivers/virtio/devices/blk.c \
+	drivers/virtio/devices/net.c drivers/virtio/devices/rng.c \
+	$(VCON_SRCS) drivers/virtio/devices/console.c drivers/virtio/devices/console_vport.c
+# The block layer (drivers/block/): disks, request checks, jobs, the `blk` command.
+BLOCK_SRCS := drivers/block/blkdev.c drivers/block/blk_job.c drivers/block/blk_shell.c \
+	drivers/block/blk_pattern.c
+# The network stack (net/): the lwIP port, the netif on virtio-net, the apps.
+NET_SRCS := net/sys_arch.c net/net.c net/netif.c net/netif_tso.c net/netif_rxmem.c \
+	net/serve.c net/iperf.c net/ping.c net/netcmds.c
+# In-guest tests (KTEST), linked into the kernel.
+KTEST_SRCS := tests/guest/exceptions.c tests/guest/libc.c tests/guest/memory.c \
+	tests/guest/clock.c tests/guest/interrupts.c tests/guest/pci_intx.c \
+	tests/guest/acpi_dump.c tests/guest/virtio.c tests/guest/blk.c tests/guest/console.c
+
+# Link order is the order of the linker tables (drivers, `help`, test and app
+# lists): keep it.
+KERNEL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) $(BUS_SRCS) $(VIRTIO_SRCS) $(CORE_SRCS) $(LIB_SRCS) \
+	$(ACPI_SRCS) $(BLOCK_SRCS) $(KTEST_SRCS) $(NET_SRCS)
 
 KERNEL_OBJS := $(patsubst %,$(BUILD)/kernel/%.o,$(KERNEL_SRCS))
 
@@ -170,21 +131,21 @@ HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host -I
 	-DVIRT_MB_HOOK -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -MMD -MP
 HOST_TESTS := memmap page_alloc cmdline acpi acpi_aml virtqueue strict sg_ring pci kload blk sha256 \
 	console vnet virtio_pci virtio_mmio netif chacha20
-HOST_SRCS_acpi := tests/host/test_acpi.c lib/acpi.c lib/acpi_aml.c
-HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c lib/acpi_aml.c lib/acpi.c
+HOST_SRCS_acpi := tests/host/test_acpi.c drivers/acpi/acpi.c drivers/acpi/acpi_aml.c
+HOST_SRCS_acpi_aml := tests/host/test_acpi_aml.c drivers/acpi/acpi_aml.c drivers/acpi/acpi.c
 HOST_SRCS_pci := tests/host/test_pci.c drivers/pci/pci.c drivers/pci/pci_resource.c
 HOST_SRCS_virtio_mmio := tests/host/test_virtio_mmio.c drivers/virtio/transport/mmio_parse.c \
-	lib/acpi_aml.c lib/acpi.c
+	drivers/acpi/acpi_aml.c drivers/acpi/acpi.c
 HOST_SRCS_virtio_pci := tests/host/test_virtio_pci.c drivers/pci/pci.c \
 	drivers/virtio/transport/pci_caps.c drivers/virtio/transport/wait.c
 HOST_SRCS_kload := tests/host/test_kload.c boot/efi/kload.c
 HOST_SRCS_blk := tests/host/test_blk.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
-	$(VQ_SRCS) lib/sg_cursor.c lib/blk_pattern.c lib/blkdev.c drivers/virtio/devices/blk_queue.c
+	$(VQ_SRCS) lib/sg_cursor.c drivers/block/blk_pattern.c drivers/block/blkdev.c drivers/virtio/devices/blk_queue.c
 HOST_SRCS_console := tests/host/test_console.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS) $(VCON_SRCS)
 # The virtio-net driver (#included by its test) on the ring core and the simulated device.
 HOST_SRCS_vnet := tests/host/test_vnet.c tests/host/vnet_fake_transport.c tests/host/vq_sim.c \
-	tests/host/virtio_dma_host.c $(VQ_SRCS)
+	tests/host/virtio_dma_host.c drivers/virtio/features.c $(VQ_SRCS)
 HOST_SRCS_strict := tests/host/test_strict.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
 	$(VQ_SRCS)
 HOST_SRCS_virtqueue := tests/host/test_virtqueue.c tests/host/vq_sim.c tests/host/virtio_dma_host.c \
@@ -196,9 +157,11 @@ HOST_LWIP_CFLAGS := -std=gnu11 -O1 -g -w -Iinclude $(LWIP_INC) -fsanitize=addres
 	-fno-sanitize=alignment -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_LWIP_OBJS := $(patsubst %,$(BUILD)/host/lwip/%.o,$(filter-out apps/%,$(LWIP_SRCS)))
 NET_HOST_SRCS := tests/host/net_host.c tests/host/net_host_driver.c tests/host/vnet_fake_transport.c net/netif.c net/netif_rxmem.c \
-	net/netif_tso.c lib/sg_ring.c
+	net/netif_tso.c lib/sg_ring.c drivers/virtio/features.c
 HOST_SRCS_netif := tests/host/test_netif.c $(NET_HOST_SRCS)
 HOST_BINS := $(patsubst %,$(BUILD)/host/test_%,$(HOST_TESTS))
+HOST_SRCS_memmap := tests/host/test_memmap.c lib/kernel/memmap.c
+HOST_SRCS_page_alloc := tests/host/test_page_alloc.c lib/kernel/page_alloc.c
 # Sources of host test NAME: HOST_SRCS_NAME if set, else its test file plus lib/NAME.c.
 host_test_srcs = $(or $(HOST_SRCS_$(1)),tests/host/test_$(1).c lib/$(1).c)
 
@@ -212,7 +175,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/fuzz \
 	-Dmalloc=fuzz_malloc -Dcalloc=fuzz_calloc -Drealloc=fuzz_realloc
 FUZZ_SRCS := tests/fuzz/fuzz_vq.c tests/fuzz/fuzz_host.c $(VQ_SRCS)
 FUZZ_DEPS := $(FUZZ_SRCS) tests/fuzz/fuzz_host.h drivers/virtio/ring/virtqueue_internal.h \
-	$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+	$(wildcard include/virtio/*.h include/lib/sg_ring.h include/arch/x86_64/barrier.h)
 # The network receive path (tests/fuzz/fuzz_net.c): the driver, net/ and lwIP over
 # tests/host/net_host.c's scripted device; lwIP's objects built apart as for the host test.
 NETFUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -Itests/host $(LWIP_INC) \
@@ -231,8 +194,8 @@ FUZZ_TEST_SECONDS ?= 30
 # FUZZ_SHORT_SECONDS each in `make test`, FUZZ_SECONDS in `make fuzz`.
 FUZZ_SHORT_SECONDS ?= 5
 FUZZ_SRCS_console := $(VQ_SRCS) $(VCON_SRCS)
-FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c lib/blkdev.c lib/sg_cursor.c
-FUZZ_SRCS_acpi := lib/acpi.c lib/acpi_aml.c $(VQ_SRCS)
+FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c drivers/block/blkdev.c lib/sg_cursor.c
+FUZZ_SRCS_acpi := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c $(VQ_SRCS)
 FUZZ_MORE := console blk acpi
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
 
@@ -392,7 +355,7 @@ $(FUZZ_MORE_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) $
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_MORE_COMMON) $(FUZZ_SRCS_$*)
 
 $(BUILD)/bench/ringbench: $(BENCH_SRCS) drivers/virtio/ring/virtqueue_internal.h \
-		$(wildcard include/virtio/*.h include/kernel/sg_ring.h include/arch/x86_64/barrier.h)
+		$(wildcard include/virtio/*.h include/lib/sg_ring.h include/arch/x86_64/barrier.h)
 	@mkdir -p $(@D)
 	@echo "  HOSTCC  $@"
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $(BENCH_SRCS)
@@ -403,31 +366,27 @@ kernel:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/kernel.elf
 
-# make run NET=1: a virtio-net on QEMU's user network (restrict=on); QEMU_ARGS: anything else.
-# MACHINE=microvm: its devices are virtio-mmio (virtio-*-device, version 2), and make run
-# attaches a disk (build/run-disk.img, 64 MiB), the network and the console.
-comma := ,
-ifneq ($(filter microvm%,$(MACHINE)),)
-VBUS := device
-NET := 1
-VCONSOLE := 1
-RUN_DISK := $(BUILD)/run-disk.img
-RUN_MMIO := -global virtio-mmio.force-legacy=false \
-	-drive if=none$(comma)id=d0$(comma)format=raw$(comma)file=$(RUN_DISK) \
-	-device virtio-blk-device$(comma)drive=d0
-else
-VBUS := pci
-endif
-RUN_NET := $(if $(NET),-netdev user$(comma)id=n0$(comma)restrict=on -device virtio-net-$(VBUS)$(comma)netdev=n0)
-RUN_EXTRA := $(strip $(RUN_MMIO) $(RUN_NET) $(QEMU_ARGS))
+# make run: the whole stack (scripts/qemu.py --run, the command line tests/qemu/test_run.py
+# boots): a virtio-blk disk (DISK, made on the first run and kept), virtio-net on QEMU's user
+# network (restrict=on; 127.0.0.1:IPERF_PORT and :ECHO_PORT forwarded to the guest's iperf
+# server and echo, which net.serve=on starts), the shell on a virtio console (COM1 keeps the
+# kernel log) and virtio-rng. DISK= NET= VCONSOLE= RNG= (empty or 0) drop one. NETDEV=tap
+# attaches the tap TAP instead (created and configured by you; CMDLINE="ip=A.B.C.D/N").
+# MACHINE=microvm: the same devices on virtio-mmio. QEMU_ARGS: anything else.
+DISK       ?= $(BUILD)/run-disk.img
+NET        ?= 1
+NETDEV     ?= user
+TAP        ?= vtap0
+VCONSOLE   ?= 1
+RNG        ?= 1
+IPERF_PORT ?= 15001
+ECHO_PORT  ?= 10007
 
-$(BUILD)/run-disk.img:
-	truncate -s 64M $@
-
-run: kernel $(RUN_DISK)
-	$(PYTHON) scripts/qemu.py --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
-		--cmdline "$(CMDLINE)" --interactive $(if $(VCONSOLE),--virtio-console) \
-		$(if $(RUN_EXTRA),-- $(RUN_EXTRA))
+run: kernel
+	$(PYTHON) scripts/qemu.py --run --machine $(MACHINE) --accel $(ACCEL) --mem $(MEM) \
+		--cmdline "$(CMDLINE)" --disk "$(DISK)" --net "$(NET)" --netdev "$(NETDEV)" \
+		--tap "$(TAP)" --vconsole "$(VCONSOLE)" --rng "$(RNG)" \
+		--iperf-port $(IPERF_PORT) --echo-port $(ECHO_PORT) $(if $(QEMU_ARGS),-- $(QEMU_ARGS))
 
 debug: kernel
 	@echo "QEMU waits for gdb: gdb $(BUILD)/kernel.elf -ex 'target remote :1234'"

@@ -31,7 +31,7 @@ import blk  # noqa: E402
 import common  # noqa: E402
 from blk import disk_args, make_image  # noqa: E402
 
-# The cases of blk_bench() (lib/blk_job.c), in its order: name, fio rw, bytes, depth.
+# The cases of blk_bench() (drivers/block/blk_job.c), in its order: name, fio rw, bytes, depth.
 CASES = [("seq read", "read", 4096, 1), ("seq read", "read", 4096, 32),
          ("seq read", "read", 65536, 1), ("seq read", "read", 65536, 32),
          ("seq read", "read", 1048576, 1), ("seq read", "read", 1048576, 32),

@@ -1,7 +1,7 @@
 /* ChaCha20 block function and stream (RFC 8439 sections 2.1-2.4). */
 #include <string.h>
 
-#include <kernel/chacha20.h>
+#include <lib/chacha20.h>
 
 static uint32_t rd32le(const uint8_t *p)
 {

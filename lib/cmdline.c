@@ -1,8 +1,8 @@
-/* Kernel command line parsing (see include/kernel/cmdline.h for syntax). */
+/* Kernel command line parsing (see include/lib/cmdline.h for syntax). */
 #include <errno.h>
 #include <string.h>
 
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 
 static int is_space(char c)
 {

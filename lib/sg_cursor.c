@@ -1,5 +1,5 @@
-/* sg_cursor: cutting sg_ring chains into limited pieces (see include/kernel/sg_cursor.h). */
-#include <kernel/sg_cursor.h>
+/* sg_cursor: cutting sg_ring chains into limited pieces (see include/lib/sg_cursor.h). */
+#include <lib/sg_cursor.h>
 
 void sg_cursor_init(struct sg_cursor *c, const struct sg_ring *head)
 {

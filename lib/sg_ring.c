@@ -1,5 +1,5 @@
-/* sg_ring chain walks (see include/kernel/sg_ring.h). */
-#include <kernel/sg_ring.h>
+/* sg_ring chain walks (see include/lib/sg_ring.h). */
+#include <lib/sg_ring.h>
 
 int sg_count(const struct sg_ring *r)
 {

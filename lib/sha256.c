@@ -1,7 +1,7 @@
-/* SHA-256, FIPS 180-4 section 6.2 (see include/kernel/sha256.h). */
+/* SHA-256, FIPS 180-4 section 6.2 (see include/lib/sha256.h). */
 #include <string.h>
 
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 
 /* 4.2.2: the first 32 bits of the fractional parts of the cube roots of the first 64 primes. */
 static const uint32_t k[64] = {

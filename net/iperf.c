@@ -92,22 +92,25 @@ void net_iperf_report(void *arg, enum lwiperf_report_type type, const ip_addr_t 
 static int iperf_server(u16_t port, unsigned tests)
 {
 	unsigned start = iperf_reports;
-	void *srv;
+	bool shared = net_serve_port(port); /* net.serve=on's server: it reports here too */
+	void *srv = NULL;
 
-	srv = lwiperf_start_tcp_server(IP_ANY_TYPE, port, net_iperf_report, NULL);
-	if (!srv) {
+	if (!shared)
+		srv = lwiperf_start_tcp_server(IP_ANY_TYPE, port, net_iperf_report, NULL);
+	if (!shared && !srv) {
 		printf("iperf: cannot listen on TCP port %u\n", port);
 		return 1;
 	}
 	printf("------------------------------------------------------------\n"
-	       "Server listening on TCP port %u (lwIP lwiperf)\n"
+	       "Server listening on TCP port %u (lwIP lwiperf%s)\n"
 	       "TCP window size: %u KByte\n"
 	       "------------------------------------------------------------\n",
-	       port, (unsigned)(TCP_WND / 1024));
+	       port, shared ? ", net.serve=on" : "", (unsigned)(TCP_WND / 1024));
 	fflush(stdout);
 	while (iperf_reports - start < tests && !net_interrupted())
 		net_poll();
-	lwiperf_abort(srv);
+	if (srv)
+		lwiperf_abort(srv);
 	return iperf_reports - start < tests;
 }
 

@@ -19,7 +19,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <net/net.h>
@@ -177,10 +177,16 @@ static void net_idle(void)
 void net_autostart(void)
 {
 	const char *opt = cmdline_get(&kernel_cmdline, "net");
+	const char *serve = cmdline_get(&kernel_cmdline, "net.serve");
 
 	if ((opt && strcmp(opt, "off") == 0) || !vnet_get(0))
 		return;
-	net_up();
+	if (net_up() || !serve || strcmp(serve, "on") != 0)
+		return;
+	if (net_serve_start())
+		printf("net: net.serve=on: the services could not start\n");
+	else
+		printf("net: serving iperf on 5001, echo on 7, discard on 9 (net.serve=on)\n");
 }
 
 void net_poll(void)

@@ -81,7 +81,7 @@ void net_print_stats(void)
 	struct vnet_dev *d = net_vnet();
 	const struct vnet_stats *s;
 	const struct net_glue_stats *g = net_glue_stats();
-	char feats[256], a[IPADDR_STRLEN_MAX];
+	char feats[512], a[IPADDR_STRLEN_MAX];
 
 	if (!n || !d) {
 		printf("net: not up\n");
@@ -128,6 +128,9 @@ void net_print_stats(void)
 	       (unsigned long long)s->tx_packets, (unsigned long long)s->tx_bytes,
 	       (unsigned long long)s->tx_gso, (unsigned long long)g->tx_gso_segments,
 	       (unsigned long long)s->tx_csum, (unsigned long long)s->tx_kicks);
+	printf("    checksums in software: RX TCP %llu (lwIP) %llu (driver), TX TCP %llu (lwIP)\n",
+	       (unsigned long long)g->rx_csum_lwip, (unsigned long long)g->rx_csum_sw,
+	       (unsigned long long)g->tx_csum_lwip);
 	printf("    TX errors: ring-full %llu  busy %llu  linearized %llu  other %llu\n",
 	       (unsigned long long)s->tx_ring_full, (unsigned long long)g->tx_busy,
 	       (unsigned long long)g->tx_linearized, (unsigned long long)g->tx_err);

@@ -221,6 +221,9 @@ static bool rx_csum(struct netif *netif, struct pbuf *p, const struct vnet_rx_in
 		net_glue.rx_udp_completed++;
 		return true;
 	}
+	if (proto == IP_PROTO_TCP && !info->csum_ok &&
+	    NETIF_CSUM_ON(netif, NETIF_CHECKSUM_CHECK_TCP))
+		net_glue.rx_csum_lwip++;
 	if (proto != IP_PROTO_TCP || NETIF_CSUM_ON(netif, NETIF_CHECKSUM_CHECK_TCP) ||
 	    info->csum_ok)
 		return true;
@@ -378,6 +381,13 @@ static err_t vnet_linkoutput(struct netif *netif, struct pbuf *p)
 			return ERR_OK;
 		}
 		vnet_tx_csum(p, &h);
+	} else {
+		uint16_t l4, l4len;
+		uint8_t proto;
+		bool frag;
+
+		if (frame_l4(p, &l4, &proto, &l4len, &frag) == L4_FOUND && proto == IP_PROTO_TCP)
+			net_glue.tx_csum_lwip++;
 	}
 	rc = vnet_netif_send(netif, p, &h);
 	if (rc == -ENOSPC) {

@@ -17,7 +17,7 @@
 #include <lwip/prot/tcp.h>
 #include <netif/ethernet.h>
 
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 
 #include "netif_vnet.h"

@@ -1,8 +1,10 @@
 /*
- * `app=net`: bring the network up and serve until 'q' (or Ctrl-C) on the
- * console: lwIP's lwiperf server (iperf 2) on TCP 5001, echo (RFC 862) on
- * TCP 7 and discard (RFC 863) on TCP 9, each closing connection reported
- * with its byte count and rate.
+ * The network services: lwIP's lwiperf server (iperf 2) on TCP 5001, echo
+ * (RFC 862) on TCP 7 and discard (RFC 863) on TCP 9, each closing
+ * connection reported with its byte count and rate. `app=net` brings the
+ * network up and serves until 'q' (or Ctrl-C) on the console;
+ * `net.serve=on` starts them beside any application (the shell serves
+ * while it waits for input: its idle hook polls the network).
  *
  * Echo holds what it has not written back yet: at most ECHO_PENDING_BYTES
  * in ECHO_PENDING_PBUFS pbufs (received pages count as pbufs however
@@ -10,6 +12,7 @@
  * what follows until echo catches up. A peer that stops reading the echo
  * for ECHO_STALL_S seconds loses its connection: it cannot pin memory.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -210,19 +213,34 @@ static int listen_on(u16_t port, bool echo)
 	return 0;
 }
 
+static bool serving;
+
+int net_serve_start(void)
+{
+	if (serving)
+		return 0;
+	if (!lwiperf_start_tcp_server(IP_ANY_TYPE, LWIPERF_TCP_PORT_DEFAULT, net_iperf_report,
+				      NULL) ||
+	    listen_on(ECHO_PORT, true) || listen_on(DISCARD_PORT, false))
+		return -ENOMEM;
+	serving = true;
+	return 0;
+}
+
+bool net_serve_port(unsigned port)
+{
+	return serving && port == LWIPERF_TCP_PORT_DEFAULT;
+}
+
 KAPP(net, "network up (DHCP or ip=), serve iperf 5001, echo 7, discard 9 until 'q'")
 {
-	void *iperf;
-
 	if (net_up())
 		return 1;
 	if (net_wait_addr(20000)) {
 		printf("net: no IPv4 address after 20 s\n");
 		return 1;
 	}
-	iperf = lwiperf_start_tcp_server(IP_ANY_TYPE, LWIPERF_TCP_PORT_DEFAULT, net_iperf_report,
-					 NULL);
-	if (!iperf || listen_on(ECHO_PORT, true) || listen_on(DISCARD_PORT, false))
+	if (net_serve_start())
 		return 1;
 	printf("net: serving iperf on 5001, echo on 7, discard on 9; 'q' stops\n");
 	fflush(stdout);

@@ -10,7 +10,7 @@
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/random.h>
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 #include <lwip/sys.h>
 
 #include "net_hooks.h"

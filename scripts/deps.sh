@@ -32,7 +32,7 @@ PKGS=(
 	gcc make binutils xz-utils dpkg-dev newlib-source gnu-efi mtools
 	# run and test
 	qemu-system-x86 qemu-utils ovmf python3 python3-pytest python3-pytest-xdist
-	libcmocka-dev check iperf iproute2 iputils-ping
+	libcmocka-dev check iperf iproute2 iputils-ping netcat-openbsd
 	# make bench's plots (bench/report.py, /usr/bin/python3 with the Agg backend)
 	python3-matplotlib
 	# fuzzing: clang 14, its libFuzzer/ASan runtimes, llvm-symbolizer for reports

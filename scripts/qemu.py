@@ -3,7 +3,8 @@
 
 Used by `make run` / `make debug` / `make run-efi` (interactive, console on
 this terminal) and imported by the test runner (tests/qemu) and benchmarks
-(bench/). Two ways in: the kernel through PVH (-kernel), or an ESP image
+(bench/). `make run`'s whole command line is run_command() (`--run`), which
+tests/qemu/test_run.py boots too. Two ways in: the kernel through PVH (-kernel), or an ESP image
 under OVMF (UEFI; efi_esp=, --efi), with the console on COM1 either way.
 
 The kernel leaves QEMU through isa-debug-exit: status 33 means pass,
@@ -12,6 +13,7 @@ The kernel leaves QEMU through isa-debug-exit: status 33 means pass,
 import argparse
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -96,6 +98,63 @@ def qemu_command(kernel, cmdline="", machine="q35", accel="tcg", mem="256M",
     return args
 
 
+# make run: the host ends of the forwards to the guest's services (net.serve=on),
+# on 127.0.0.1 only, and the tap NETDEV=tap attaches to.
+RUN_IPERF_PORT = 15001   # -> guest TCP 5001, the iperf 2 server
+RUN_ECHO_PORT = 10007    # -> guest TCP 7, echo
+RUN_TAP = "vtap0"
+
+
+def run_devices(machine="q35", disk=None, net="user", vconsole=True, rng=True,
+                iperf_port=RUN_IPERF_PORT, echo_port=RUN_ECHO_PORT, tap=RUN_TAP):
+    """make run's virtio devices: a disk image (path, or None), the network
+    ("user": QEMU's user network, restrict=on, with the two forwards;
+    "tap": the existing or QEMU-created tap device `tap`, which nothing here
+    configures; None), virtio-rng; the virtio console is qemu_command()'s
+    (virtio_console=vconsole). On microvm they are virtio-mmio (version 2)."""
+    mmio = machine.startswith("microvm")
+    bus = "device" if mmio else "pci"
+    args = ["-global", "virtio-mmio.force-legacy=false"] if mmio else []
+    if disk:
+        args += ["-drive", f"if=none,id=d0,format=raw,file={disk}",
+                 "-device", f"virtio-blk-{bus},drive=d0"]
+    if net == "user":
+        args += ["-netdev", "user,id=n0,restrict=on"
+                 f",hostfwd=tcp:127.0.0.1:{iperf_port}-:5001"
+                 f",hostfwd=tcp:127.0.0.1:{echo_port}-:7",
+                 "-device", f"virtio-net-{bus},netdev=n0"]
+    elif net == "tap":
+        args += ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+                 "-device", f"virtio-net-{bus},netdev=n0"]
+    elif net:
+        raise ValueError(f"net={net!r}: user, tap or nothing")
+    if rng:
+        args += ["-device", f"virtio-rng-{bus}"]
+    return args
+
+
+def run_cmdline(cmdline="", net="user"):
+    """make run's kernel command line: net.serve=on first when there is a
+    network (a later net.serve= in cmdline wins), then cmdline."""
+    return " ".join(w for w in ("net.serve=on" if net else "", cmdline) if w)
+
+
+def run_command(kernel="build/kernel.elf", cmdline="", machine="q35", accel="tcg", mem="256M",
+                disk=None, net="user", vconsole=True, rng=True, iperf_port=RUN_IPERF_PORT,
+                echo_port=RUN_ECHO_PORT, tap=RUN_TAP, extra=()):
+    """The argv of `make run`: interactive (COM1, the virtio console and the
+    monitor on stdio), the devices of run_devices(), then extra."""
+    return qemu_command(kernel, run_cmdline(cmdline, net), machine, accel, mem,
+                        interactive=True, virtio_console=vconsole,
+                        devices=run_devices(machine, disk, net, vconsole, rng, iperf_port,
+                                            echo_port, tap) + list(extra))
+
+
+def _knob(value):
+    """A make knob is off when empty or 0."""
+    return value not in ("", "0", "no", "off")
+
+
 def symbolize(log, kernel):
     """Append function and source line to the addresses of a backtrace."""
     addrs = re.findall(r"^\s+#\d+\s+(0x[0-9a-f]+)", log, re.M)
@@ -135,8 +194,23 @@ def main():
     p.add_argument("--gdb", action="store_true", help="halt at start, gdb stub on :1234")
     p.add_argument("--symbolize", metavar="LOG",
                    help="print LOG with backtrace addresses resolved, then exit")
+    run = p.add_argument_group("make run (--run): the whole stack; a knob is off when empty or 0")
+    run.add_argument("--run", action="store_true",
+                     help="boot make run's command line: disk, network, console, rng")
+    run.add_argument("--disk", default="build/run-disk.img",
+                     help="the disk image, made (scripts/run_disk.py) when missing")
+    run.add_argument("--net", default="1", help="virtio-net")
+    run.add_argument("--netdev", default="user", choices=("user", "tap"),
+                     help="user: QEMU's user network with the forwards; tap: --tap")
+    run.add_argument("--tap", default=RUN_TAP, help="the tap device for --netdev tap")
+    run.add_argument("--vconsole", default="1", help="the shell on a virtio console")
+    run.add_argument("--rng", default="1", help="virtio-rng")
+    run.add_argument("--iperf-port", type=int, default=RUN_IPERF_PORT)
+    run.add_argument("--echo-port", type=int, default=RUN_ECHO_PORT)
     p.add_argument("extra", nargs="*", help="extra QEMU arguments (after --)")
     a = p.parse_args()
+    if a.run:
+        return run_main(a)
     if a.symbolize:
         with open(a.symbolize, errors="replace") as f:
             sys.stdout.write(symbolize(f.read(), a.kernel))
@@ -159,6 +233,36 @@ def main():
     if rc == EXIT_FAIL:
         print("qemu: the kernel exited with the failure code", file=sys.stderr)
     return rc
+
+
+def run_main(a):
+    """make run: say what is attached and how to reach it, then boot."""
+    import run_disk
+    if not os.path.exists(a.kernel):
+        sys.exit(f"qemu.py: {a.kernel} not found (run make)")
+    disk = run_disk.make(a.disk) if _knob(a.disk) else None
+    net = a.netdev if _knob(a.net) else None
+    vconsole, rng = _knob(a.vconsole), _knob(a.rng)
+    argv = run_command(a.kernel, a.cmdline, a.machine, a.accel, a.mem, disk, net, vconsole, rng,
+                       a.iperf_port, a.echo_port, a.tap, a.extra)
+    say = lambda *w: print("run:", *w, file=sys.stderr)  # noqa: E731
+    say(f"virtio-blk  {disk or 'none (DISK=)'}")
+    if net == "user":
+        say("virtio-net  user network (restrict=on); from this host: "
+            f"iperf -c 127.0.0.1 -p {a.iperf_port}   and   echo hi | nc -N 127.0.0.1 {a.echo_port}")
+    elif net == "tap":
+        say(f"virtio-net  tap {a.tap} (configure it yourself; the guest needs "
+            "CMDLINE=\"ip=A.B.C.D/N\")")
+    else:
+        say("virtio-net  none (NET=)")
+    say("console     " + ("the shell on a virtio console, kernel log on COM1, one terminal "
+                          "(Ctrl-A C cycles shell, COM1, monitor)" if vconsole
+                          else "COM1 only (VCONSOLE=)"))
+    say(f"virtio-rng  {'yes' if rng else 'none (RNG=)'}")
+    say("qemu:", shlex.join(argv))
+    say("Ctrl-A X quits")
+    rc = subprocess.call(argv)
+    return 0 if rc in (EXIT_PASS, 0) else rc
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""Run every test tier and print one summary line: "N passed, N failed".
+"""Run every test tier and print one summary line: "N passed, N failed, N skipped".
+
+A skipped test is neither passed nor failed; each one is printed with its
+reason ("skipped: TIER: TEST: REASON"), e.g. the tap tests when not root.
 
 Tiers:
   host  the kernel's portable sources under cmocka with ASan/UBSan
@@ -25,25 +28,33 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
 def run_host(binaries):
-    passed = failed = 0
+    passed = failed = skipped = 0
     for b in binaries:
         env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
         p = subprocess.run([b], capture_output=True, text=True, env=env, check=False)
         plan = re.search(r"^1\.\.(\d+)", p.stdout, re.M)
-        ok = len(re.findall(r"^ok \d+", p.stdout, re.M))
-        bad = len(re.findall(r"^not ok \d+", p.stdout, re.M))
-        total = int(plan.group(1)) if plan else ok + bad
-        missing = max(0, total - ok - bad)
+        # A TAP "# SKIP" directive, on "ok" or (cmocka's skip()) "not ok N # SKIP name";
+        # cmocka gives no reason: print what follows SKIP.
+        skip_rx = r"^(?:not )?ok \d+[^#\n]*#\s*SKIP\b[ \t]*(.*)$"
+        skips = re.findall(skip_rx, p.stdout, re.M | re.I)
+        ok = len(re.findall(r"^ok \d+(?![^#\n]*#\s*SKIP\b)", p.stdout, re.M | re.I))
+        bad = len(re.findall(r"^not ok \d+(?![^#\n]*#\s*SKIP\b)", p.stdout, re.M | re.I))
+        total = int(plan.group(1)) if plan else ok + bad + len(skips)
+        missing = max(0, total - ok - bad - len(skips))
         if p.returncode != 0 and bad + missing == 0:
             missing = 1   # crashed before reporting anything
         name = os.path.basename(b)
-        print(f"host: {name}: {ok} passed, {bad + missing} failed")
+        print(f"host: {name}: {ok} passed, {bad + missing} failed, {len(skips)} skipped")
+        for what in skips:
+            print(f"skipped: host: {name}: {what or '?'} (the test called skip(); "
+                  "cmocka reports no reason)")
         if bad + missing:
             sys.stdout.write(p.stdout)
             sys.stdout.write(p.stderr)
         passed += ok
         failed += bad + missing
-    return passed, failed
+        skipped += len(skips)
+    return passed, failed, skipped
 
 
 def run_static(objects):
@@ -53,7 +64,8 @@ def run_static(objects):
         p = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "check_dispatch.py"), obj],
                            capture_output=True, text=True, check=False)
         ok = p.returncode == 0
-        print(f"host: check_dispatch {os.path.basename(obj)}: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}")
+        print(f"host: check_dispatch {os.path.basename(obj)}: "
+              f"{'1 passed, 0 failed' if ok else '0 passed, 1 failed'}, 0 skipped")
         if not ok:
             sys.stdout.write(p.stdout + p.stderr)
         passed += ok
@@ -82,11 +94,19 @@ def run_qemu(build, workers, select):
         suite = suite[0]
     total = int(suite.get("tests", 0))
     bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-    skipped = int(suite.get("skipped", 0))
+    skips = []
+    for case in suite.iter("testcase"):
+        s = case.find("skipped")
+        if s is not None:
+            name = f"{case.get('classname', '').rsplit('.', 1)[-1]}::{case.get('name')}"
+            skips.append((name, s.get("message") or s.text or "no reason given"))
+    skipped = max(int(suite.get("skipped", 0)), len(skips))
     if p.returncode not in (0, 1) and bad == 0:
         bad = 1   # pytest itself failed (collection or internal error)
     print(f"qemu: {total - bad - skipped} passed, {bad} failed, {skipped} skipped")
-    return total - bad - skipped, bad
+    for name, why in skips:
+        print(f"skipped: qemu: {name}: {why}")
+    return total - bad - skipped, bad, skipped
 
 
 def run_fuzz(build, binaries, seconds):
@@ -147,7 +167,7 @@ def run_fuzz(build, binaries, seconds):
                           if "invariant violated" in l or "ERROR:" in l), max(0, len(lines) - 40))
             sys.stdout.write("\n".join(lines[start:start + 60]) + "\n")
             failed += 1
-    return passed, failed
+    return passed, failed, 0
 
 
 def main():
@@ -164,14 +184,14 @@ def main():
     a = ap.parse_args()
     tiers = set(a.tiers.split(","))
 
-    hp, hf = run_host(a.host) if "host" in tiers else (0, 0)
+    hp, hf, hs = run_host(a.host) if "host" in tiers else (0, 0, 0)
     if "host" in tiers:
         sp, sf = run_static(a.static)
         hp, hf = hp + sp, hf + sf
-    qp, qf = run_qemu(a.build, a.workers, a.select) if "qemu" in tiers else (0, 0)
-    fp, ff = run_fuzz(a.build, a.fuzz, a.fuzz_seconds) if "fuzz" in tiers else (0, 0)
-    passed, failed = hp + qp + fp, hf + qf + ff
-    print(f"{passed} passed, {failed} failed")
+    qp, qf, qs = run_qemu(a.build, a.workers, a.select) if "qemu" in tiers else (0, 0, 0)
+    fp, ff, fs = run_fuzz(a.build, a.fuzz, a.fuzz_seconds) if "fuzz" in tiers else (0, 0, 0)
+    passed, failed, skipped = hp + qp + fp, hf + qf + ff, hs + qs + fs
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 0 if failed == 0 and passed > 0 else 1
 
 

@@ -11,7 +11,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/ioapic.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 

@@ -11,7 +11,7 @@
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/ioapic.h>
 #include <arch/x86_64/irq.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/kernel.h>
 
 #define IRQ_KNOWN_FLAGS (IRQ_LEVEL | IRQ_ACTIVE_LOW | IRQ_SHARED | IRQ_REPORTS)

@@ -10,7 +10,7 @@
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/ioapic.h>
 #include <arch/x86_64/irq.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/kernel.h>
 #include <pci/pci.h>
 

@@ -13,9 +13,9 @@
 
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/registry.h>

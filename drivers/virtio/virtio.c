@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
 #include <virtio/virtio.h>
@@ -302,38 +302,23 @@ int virtio_reset_vq(struct virtqueue *vq, uint32_t num, vq_recycle_t recycle)
 	return vd->ops->reset_vq(vd, vq, num, recycle);
 }
 
+const struct virtio_feature_name *virtio_device_feature_names(uint16_t id)
+{
+	for (const struct virtio_driver *drv = __virtio_drv_start; drv < __virtio_drv_end; drv++)
+		if (drv->device_id == id)
+			return drv->feature_names;
+	return NULL;
+}
+
 void virtio_print_features(const struct virtio_device *vd)
 {
-	static const struct {
-		uint16_t device_id; /* 0: any device */
-		uint8_t bit;
-		const char *name;
-	} names[] = {
-		{VIRTIO_ID_CONSOLE, 0, "CONSOLE_F_SIZE"},
-		{VIRTIO_ID_CONSOLE, 1, "CONSOLE_F_MULTIPORT"},
-		{VIRTIO_ID_CONSOLE, 2, "CONSOLE_F_EMERG_WRITE"},
-		{0, VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
-		{0, VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
-		{0, VIRTIO_F_VERSION_1, "VERSION_1"},
-		{0, VIRTIO_F_RING_PACKED, "RING_PACKED"},
-		{0, VIRTIO_F_IN_ORDER, "IN_ORDER"},
-		{0, VIRTIO_F_NOTIFICATION_DATA, "NOTIFICATION_DATA"},
-		{0, VIRTIO_F_RING_RESET, "RING_RESET"},
-	};
-	uint64_t rest = vd->features;
+	char names[640]; /* all 64 bits named: about 600 bytes */
 
-	printf("0x%llx", (unsigned long long)vd->features);
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		if ((names[i].device_id && names[i].device_id != vd->id) ||
-		    !(vd->features & VIRTIO_BIT(names[i].bit)))
-			continue;
-		printf(" %s", names[i].name);
-		rest &= ~VIRTIO_BIT(names[i].bit);
-	}
-	for (unsigned b = 0; b < 64; b++)
-		if (rest & VIRTIO_BIT(b))
-			printf(" bit%u", b);
-	printf("\n");
+	virtio_format_features(vd->features,
+			       vd->driver ? vd->driver->feature_names
+					  : virtio_device_feature_names(vd->id),
+			       names, sizeof(names));
+	printf("0x%llx%s%s\n", (unsigned long long)vd->features, names[0] ? " " : "", names);
 }
 
 KCMD(virtio, "virtio devices, negotiated features and per-queue counters")

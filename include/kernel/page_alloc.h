@@ -52,7 +52,7 @@ int page_free_pages(struct page_alloc *pa, uint64_t phys, uint64_t npages);
  */
 int page_claim_pages(struct page_alloc *pa, uint64_t phys, uint64_t npages);
 
-/* The kernel's allocator (lib/mem.c) and its convenience wrappers. */
+/* The kernel's allocator (lib/kernel/mem.c) and its convenience wrappers. */
 extern struct page_alloc kernel_pages;
 void *alloc_pages(uint64_t npages); /* zeroed; NULL when out of memory */
 void *alloc_pages_below(uint64_t npages, uint64_t limit);

@@ -1,5 +1,5 @@
 /*
- * Kernel random numbers (lib/random.c): a ChaCha20 generator with fast key
+ * Kernel random numbers (lib/kernel/random.c): a ChaCha20 generator with fast key
  * erasure, seeded at boot from RDSEED/RDRAND (when CPUID has them) and
  * virtio-rng (drivers/virtio/devices/rng.c), reseeded from them every minute of use.
  * Without any source the boot log says so and the numbers are predictable.

@@ -20,6 +20,8 @@ struct vnet_dev;
 /* Checks and fallbacks of the glue between lwIP and the driver (net/netif.c). */
 struct net_glue_stats {
 	uint64_t rx_csum_sw;	   /* TCP checksums verified in software */
+	uint64_t rx_csum_lwip;	   /* TCP frames lwIP checks itself (no GUEST_CSUM) */
+	uint64_t tx_csum_lwip;	   /* TCP frames lwIP summed itself (no CSUM: no NEEDS_CSUM) */
 	uint64_t rx_csum_bad;	   /* ... that were wrong: dropped */
 	uint64_t rx_udp_completed; /* partial UDP checksums (NEEDS_CSUM) finished */
 	uint64_t rx_tcp_fragment;  /* TCP in IP fragments with checksum offload: dropped */
@@ -49,9 +51,21 @@ int net_up(void);
  * net_autostart - before an application runs (not a test): bring the
  * network up when there is a virtio-net device, unless the command line
  * says net=off, so the shell answers ping and DHCP runs while it waits
- * for input (the console's idle hook polls the network).
+ * for input (the console's idle hook polls the network). With
+ * net.serve=on also the services (net_serve_start).
  */
 void net_autostart(void);
+
+/*
+ * net_serve_start - (network up) start the services once: the iperf 2
+ * server (lwiperf) on TCP 5001, echo on 7, discard on 9; they run while
+ * anyone calls net_poll(). Returns: 0 (also when already serving), or
+ * -ENOMEM (a port could not be bound).
+ */
+int net_serve_start(void);
+
+/* net_serve_port - the iperf server net_serve_start() runs listens on port. */
+bool net_serve_port(unsigned port);
 
 /* net_poll - one round of network work: receive, lwIP timeouts, transmit. */
 void net_poll(void);

@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_net.h>
 
@@ -198,7 +198,11 @@ static inline bool vnet_has(const struct vnet_dev *dev, unsigned bit)
 	return virtio_has_feature(dev->vd, bit);
 }
 
-/* vnet_feature_names - the negotiated network features as words, into buf. */
+/*
+ * vnet_feature_names - the negotiated features as words into buf: the
+ * network bits (the one table, also the `virtio` command's), then ring and
+ * transport bits (virtio_format_features).
+ */
 void vnet_feature_names(const struct vnet_dev *dev, char *buf, unsigned size);
 
 #endif

@@ -32,15 +32,31 @@
 
 struct virtio_device;
 
+/*
+ * A feature bit's name: the spec's, without its VIRTIO_F_ or
+ * VIRTIO_<DEVICE>_F_ prefix ("SEG_MAX" for VIRTIO_BLK_F_SEG_MAX). Each
+ * device type has one table, in its driver, given to VIRTIO_DRIVER();
+ * the transport and ring bits (6) are virtio_transport_features. A
+ * table ends with {0, NULL}.
+ */
+struct virtio_feature_name {
+	uint8_t bit;
+	const char *name;
+};
+
+extern const struct virtio_feature_name virtio_transport_features[];
+
 struct virtio_driver {
 	const char *name;
 	uint16_t device_id; /* VIRTIO_ID_* */
 	int (*probe)(struct virtio_device *vd);
+	const struct virtio_feature_name *feature_names; /* the device type's bits, or NULL */
 };
 
-#define VIRTIO_DRIVER(id, devid, probefn)                 \
-	static const struct virtio_driver virtio_drv_##id \
-		__attribute__((used, section(".virtio_drv"), aligned(8))) = {#id, devid, probefn}
+#define VIRTIO_DRIVER(id, devid, probefn, names)                                                  \
+	static const struct virtio_driver virtio_drv_##id                                         \
+		__attribute__((used, section(".virtio_drv"), aligned(8))) = {#id, devid, probefn, \
+									     names}
 
 extern const struct virtio_driver __virtio_drv_start[], __virtio_drv_end[];
 
@@ -109,8 +125,24 @@ void virtio_device_ready(struct virtio_device *vd);
 struct virtio_device *virtio_vq_device(struct virtqueue *vq);
 
 /*
+ * virtio_format_features - the bits set in features as words into buf
+ * (always terminated; cut at a word when short): the names in
+ * device_names (NULL: none) in table order, then the transport and ring
+ * bits' names, then "bitN" for each bit neither table names.
+ * Returns: the length written.
+ */
+unsigned virtio_format_features(uint64_t features, const struct virtio_feature_name *device_names,
+				char *buf, unsigned size);
+
+/*
+ * virtio_device_feature_names - the feature-name table of device type id
+ * (from the driver registered for it), or NULL.
+ */
+const struct virtio_feature_name *virtio_device_feature_names(uint16_t id);
+
+/*
  * virtio_print_features - "0xBITS NAME NAME ..." and a newline: the negotiated
- * features, named where known (ring features and the device type's own).
+ * features, named where known (the device type's own, then ring and transport).
  */
 void virtio_print_features(const struct virtio_device *vd);
 

@@ -38,6 +38,17 @@
 #define VIRTIO_NET_F_GUEST_ANNOUNCE	 21 /* driver sends gratuitous packets */
 #define VIRTIO_NET_F_MQ			 22 /* several queue pairs */
 #define VIRTIO_NET_F_CTRL_MAC_ADDR	 23 /* MAC set through the control queue */
+#define VIRTIO_NET_F_NOTF_COAL		 53 /* notification coalescing */
+#define VIRTIO_NET_F_GUEST_USO4		 54 /* driver takes USOv4 */
+#define VIRTIO_NET_F_GUEST_USO6		 55 /* driver takes USOv6 */
+#define VIRTIO_NET_F_HOST_USO		 56 /* device takes USO */
+#define VIRTIO_NET_F_HASH_REPORT	 57 /* device reports a hash of each packet */
+#define VIRTIO_NET_F_GUEST_HDRLEN	 59 /* driver gives exact hdr_len */
+#define VIRTIO_NET_F_RSS		 60 /* receive-side scaling */
+#define VIRTIO_NET_F_RSC_EXT		 61 /* receive segment coalescing details */
+#define VIRTIO_NET_F_STANDBY		 62 /* failover: standby for a primary device */
+#define VIRTIO_NET_F_SPEED_DUPLEX	 63 /* config speed and duplex are valid */
+#define VIRTIO_NET_F_GSO		 6  /* legacy: any GSO type (5.1.3.1) */
 
 /* 5.1.4 Device configuration layout: status bits. */
 #define VIRTIO_NET_S_LINK_UP  1

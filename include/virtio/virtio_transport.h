@@ -149,7 +149,7 @@ void virtio_add_device(struct virtio_device *vd);
 int virtio_wait_zero(uint32_t (*read)(void *ctx), void *ctx, uint64_t (*now_ns)(void),
 		     uint64_t timeout_ns);
 
-/* Transports' entry points (lib/init.c). */
+/* Transports' entry points (lib/kernel/init.c). */
 void virtio_pci_init(void);
 void virtio_mmio_init(void);
 

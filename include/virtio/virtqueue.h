@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 
 struct virtqueue;
 

@@ -1,6 +1,6 @@
 /*
- * libFuzzer target for the firmware table parser (lib/acpi.c) and the
- * bounded AML scan (lib/acpi_aml.c), unchanged. The first input byte
+ * libFuzzer target for the firmware table parser (drivers/acpi/acpi.c) and the
+ * bounded AML scan (drivers/acpi/acpi_aml.c), unchanged. The first input byte
  * picks what is fed:
  *  - the rest as AML (acpi_aml_scan), as a resource template
  *    (acpi_parse_crs), or
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 
 #include "fuzz_script.h"
 

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the virtio-blk request engine (drivers/virtio/
- * blk_queue.c with lib/blkdev.c and lib/sg_cursor.c, unchanged, on the real
+ * blk_queue.c with drivers/block/blkdev.c and lib/sg_cursor.c, unchanged, on the real
  * split ring) against a device the input drives (VIRTIO 1.2 5.2.6): the
  * device's limits (seg_max, size_max, block size, discard and write zeroes
  * maxima, queue sizes, legacy used lengths) over their whole range, random
@@ -31,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/blkdev.h>
-#include <kernel/sg_ring.h>
+#include <block/blkdev.h>
+#include <lib/sg_ring.h>
 #include <virtio/virtio_blk.h>
 #include <virtio/virtio_config.h>
 #include <virtio/virtio_ring.h>

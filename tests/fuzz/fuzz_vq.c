@@ -44,7 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 #include <virtio/virtio_config.h>
 #include <virtio/virtio_ring.h>
 #include <virtio/virtqueue.h>

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <kernel/registry.h>

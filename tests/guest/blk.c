@@ -1,7 +1,7 @@
 /*
  * Virtio-blk in the guest, against disk images the host test
  * (tests/qemu/test_blk.py) prepared with the pattern of
- * include/kernel/blk_pattern.h and checks byte for byte after QEMU exits.
+ * include/block/blk_pattern.h and checks byte for byte after QEMU exits.
  * Parameters come from the command line: blkt.seed= (the image's
  * pattern), blkt.seed2= (the pattern to write), and per test more.
  */
@@ -11,11 +11,11 @@
 #include <string.h>
 
 #include <arch/x86_64/cpu.h>
-#include <kernel/blk_job.h>
-#include <kernel/blk_pattern.h>
-#include <kernel/blkdev.h>
+#include <block/blk_job.h>
+#include <block/blk_pattern.h>
+#include <block/blkdev.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
 

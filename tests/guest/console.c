@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 #include <virtio/vport.h>
 
 #define CHUNK (64 * 1024)
@@ -342,17 +342,41 @@ KTEST(console_ports, "echo port echo=NAME, report host opens/closes of watch=NAM
 	return 0;
 }
 
-KTEST(console_size, "report the size of the stdio console (unknown without F_SIZE/RESIZE)")
+/*
+ * size=unknown (the default) or size=COLSxROWS: what the console's size
+ * must be. Fails when stdio is not a virtio console, when a size is known
+ * but unknown was expected (or the reverse), or when it differs.
+ */
+KTEST(console_size, "check the size of the stdio console against size= (default: unknown)")
 {
-	uint16_t cols, rows;
+	const char *want = cmdline_get(&kernel_cmdline, "size");
+	unsigned want_cols = 0, want_rows = 0;
+	uint16_t cols = 0, rows = 0;
+	int rc;
 
-	if (vport_console_size(&cols, &rows) == 0)
+	if (want && *want && strcmp(want, "unknown") != 0 &&
+	    (sscanf(want, "%ux%u", &want_cols, &want_rows) != 2 || !want_cols || !want_rows)) {
+		kprintf("console-size: bad size=%s (COLSxROWS or unknown)\n", want);
+		return 1;
+	}
+	rc = vport_console_size(&cols, &rows);
+	if (rc != 0 && errno != ENOTSUP) {
+		kprintf("console-size: stdio is not a virtio console\n");
+		return 1;
+	}
+	if (rc == 0)
 		kprintf("console-size: %ux%u\n", cols, rows);
-	else if (errno == ENOTSUP)
+	else
 		kprintf("console-size: unknown (the device offers no VIRTIO_CONSOLE_F_SIZE "
 			"and sent no RESIZE)\n");
-	else
-		kprintf("console-size: stdio is not a virtio console\n");
+	if (want_cols && (rc != 0 || cols != want_cols || rows != want_rows)) {
+		kprintf("console-size: expected %ux%u\n", want_cols, want_rows);
+		return 1;
+	}
+	if (!want_cols && rc == 0) {
+		kprintf("console-size: expected unknown\n");
+		return 1;
+	}
 	printf("console-size: this line is on the console\n");
 	return 0;
 }

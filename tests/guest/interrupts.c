@@ -17,7 +17,7 @@
 #include <arch/x86_64/irq.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/registry.h>
 
 #define TEST_VECTOR 0x40

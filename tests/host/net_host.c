@@ -16,7 +16,7 @@
 #include <netif/ethernet.h>
 
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <virtio/virtio.h>

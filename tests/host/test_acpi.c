@@ -1,5 +1,5 @@
 /*
- * Host tests for lib/acpi.c: RSDP, RSDT/XSDT, MADT, MCFG and FADT parsing
+ * Host tests for drivers/acpi/acpi.c: RSDP, RSDT/XSDT, MADT, MCFG and FADT parsing
  * and the BIOS-area RSDP scan, over synthetic tables in a fake physical
  * memory. The map function hands out a fresh heap copy of exactly the
  * bytes asked for, so ASan catches any read past what the parser mapped.
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 
 #define KiB	  1024ull
 #define MiB	  (1024 * KiB)

@@ -1,5 +1,5 @@
 /*
- * Host tests for lib/acpi_aml.c: PCI host bridges (bus range, windows,
+ * Host tests for drivers/acpi/acpi_aml.c: PCI host bridges (bus range, windows,
  * ECAM base) from QEMU's real DSDTs and from hand-built AML, and the
  * malformed cases: truncated packages, bad lengths, descriptors running
  * past the end, deep nesting, every truncation and many byte flips of a
@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 
 #include "dsdt_qemu.h"
 

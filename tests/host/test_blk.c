@@ -1,7 +1,7 @@
 /*
  * Host tests of the block layer: the sg cursor (lib/sg_cursor.c), the test
- * pattern (lib/blk_pattern.c), the request checks and synchronous wrappers
- * (lib/blkdev.c), and the virtio-blk request engine
+ * pattern (drivers/block/blk_pattern.c), the request checks and synchronous wrappers
+ * (drivers/block/blkdev.c), and the virtio-blk request engine
  * (drivers/virtio/devices/blk_queue.c) against a simulated block device built on
  * tests/host/vq_sim.c, which validates every ring access of the driver.
  * The simulated device checks the limits the driver must honour (segments
@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/blk_pattern.h>
-#include <kernel/blkdev.h>
-#include <kernel/sg_cursor.h>
+#include <block/blk_pattern.h>
+#include <block/blkdev.h>
+#include <lib/sg_cursor.h>
 #include <virtio/virtio_blk.h>
 #include <virtio/virtio_config.h>
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <kernel/chacha20.h>
+#include <lib/chacha20.h>
 
 static void unhex(const char *hex, uint8_t *out, size_t n)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 
 /*
  * Each test gets a heap struct cmdline of exactly its size, filled with

@@ -1,4 +1,4 @@
-/* Host tests for lib/memmap.c: E820 normalisation, reservation and RAM lookup. */
+/* Host tests for lib/kernel/memmap.c: E820 normalisation, reservation and RAM lookup. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

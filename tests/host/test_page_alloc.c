@@ -1,4 +1,4 @@
-/* Host tests for lib/page_alloc.c: the bitmap physical page allocator. */
+/* Host tests for lib/kernel/page_alloc.c: the bitmap physical page allocator. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

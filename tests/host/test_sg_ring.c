@@ -1,4 +1,4 @@
-/* Host tests of lib/sg_ring.c and the sg_ring helpers in include/kernel/sg_ring.h. */
+/* Host tests of lib/sg_ring.c and the sg_ring helpers in include/lib/sg_ring.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 
 static char buf[64];
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 
 static void hash_hex(const void *data, size_t len, char out[65])
 {

@@ -1,7 +1,7 @@
 /*
  * Host tests of virtio-mmio discovery: the virtio_mmio.device= parser
  * (drivers/virtio/transport/mmio_parse.c) and the DSDT's LNRO0005 devices
- * through the AML scan (lib/acpi_aml.c), on the bytes of QEMU 7.2
+ * through the AML scan (drivers/acpi/acpi_aml.c), on the bytes of QEMU 7.2
  * microvm's own DSDT entry for a transport.
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <virtio/virtio_mmio.h>
 
 static void test_parse_good(void **state)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 #include <virtio/virtio_config.h>
 #include <virtio/virtio_ring.h>
 #include <virtio/virtqueue.h>

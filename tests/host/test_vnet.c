@@ -22,7 +22,7 @@
 
 /* What the driver needs from the kernel and the transport, for the host. */
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <virtio/virtio.h>

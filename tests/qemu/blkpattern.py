@@ -1,4 +1,4 @@
-"""The block test pattern of include/kernel/blk_pattern.h, on the host.
+"""The block test pattern of include/block/blk_pattern.h, on the host.
 
 Sector s of seed k holds 64 little-endian 64-bit words:
     key  = mix(k ^ mix(s)),  word i = mix(key + i)

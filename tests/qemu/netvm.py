@@ -73,7 +73,9 @@ class Guest:
     """QEMU in the background; use as a context manager (killed on exit)."""
 
     def __init__(self, name, cmdline="", devices=(), netns=None, machine="q35", mem="256M",
-                 timeout=180):
+                 timeout=180, argv=None):
+        """argv: boot this QEMU command line as it is (make run's, whose monitor
+        shares stdio) instead of building one from cmdline, devices, machine."""
         self.name = name
         self.timeout = timeout
         os.makedirs(vm.LOGDIR, exist_ok=True)
@@ -81,9 +83,10 @@ class Guest:
         self.mon_path = os.path.join(vm.LOGDIR, vm._safe(name) + ".monitor")
         if os.path.exists(self.mon_path):
             os.unlink(self.mon_path)
-        argv = qemu.qemu_command(vm.KERNEL, cmdline, machine=machine, accel=vm.ACCEL, mem=mem,
-                                 serial="stdio", devices=devices)
-        argv += ["-monitor", f"unix:{self.mon_path},server=on,wait=off"]
+        if argv is None:
+            argv = qemu.qemu_command(vm.KERNEL, cmdline, machine=machine, accel=vm.ACCEL,
+                                     mem=mem, serial="stdio", devices=devices)
+            argv += ["-monitor", f"unix:{self.mon_path},server=on,wait=off"]
         self.argv = (["ip", "netns", "exec", netns.name] if netns else []) + argv
         self.lines = []
         self.cond = threading.Condition()

@@ -1,6 +1,6 @@
 """virtio-blk against QEMU, with the host as the peer: each test writes a raw
 image holding the pattern of tests/qemu/blkpattern.py (the same bytes as the
-guest's include/kernel/blk_pattern.h), boots an in-guest test
+guest's include/block/blk_pattern.h), boots an in-guest test
 (tests/guest/blk.c) on it, and checks the image byte for byte after QEMU
 exits. Images live in a temporary directory under build/.
 """
@@ -50,8 +50,10 @@ MATRIX = [
                        r"blocks, 1 queue of 256, interrupts MSI-X"]),
     ("packed", ",packed=on", "", [r"queue 0: 256 entries packed"]),
     ("indirect-off", ",indirect_desc=off", "", [r"queue 0: 256 entries split.* indirect 0$"]),
-    ("event-idx-off", ",event_idx=off", "", []),
-    ("packed-event-idx-off", ",packed=on,event_idx=off,indirect_desc=off", "", []),
+    # (every row: the ring features negotiated, check_ring_features below)
+    ("event-idx-off", ",event_idx=off", "", [r"queue 0: 256 entries split"]),
+    ("packed-event-idx-off", ",packed=on,event_idx=off,indirect_desc=off", "",
+     [r"queue 0: 256 entries packed.* indirect 0$"]),
     ("no-msix", ",vectors=0", "", [r"interrupts INTx"]),
     ("msix-shared", ",num-queues=4,vectors=2", "", [r"interrupts MSI-X shared"]),
     ("mq4", ",num-queues=4", "",
@@ -111,6 +113,9 @@ def test_blk_rw(boot, imgdir, name, t, dev, cmdline, lines):
                       r"^blk-rw: flush: 0", r"^blk-rw: read back the written pattern: .*4096 KiB",
                       r"^TEST PASS: blk_rw$"], absent=[r"failed", r"wrong"])
     run.expect(PASS, lines)
+    legacy = "disable-modern=on" in dev or t is tp.MMIO_LEGACY
+    tp.check_ring_features(run, r"^  negotiated features 0x([0-9a-f]+) ",
+                           tp.ring_features(dev, legacy), r"^  queue \d+: .*, indirect (\d+)$")
     expect_image(run, img, lambda s: bp.sector(seed2, s))
 
 

@@ -27,6 +27,33 @@ def shell_cmd(sock, reader, line, timeout=30):
     return reader.data[start:end].decode(errors="replace").replace("\r\n", "\n")
 
 
+def check_irq(out, slot, mode):
+    """The `virtio` command's device line names exactly this interrupt mode; the
+    `vcon` part: a polled device (mode "polling") counts its polling rounds and no
+    queue took an interrupt, any other counts interrupts and never polls."""
+    assert re.search(rf"^virtio-console {slot}: virtio_console, interrupts {re.escape(mode)}, "
+                     r"\d+ config changes, \d+ resets$", out, re.M), out
+    queues = re.findall(r"^  queue \d+ +\d+ \w+ +added (\d+) used \d+ kicks \d+ \(\+\d+ "
+                        r"suppressed\) interrupts (\d+) free \d+( \(polled\))?$", out, re.M)
+    assert queues, out
+    if mode == "polling":
+        assert all(q[2] and q[1] == "0" for q in queues), out
+    else:
+        assert not any(q[2] for q in queues), out
+        assert sum(int(q[1]) for q in queues) > 0, out
+
+
+def check_polls(out, polled):
+    """`vcon`: "polled: N rounds, M waits ended by a used buffer" on a polled
+    device only, with both counts above zero."""
+    m = re.search(r"^  polled: (\d+) rounds, (\d+) waits ended by a used buffer$", out, re.M)
+    if polled:
+        assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, out
+        print(m.group(0).strip())
+    else:
+        assert m is None, out
+
+
 def start_shell(tmp_path, name, cmdline="app=shell", guest_kw=None, **serial_kw):
     serial = VirtioSerial(tmp_path, **serial_kw).console("c0", name="console0")
     guest = Guest(name, cmdline, serial, **(guest_kw or {}))
@@ -49,8 +76,11 @@ def test_console_shell_session(tmp_path):
     assert re.search(r"^pages: \d+ free of \d+", shell_cmd(sock, r, b"mem"), re.M)
     assert "virtio-console" in shell_cmd(sock, r, b"lspci")
     out = shell_cmd(sock, r, b"virtio")
-    assert re.search(r"^virtio-console 00:0\d\.0: virtio_console, interrupts MSI-X", out, re.M), out
-    assert re.search(r"features 0x[0-9a-f]+ CONSOLE_F_MULTIPORT CONSOLE_F_EMERG_WRITE .*VERSION_1",
+    # QEMU gives virtio-serial-pci 2 vectors by default for its 64 queues and the
+    # configuration: entry 0 configuration, entry 1 shared by every queue
+    # (test_console_msix_own for one vector per queue).
+    check_irq(out, r"00:0\d\.0", "MSI-X shared")
+    assert re.search(r"features 0x[0-9a-f]+ MULTIPORT EMERG_WRITE .*VERSION_1",
                      out), out
     assert re.search(r"^  queue 0 +64 split +added \d+ used \d+ kicks \d+ \(\+\d+ suppressed\) "
                      r"interrupts [1-9]\d* free \d+$", out, re.M), out
@@ -58,6 +88,7 @@ def test_console_shell_session(tmp_path):
     out = shell_cmd(sock, r, b"vcon")
     assert re.search(r"^  port 0 +console0 +console \(stdio\), host open, guest open, size unknown",
                      out, re.M), out
+    check_polls(out, False)
     assert "size unknown unless the device sends RESIZE (no F_SIZE)" in out
     sock.sendall(b"poweroff\r")
     run = guest.wait()
@@ -243,6 +274,21 @@ def test_console_size_unknown(tmp_path):
     assert r.wait_for(lambda rd: b"console-size: this line is on the console\r\n" in rd.data, 5)
 
 
+@pytest.mark.parametrize("cmdline,lines", [
+    ("size=80x24", [r"^console-size: unknown \(", r"^console-size: expected 80x24$"]),
+    ("console=uart", [r"^vcon: .*port 0 is a console; console=uart keeps stdio on the UART$",
+                      r"^console-size: stdio is not a virtio console$"]),
+], ids=["size-expected", "stdio-on-uart"])
+def test_console_size_fails(tmp_path, cmdline, lines):
+    """The check fails when the size is not the one expected, and when stdio is not
+    a virtio console."""
+    serial = VirtioSerial(tmp_path).console("c0")
+    guest = Guest("console_size_fails", f"test=console_size {cmdline}", serial)
+    guest.connect("c0")
+    guest.wait().expect(FAIL, lines + [r"^TEST FAIL: console_size \(1\)$"],
+                        absent=[r"this line is on the console", r"^TEST PASS"])
+
+
 def test_console_panic_emergency_write(tmp_path):
     """A panic reaches the UART and, through emerg_wr, the virtio console."""
     serial = VirtioSerial(tmp_path).console("c0")
@@ -264,26 +310,36 @@ def test_console_single_port(tmp_path):
     guest.wait().expect(PASS, [r"^vcon: .*: 1 port, split ring"])
 
 
+def irq_session(tmp_path, name, mode, queues=r"\d+", guest_kw=None, **serial_kw):
+    """A shell session on a PCI console whose interrupt mode must be exactly mode:
+    a line echoed, then the `virtio` and `vcon` checks (check_irq, check_polls)."""
+    guest, sock, r = start_shell(tmp_path, name, guest_kw=guest_kw, **serial_kw)
+    assert "\nstill here\n" in shell_cmd(sock, r, b"echo still here")
+    check_irq(shell_cmd(sock, r, b"virtio"), r"00:0\d\.0", mode)
+    check_polls(shell_cmd(sock, r, b"vcon"), mode == "polling")
+    sock.sendall(b"poweroff\r")
+    guest.wait().expect(PASS, [rf"^virtio: virtio-console 00:0\d\.0: modern interface, {queues} "
+                               rf"queues, interrupts {re.escape(mode)}$"])
+
+
+def test_console_msix_own(tmp_path):
+    """max_ports=2, vectors=8: 6 queues and the configuration fit in 8 entries, so each
+    queue has an MSI-X entry of its own ("MSI-X", not "MSI-X shared")."""
+    irq_session(tmp_path, "console_msix_own", "MSI-X", queues="6", max_ports=2, vectors=8)
+
+
 @pytest.mark.parametrize("packed", [False, True], ids=["split", "packed"])
 def test_console_intx_without_msix(tmp_path, packed):
     """vectors=0: no MSI-X, the queues interrupt by INTx; shell and 1 MiB both ways work."""
-    guest, sock, r = start_shell(tmp_path, f"console_intx_{packed}", vectors=0, packed=packed)
-    out = shell_cmd(sock, r, b"virtio")
-    assert "interrupts INTx" in out and "(polled)" not in out, out
-    sock.sendall(b"poweroff\r")
-    guest.wait().expect(PASS, [r"interrupts INTx$"])
+    irq_session(tmp_path, f"console_intx_{packed}", "INTx", vectors=0, packed=packed)
     bulk_run(tmp_path, f"console_intx_echo_{packed}", "echo", packed, nbytes=MiB)
 
 
 def test_console_polled_microvm(tmp_path):
-    """microvm,pcie=on with vectors=0: no MSI-X and no INTx routing, every queue polled."""
-    guest, sock, r = start_shell(tmp_path, "console_polled_microvm", vectors=0,
-                                 guest_kw={"machine": "microvm,pcie=on"})
-    out = shell_cmd(sock, r, b"virtio")
-    assert "interrupts polling" in out and "interrupts 0 free" in out, out
-    assert "\nstill here\n" in shell_cmd(sock, r, b"echo still here")
-    sock.sendall(b"poweroff\r")
-    guest.wait().expect(PASS, [r"interrupts polling$"])
+    """microvm,pcie=on with vectors=0: no MSI-X and no INTx routing, every queue
+    polled: no queue takes an interrupt, the driver counts its polling rounds."""
+    irq_session(tmp_path, "console_polled_microvm", "polling", vectors=0,
+                guest_kw={"machine": "microvm,pcie=on"})
 
 
 @pytest.mark.parametrize("t", [tp.MMIO, tp.MMIO_CMDLINE], ids=str)
@@ -291,13 +347,13 @@ def test_console_shell_mmio(tmp_path, t):
     """The shell on a virtio console behind virtio-mmio: by interrupt (ACPI), polled
     (acpi=off); the `virtio` command shows the transport and its queues."""
     guest, sock, r = start_shell(tmp_path, f"console_shell_{t}", t=t)
+    assert "\nhello mmio\n" in shell_cmd(sock, r, b"echo hello mmio")
     out = shell_cmd(sock, r, b"virtio")
     mode = "polling" if t is tp.MMIO_CMDLINE else "GSI 47 level"
     slot = tp.MMIO_SLOT_CMDLINE if t is tp.MMIO_CMDLINE else tp.MMIO_SLOT_ACPI
-    assert re.search(rf"^virtio-console {slot}: virtio_console, interrupts {mode}", out, re.M), out
+    check_irq(out, slot, mode)
     assert re.search(r"^  queue 0 +\d+ split +added \d+ used \d+", out, re.M), out
-    assert ("(polled)" in out) == (t is tp.MMIO_CMDLINE), out
-    assert "\nhello mmio\n" in shell_cmd(sock, r, b"echo hello mmio")
+    check_polls(shell_cmd(sock, r, b"vcon"), t is tp.MMIO_CMDLINE)
     sock.sendall(b"poweroff\r")
     guest.wait().expect(PASS, [rf"^vcon: virtio-console {slot}: port 0 is the console"])
 

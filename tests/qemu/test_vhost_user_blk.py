@@ -16,6 +16,7 @@ import os
 import pytest
 
 import blkpattern as bp
+import transport as tp
 import vhost_user
 from test_blk import expect_image, imgdir, seed_of  # noqa: F401 (imgdir: fixture)
 from vm import PASS
@@ -79,6 +80,9 @@ def test_vhost_user_blk_rw(boot, imgdir, name, dev, export, lines):
                       r"^blk-rw: flush: 0", r"^blk-rw: read back the written pattern: .*4096 KiB",
                       r"^TEST PASS: blk_rw$"], absent=[r"failed", r"wrong", r"dead"])
     run.expect(PASS, [r"^virtio: virtio-blk .*: modern interface"] + lines)
+    tp.check_ring_features(run, r"^  negotiated features 0x([0-9a-f]+) ",
+                           tp.ring_features(dev, packed_ok=False),
+                           r"^  queue \d+: .*, indirect (\d+)$")
     expect_image(run, img, lambda s: bp.sector(seed2, s))
 
 
@@ -91,6 +95,8 @@ def test_vhost_user_blk_packed_masked(boot, imgdir):
                            dev=",packed=on")
     run.expect(PASS, [r"^  negotiated features 0x[0-9a-f]+(?!.*RING_PACKED).* VERSION_1",
                       r"queue 0: 128 entries split", r"^TEST PASS: blk_rw$"])
+    tp.check_ring_features(run, r"^  negotiated features 0x([0-9a-f]+) ",
+                           tp.ring_features("", packed_ok=False))
     expect_image(run, img, lambda s: bp.sector(seed2, s))
 
 

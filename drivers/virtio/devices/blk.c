@@ -2,7 +2,7 @@
  * Virtio block driver (VIRTIO 1.2 section 5.2): device bring-up, feature
  * negotiation and configuration (capacity, block size, topology, limits,
  * cache mode), one request queue per virtqueue (MQ), capacity changes by
- * configuration interrupt, and the block device (include/kernel/blkdev.h)
+ * configuration interrupt, and the block device (include/block/blkdev.h)
  * it registers as vda, vdb, ... The requests themselves are blk_queue.c's.
  *
  * Locking: one CPU, so "interrupts off" is the lock. Queue callbacks run
@@ -20,7 +20,7 @@
 
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <virtio/virtio.h>
 #include <virtio/virtio_blk.h>
@@ -499,30 +499,33 @@ static void vblk_teardown(struct vblk_dev *d)
 	free(d);
 }
 
+/* 5.2.3 Feature bits, legacy ones (5.2.3.1) included: the `virtio` command's names too. */
+static const struct virtio_feature_name vblk_feature_names[] = {
+	{VIRTIO_BLK_F_BARRIER, "BARRIER"},
+	{VIRTIO_BLK_F_SIZE_MAX, "SIZE_MAX"},
+	{VIRTIO_BLK_F_SEG_MAX, "SEG_MAX"},
+	{VIRTIO_BLK_F_GEOMETRY, "GEOMETRY"},
+	{VIRTIO_BLK_F_RO, "RO"},
+	{VIRTIO_BLK_F_BLK_SIZE, "BLK_SIZE"},
+	{VIRTIO_BLK_F_SCSI, "SCSI"},
+	{VIRTIO_BLK_F_FLUSH, "FLUSH"},
+	{VIRTIO_BLK_F_TOPOLOGY, "TOPOLOGY"},
+	{VIRTIO_BLK_F_CONFIG_WCE, "CONFIG_WCE"},
+	{VIRTIO_BLK_F_MQ, "MQ"},
+	{VIRTIO_BLK_F_DISCARD, "DISCARD"},
+	{VIRTIO_BLK_F_WRITE_ZEROES, "WRITE_ZEROES"},
+	{VIRTIO_BLK_F_LIFETIME, "LIFETIME"},
+	{VIRTIO_BLK_F_SECURE_ERASE, "SECURE_ERASE"},
+	{VIRTIO_BLK_F_ZONED, "ZONED"},
+	{0, NULL},
+};
+
 static void log_features(const struct vblk_dev *d)
 {
-	static const struct {
-		int bit;
-		const char *name;
-	} names[] = {
-		{VIRTIO_BLK_F_SIZE_MAX, "SIZE_MAX"},
-		{VIRTIO_BLK_F_SEG_MAX, "SEG_MAX"},
-		{VIRTIO_BLK_F_GEOMETRY, "GEOMETRY"},
-		{VIRTIO_BLK_F_RO, "RO"},
-		{VIRTIO_BLK_F_BLK_SIZE, "BLK_SIZE"},
-		{VIRTIO_BLK_F_FLUSH, "FLUSH"},
-		{VIRTIO_BLK_F_TOPOLOGY, "TOPOLOGY"},
-		{VIRTIO_BLK_F_CONFIG_WCE, "CONFIG_WCE"},
-		{VIRTIO_BLK_F_MQ, "MQ"},
-		{VIRTIO_BLK_F_DISCARD, "DISCARD"},
-		{VIRTIO_BLK_F_WRITE_ZEROES, "WRITE_ZEROES"},
-	};
+	char names[640];
 
-	kprintf("blk: %s: features", d->bd.name);
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (virtio_has_feature(d->vd, names[i].bit))
-			kprintf(" %s", names[i].name);
-	kprintf("\n");
+	virtio_format_features(d->vd->features, vblk_feature_names, names, sizeof(names));
+	kprintf("blk: %s: features %s\n", d->bd.name, names);
 }
 
 /*
@@ -643,4 +646,4 @@ fail:
 	return rc ? rc : -EIO;
 }
 
-VIRTIO_DRIVER(virtio_blk, VIRTIO_ID_BLOCK, vblk_probe);
+VIRTIO_DRIVER(virtio_blk, VIRTIO_ID_BLOCK, vblk_probe, vblk_feature_names);

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <kernel/blkdev.h>
+#include <block/blkdev.h>
 #include <virtio/virtio_blk.h>
 #include <virtio/virtqueue.h>
 

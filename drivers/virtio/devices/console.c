@@ -3,7 +3,7 @@
  * the portable core (console_ctrl.c, console_port.c) to a virtio device.
  * It waits for the device by interrupt on queues that have shown they
  * have one and by polling otherwise, makes the first console port the
- * kernel's stdin/stdout/stderr (lib/console.c), writes panics through
+ * kernel's stdin/stdout/stderr (lib/kernel/console.c), writes panics through
  * emerg_wr when VIRTIO_CONSOLE_F_EMERG_WRITE is negotiated, and adds the
  * shell's `vcon` command. Named ports are files (console_vport.c).
  */
@@ -15,7 +15,7 @@
 #include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
@@ -70,19 +70,55 @@ void kvcon_leave(struct vcon_kdev *k, uint64_t flags)
 }
 
 /*
+ * A queue with no interrupt (virtio_vq_has_irq false) is polled: its
+ * callbacks stay off (the device is asked not to notify it), and the
+ * waiter reads the used ring's index (virtqueue_more_used, no buffer taken)
+ * with interrupts off, one round after another, until one of the queues
+ * has a used buffer, VCON_POLL_SLICE_NS has passed or the deadline. Each
+ * round opens a one-instruction interrupt window for the rest of the
+ * machine (the timer, other devices). k->polls counts the rounds,
+ * k->poll_hits the waits a used buffer ended.
+ */
+#define VCON_POLL_SLICE_NS 1000000ull
+
+static void kvcon_poll(struct vcon_kdev *k, struct virtqueue *const *vqs, unsigned n,
+		       uint64_t deadline)
+{
+	uint64_t end = clock_ns() + VCON_POLL_SLICE_NS;
+
+	if (end > deadline)
+		end = deadline;
+	for (unsigned i = 0; i < n; i++)
+		if (!virtio_vq_has_irq(vqs[i]))
+			virtqueue_disable_cb(vqs[i]);
+	for (;;) {
+		k->polls++;
+		for (unsigned i = 0; i < n; i++) {
+			if (virtqueue_more_used(vqs[i]) || virtqueue_is_broken(vqs[i])) {
+				k->poll_hits++;
+				return;
+			}
+		}
+		if (clock_ns() >= end)
+			return;
+		__asm__ volatile("sti; nop; cli" ::: "memory");
+		cpu_relax();
+	}
+}
+
+/*
  * Halt only when every queue waited on has an interrupt (its own or a
- * shared MSI-X entry, or INTx: virtio_vq_has_irq); a polled queue keeps
- * the waiter spinning, with a one-instruction interrupt window per round.
- * The halt ends at the deadline at the latest (cpu_idle_ns arms the local
- * APIC timer): a device that never interrupts cannot hold the caller past
- * its timeout, and there is no periodic tick to rely on. Called with
- * interrupts off; `sti; hlt` takes an interrupt that is already pending,
- * so a wakeup between the check and the halt is not lost.
+ * shared MSI-X entry, or INTx: virtio_vq_has_irq); a wait on a polled
+ * queue polls (kvcon_poll). The halt ends at the deadline at the latest
+ * (cpu_idle_ns arms the local APIC timer): a device that never interrupts
+ * cannot hold the caller past its timeout, and there is no periodic tick
+ * to rely on. Called with interrupts off; `sti; hlt` takes an interrupt
+ * that is already pending, so a wakeup between the check and the halt is
+ * not lost.
  */
 void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline)
 {
 	uint64_t now = clock_ns();
-	bool sleep = n > 0;
 
 	if (now >= deadline)
 		return;
@@ -90,18 +126,24 @@ void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, ui
 		cpu_relax(); /* given up: its queues may be gone, nothing to wait for */
 		return;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!virtqueue_enable_cb(vqs[i]) || virtqueue_is_broken(vqs[i]))
-			sleep = false; /* used buffers already waiting */
-		if (!virtio_vq_has_irq(vqs[i]))
-			sleep = false;
-	}
-	if (sleep) {
-		cpu_idle_ns(deadline - now);
-	} else {
+	if (n == 0) {
 		__asm__ volatile("sti; nop; cli" ::: "memory");
-		cpu_relax();
+		return;
 	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!virtio_vq_has_irq(vqs[i])) {
+			kvcon_poll(d->priv, vqs, n, deadline);
+			return;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!virtqueue_enable_cb(vqs[i]) || virtqueue_is_broken(vqs[i])) {
+			/* used buffers already waiting */
+			__asm__ volatile("sti; nop; cli" ::: "memory");
+			return;
+		}
+	}
+	cpu_idle_ns(deadline - now);
 }
 
 /* Interrupt context: the waiter does the work; no more interrupts until it asks. */
@@ -536,7 +578,15 @@ fail:
 	return rc;
 }
 
-VIRTIO_DRIVER(virtio_console, VIRTIO_ID_CONSOLE, kvcon_probe);
+/* 5.3.3 Feature bits: the `virtio` command's names. */
+static const struct virtio_feature_name kvcon_feature_names[] = {
+	{VIRTIO_CONSOLE_F_SIZE, "SIZE"},
+	{VIRTIO_CONSOLE_F_MULTIPORT, "MULTIPORT"},
+	{VIRTIO_CONSOLE_F_EMERG_WRITE, "EMERG_WRITE"},
+	{0, NULL},
+};
+
+VIRTIO_DRIVER(virtio_console, VIRTIO_ID_CONSOLE, kvcon_probe, kvcon_feature_names);
 
 int vport_console_size(uint16_t *cols, uint16_t *rows)
 {
@@ -610,6 +660,9 @@ KCMD(vcon, "virtio console devices and their ports")
 		       virtio_has_feature(k->vd, VIRTIO_CONSOLE_F_SIZE)
 			       ? "from the device (F_SIZE)"
 			       : "unknown unless the device sends RESIZE (no F_SIZE)");
+		if (k->polls)
+			printf("  polled: %llu rounds, %llu waits ended by a used buffer\n",
+			       (unsigned long long)k->polls, (unsigned long long)k->poll_hits);
 		if (s->resets || k->core.dead)
 			printf("  reset and brought back %llu times%s\n",
 			       (unsigned long long)s->resets,

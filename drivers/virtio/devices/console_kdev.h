@@ -28,6 +28,8 @@ struct vcon_kdev {
 	char con_name[48];
 	int fault_queue;      /* vcon.fault=rx@N (0) / tx@N (1) / ctrl@N (2); -1: none */
 	uint64_t fault_after; /* N: buffers completed before the fault */
+	uint64_t polls;	      /* rounds of kvcon_idle on a polled queue (no interrupt) */
+	uint64_t poll_hits;   /* of its waits, those a used buffer ended */
 	struct vcon_kdev *next;
 };
 
@@ -43,7 +45,8 @@ void kvcon_leave(struct vcon_kdev *k, uint64_t flags);
 
 /*
  * kvcon_idle - struct vcon_ops.idle: halt until an interrupt or the
- * deadline (clock_ns; the local APIC timer is armed for it), or poll once.
+ * deadline (clock_ns; the local APIC timer is armed for it), or, on a
+ * queue without an interrupt, poll its used ring (at most 1 ms a call).
  */
 void kvcon_idle(struct vcon_dev *d, struct virtqueue *const *vqs, unsigned n, uint64_t deadline);
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/page_alloc.h>
 #include <kernel/random.h>
@@ -854,43 +854,47 @@ int vnet_attach(struct vnet_dev *dev, const struct vnet_stack_ops *ops, void *st
 	return 0;
 }
 
+/* 5.1.3 Feature bits, the legacy GSO (5.1.3.1) included: `virtio` and `ifconfig` name them. */
+static const struct virtio_feature_name vnet_feature_table[] = {
+	{VIRTIO_NET_F_CSUM, "CSUM"},
+	{VIRTIO_NET_F_GUEST_CSUM, "GUEST_CSUM"},
+	{VIRTIO_NET_F_CTRL_GUEST_OFFLOADS, "CTRL_GUEST_OFFLOADS"},
+	{VIRTIO_NET_F_MTU, "MTU"},
+	{VIRTIO_NET_F_MAC, "MAC"},
+	{VIRTIO_NET_F_GSO, "GSO"},
+	{VIRTIO_NET_F_GUEST_TSO4, "GUEST_TSO4"},
+	{VIRTIO_NET_F_GUEST_TSO6, "GUEST_TSO6"},
+	{VIRTIO_NET_F_GUEST_ECN, "GUEST_ECN"},
+	{VIRTIO_NET_F_GUEST_UFO, "GUEST_UFO"},
+	{VIRTIO_NET_F_HOST_TSO4, "HOST_TSO4"},
+	{VIRTIO_NET_F_HOST_TSO6, "HOST_TSO6"},
+	{VIRTIO_NET_F_HOST_ECN, "HOST_ECN"},
+	{VIRTIO_NET_F_HOST_UFO, "HOST_UFO"},
+	{VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF"},
+	{VIRTIO_NET_F_STATUS, "STATUS"},
+	{VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ"},
+	{VIRTIO_NET_F_CTRL_RX, "CTRL_RX"},
+	{VIRTIO_NET_F_CTRL_VLAN, "CTRL_VLAN"},
+	{VIRTIO_NET_F_CTRL_RX_EXTRA, "CTRL_RX_EXTRA"},
+	{VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE"},
+	{VIRTIO_NET_F_MQ, "MQ"},
+	{VIRTIO_NET_F_CTRL_MAC_ADDR, "CTRL_MAC_ADDR"},
+	{VIRTIO_NET_F_NOTF_COAL, "NOTF_COAL"},
+	{VIRTIO_NET_F_GUEST_USO4, "GUEST_USO4"},
+	{VIRTIO_NET_F_GUEST_USO6, "GUEST_USO6"},
+	{VIRTIO_NET_F_HOST_USO, "HOST_USO"},
+	{VIRTIO_NET_F_HASH_REPORT, "HASH_REPORT"},
+	{VIRTIO_NET_F_GUEST_HDRLEN, "GUEST_HDRLEN"},
+	{VIRTIO_NET_F_RSS, "RSS"},
+	{VIRTIO_NET_F_RSC_EXT, "RSC_EXT"},
+	{VIRTIO_NET_F_STANDBY, "STANDBY"},
+	{VIRTIO_NET_F_SPEED_DUPLEX, "SPEED_DUPLEX"},
+	{0, NULL},
+};
+
 void vnet_feature_names(const struct vnet_dev *dev, char *buf, unsigned size)
 {
-	static const struct {
-		unsigned bit;
-		const char *name;
-	} names[] = {
-		{VIRTIO_NET_F_MAC, "MAC"},
-		{VIRTIO_NET_F_STATUS, "STATUS"},
-		{VIRTIO_NET_F_MTU, "MTU"},
-		{VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF"},
-		{VIRTIO_NET_F_CSUM, "CSUM"},
-		{VIRTIO_NET_F_GUEST_CSUM, "GUEST_CSUM"},
-		{VIRTIO_NET_F_HOST_TSO4, "HOST_TSO4"},
-		{VIRTIO_NET_F_HOST_TSO6, "HOST_TSO6"},
-		{VIRTIO_NET_F_GUEST_TSO4, "GUEST_TSO4"},
-		{VIRTIO_NET_F_GUEST_TSO6, "GUEST_TSO6"},
-		{VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ"},
-		{VIRTIO_NET_F_CTRL_RX, "CTRL_RX"},
-		{VIRTIO_NET_F_GUEST_ANNOUNCE, "GUEST_ANNOUNCE"},
-		{VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
-		{VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"},
-		{VIRTIO_F_RING_PACKED, "RING_PACKED"},
-		{VIRTIO_F_IN_ORDER, "IN_ORDER"},
-	};
-	unsigned used = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		int n;
-
-		if (!virtio_has_feature(dev->vd, names[i].bit))
-			continue;
-		n = snprintf(buf + used, size - used, "%s%s", used ? " " : "", names[i].name);
-		if (n < 0 || (unsigned)n >= size - used)
-			break;
-		used += (unsigned)n;
-	}
+	virtio_format_features(dev->vd->features, vnet_feature_table, buf, size);
 }
 
 /* Bring-up (5.1.5). */
@@ -928,7 +932,7 @@ static uint64_t vnet_wanted(uint64_t offered)
 static int vnet_probe(struct virtio_device *vd)
 {
 	struct vnet_dev *dev;
-	char feats[256];
+	char feats[512];
 	int rc;
 
 	if (vnet_ndevs == VNET_MAX_DEVS)
@@ -1023,4 +1027,4 @@ fail:
 	return rc;
 }
 
-VIRTIO_DRIVER(virtio_net, VIRTIO_ID_NET, vnet_probe);
+VIRTIO_DRIVER(virtio_net, VIRTIO_ID_NET, vnet_probe, vnet_feature_table);

@@ -1,7 +1,7 @@
 /*
  * virtio-rng (VIRTIO 1.2 section 5.4): one request queue; the driver posts
  * device-writable buffers and the device fills them with entropy (5.4.6).
- * Read on demand by lib/random.c; the device is set up for the read and
+ * Read on demand by lib/kernel/random.c; the device is set up for the read and
  * reset afterwards, so that it stays free for whoever else drives it.
  */
 #include <errno.h>

@@ -31,9 +31,9 @@
 
 #include <arch/x86_64/barrier.h>
 #include <arch/x86_64/irq.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 #include <virtio/virtio.h>

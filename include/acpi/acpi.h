@@ -4,7 +4,7 @@
  * source overrides, LAPIC NMIs, CPU count), the MCFG (PCIe ECAM windows)
  * and the FADT (PM1 control blocks, PM timer, reset register, DSDT,
  * IAPC_BOOT_ARCH). From the DSDT, a bounded read-only AML scan (no
- * interpreter, lib/acpi_aml.c) takes the PCI host bridges: bus range,
+ * interpreter, drivers/acpi/acpi_aml.c) takes the PCI host bridges: bus range,
  * address windows (_CRS) and ECAM base (_CBA).
  *
  * Every table is checked (signature, length, checksum) before any of it
@@ -13,8 +13,8 @@
  * Portable: host-tested with the kernel's own source. Physical memory is
  * reached only through the caller's map function.
  */
-#ifndef KERNEL_ACPI_H
-#define KERNEL_ACPI_H
+#ifndef ACPI_ACPI_H
+#define ACPI_ACPI_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -286,7 +286,7 @@ enum acpi_bus {
  */
 uint16_t acpi_inti_resolve(uint16_t flags, enum acpi_bus bus);
 
-/* Kernel side (lib/acpi_init.c). */
+/* Kernel side (drivers/acpi/acpi_init.c). */
 struct boot_info;
 extern struct acpi_info acpi;
 /* acpi_init - find and parse the tables into acpi and log what was found. */

@@ -11,8 +11,8 @@
  *
  * Portable: the same source builds for the kernel and the host tests.
  */
-#ifndef KERNEL_BLK_PATTERN_H
-#define KERNEL_BLK_PATTERN_H
+#ifndef BLOCK_BLK_PATTERN_H
+#define BLOCK_BLK_PATTERN_H
 
 #include <stdint.h>
 

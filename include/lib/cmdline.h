@@ -3,8 +3,8 @@
  * A value may be double-quoted to hold spaces: app=shell motd="hi there".
  * When a key repeats, the last one wins. Portable: host-tested.
  */
-#ifndef KERNEL_CMDLINE_H
-#define KERNEL_CMDLINE_H
+#ifndef LIB_CMDLINE_H
+#define LIB_CMDLINE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +33,7 @@ const char *cmdline_get(const struct cmdline *cl, const char *key);
 /* cmdline_has - key present, with or without a value. */
 bool cmdline_has(const struct cmdline *cl, const char *key);
 
-/* The kernel's own parsed command line (lib/init.c). */
+/* The kernel's own parsed command line (lib/kernel/init.c). */
 extern struct cmdline kernel_cmdline;
 
 #endif

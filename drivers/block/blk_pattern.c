@@ -1,7 +1,7 @@
-/* The block device test pattern (see include/kernel/blk_pattern.h). */
+/* The block device test pattern (see include/block/blk_pattern.h). */
 #include <string.h>
 
-#include <kernel/blk_pattern.h>
+#include <block/blk_pattern.h>
 
 #define WORDS (BLK_PATTERN_SECTOR / 8)
 

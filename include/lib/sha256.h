@@ -7,8 +7,8 @@
  *	sha256_update(&s, data, len);      (any number of times)
  *	sha256_final(&s, digest);          (32 bytes)
  */
-#ifndef KERNEL_SHA256_H
-#define KERNEL_SHA256_H
+#ifndef LIB_SHA256_H
+#define LIB_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
  * ACPI table parser (ACPI 6.5 chapter 5): RSDP, RSDT/XSDT, MADT, MCFG,
- * FADT, and the DSDT's header (its AML goes to lib/acpi_aml.c). Firmware
+ * FADT, and the DSDT's header (its AML goes to drivers/acpi/acpi_aml.c). Firmware
  * data is untrusted: each table's signature, length and checksum are
  * checked before use, every read stays inside the validated length, and
  * every loop has a fixed bound. Portable (host-tested).
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 
 #define HDR_LEN	    36 /* System Description Table Header (Table 5.4) */
 #define RSDP_V1_LEN 20 /* the part covered by the first checksum */

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 
 #define AML_MAX_DEPTH 16 /* NameSegs in a path, and nesting of scopes */
 #define AML_MAX_STEPS (1 << 20)

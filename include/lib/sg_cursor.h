@@ -5,12 +5,12 @@
  * is a list of (address, length) pairs pointing into the caller's buffers.
  * Portable: the same source builds for the kernel and the host tests.
  */
-#ifndef KERNEL_SG_CURSOR_H
-#define KERNEL_SG_CURSOR_H
+#ifndef LIB_SG_CURSOR_H
+#define LIB_SG_CURSOR_H
 
 #include <stdint.h>
 
-#include <kernel/sg_ring.h>
+#include <lib/sg_ring.h>
 
 struct sg_cursor {
 	const struct sg_ring *ring; /* ring of the next byte; NULL at the end */

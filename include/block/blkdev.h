@@ -34,14 +34,14 @@
  * be partly done when it fails; the parts after the failing one are not
  * sent. A flush covers the writes that completed before it was submitted.
  */
-#ifndef KERNEL_BLKDEV_H
-#define KERNEL_BLKDEV_H
+#ifndef BLOCK_BLKDEV_H
+#define BLOCK_BLKDEV_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <kernel/sg_cursor.h>
-#include <kernel/sg_ring.h>
+#include <lib/sg_cursor.h>
+#include <lib/sg_ring.h>
 
 #define BLK_SECTOR_SIZE	 512u
 #define BLK_SECTOR_SHIFT 9

@@ -13,8 +13,8 @@
  *
  * Portable: the same source builds for the kernel and the host tests.
  */
-#ifndef KERNEL_SG_RING_H
-#define KERNEL_SG_RING_H
+#ifndef LIB_SG_RING_H
+#define LIB_SG_RING_H
 
 #include <errno.h>
 #include <stddef.h>

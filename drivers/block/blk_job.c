@@ -1,6 +1,6 @@
 /*
  * blk_job: many block requests in flight with checked data, and the
- * benchmark built on it (see include/kernel/blk_job.h).
+ * benchmark built on it (see include/block/blk_job.h).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -10,8 +10,8 @@
 
 #include <arch/x86_64/barrier.h>
 #include <arch/x86_64/cpu.h>
-#include <kernel/blk_job.h>
-#include <kernel/blk_pattern.h>
+#include <block/blk_job.h>
+#include <block/blk_pattern.h>
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 

@@ -12,10 +12,10 @@
 #include <arch/x86_64/ioapic.h>
 #include <arch/x86_64/trap.h>
 #include <boot/boot_info.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/clock.h>
 #include <kernel/random.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>

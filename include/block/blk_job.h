@@ -1,18 +1,18 @@
 /*
  * blk_job: drive a block device with many requests in flight over a
  * range of sectors, writing or checking the test pattern
- * (include/kernel/blk_pattern.h) or zeroes, in order or shuffled, with
+ * (include/block/blk_pattern.h) or zeroes, in order or shuffled, with
  * buffers that are contiguous, cut into many sg entries (odd sizes, chains
  * of small rings) or scattered in memory. The shell's `blk` command, the
  * in-guest tests and the benchmark use it.
  */
-#ifndef KERNEL_BLK_JOB_H
-#define KERNEL_BLK_JOB_H
+#ifndef BLOCK_BLK_JOB_H
+#define BLOCK_BLK_JOB_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <kernel/blkdev.h>
+#include <block/blkdev.h>
 
 enum blk_job_data {
 	BLK_JOB_PATTERN, /* writes put the pattern of seed, reads check it */

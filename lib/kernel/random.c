@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include <arch/x86_64/cpu.h>
-#include <kernel/chacha20.h>
+#include <lib/chacha20.h>
 #include <kernel/clock.h>
 #include <kernel/kernel.h>
 #include <kernel/random.h>
 #include <kernel/registry.h>
-#include <kernel/sha256.h>
+#include <lib/sha256.h>
 #include <virtio/rng.h>
 
 #define RANDOM_RESEED_NS 60000000000ull /* a minute of use between reseeds */

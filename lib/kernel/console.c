@@ -6,7 +6,7 @@
 #include <arch/x86_64/cpu.h>
 #include <drivers/uart16550.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/console.h>
 #include <kernel/kernel.h>
 

@@ -1,6 +1,6 @@
 /*
  * Block devices in the shell (`blk ...`) and the block benchmark app
- * (`app=blkbench`), on the API of include/kernel/blkdev.h.
+ * (`app=blkbench`), on the API of include/block/blkdev.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include <arch/x86_64/cpu.h>
-#include <kernel/blk_job.h>
-#include <kernel/blkdev.h>
-#include <kernel/cmdline.h>
+#include <block/blk_job.h>
+#include <block/blkdev.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/registry.h>
 

@@ -1,7 +1,7 @@
 /*
  * Block devices independent of the driver: the list of disks, the checks
  * every request passes before a driver sees it, completion accounting and
- * the synchronous wrappers (see include/kernel/blkdev.h). Portable: the
+ * the synchronous wrappers (see include/block/blkdev.h). Portable: the
  * host tests build it with a stub clock.
  */
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include <arch/x86_64/cpu.h>
-#include <kernel/blkdev.h>
+#include <block/blkdev.h>
 #include <kernel/clock.h>
 
 struct blkdev *blkdev_list;

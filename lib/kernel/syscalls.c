@@ -1,8 +1,8 @@
 /*
  * newlib's system-call layer for a single-address-space kernel: stdin,
  * stdout and stderr are the consoles; other descriptors are the device
- * files of lib/file.c (open("/dev/vport/NAME")); time comes from the TSC
- * clock and the RTC; exit leaves QEMU. (sbrk lives in lib/mem.c.)
+ * files of lib/kernel/file.c (open("/dev/vport/NAME")); time comes from the TSC
+ * clock and the RTC; exit leaves QEMU. (sbrk lives in lib/kernel/mem.c.)
  * clock_gettime, nanosleep, usleep and sleep are POSIX calls newlib
  * leaves to the system.
  */

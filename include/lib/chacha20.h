@@ -1,10 +1,10 @@
 /*
  * ChaCha20 (RFC 8439 section 2.3): the block function, for the kernel's
- * random number generator (lib/random.c). Portable: the host tests check it
+ * random number generator (lib/kernel/random.c). Portable: the host tests check it
  * against the RFC's test vectors.
  */
-#ifndef KERNEL_CHACHA20_H
-#define KERNEL_CHACHA20_H
+#ifndef LIB_CHACHA20_H
+#define LIB_CHACHA20_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
  * ACPI in the kernel: reach the tables through memremap, parse them with
- * lib/acpi.c into the global acpi, and log what was found and skipped.
+ * drivers/acpi/acpi.c into the global acpi, and log what was found and skipped.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include <boot/boot_info.h>
-#include <kernel/acpi.h>
+#include <acpi/acpi.h>
 #include <kernel/clock.h>
-#include <kernel/cmdline.h>
+#include <lib/cmdline.h>
 #include <kernel/kernel.h>
 #include <kernel/mm.h>
 
