@@ -256,7 +256,7 @@ def section_ring(md, plots, doc):
             if r.get("error") and len(r) <= 2:
                 rows.append((cell_error(r["error"]),))
                 continue
-            rows.append([fmt(r.get(c), None) for c in cols])
+            rows.append(r.get("text") or [fmt(r.get(c), None) for c in cols])
             labels.append(" ".join(str(r.get(c)) if isinstance(r.get(c), str)
                                    else f"{c} {r.get(c)}" for c in keys))
             values.append(r.get("ns/buf"))

@@ -34,7 +34,7 @@ def number(text):
 
 def parse(text):
     """ringbench's output: {"header": first line, "pingpong_*": ns, "tables": [{"columns":
-    [...], "rows": [{column: value, "error": None or text}]}]}."""
+    [...], "rows": [{column: value, "text": [cells as printed], "error": None or text}]}]}."""
     out = {"header": None, "pingpong_rt_ns": None, "pingpong_oneway_ns": None, "tables": []}
     table = None
     for line in text.splitlines():
@@ -60,6 +60,7 @@ def parse(text):
                 not isinstance(number(words[table["columns"].index("ns/buf")]), str):
             row = {c: number(w) for c, w in zip(table["columns"], words)}
             row["error"] = None
+            row["text"] = words  # as printed, for the report's table
         else:
             row = {"error": line.strip()}
         table["rows"].append(row)

@@ -201,7 +201,7 @@ def t_ring_columns(full):
     assert "| layout | mode | size | order | batch | ns/buf | kicks/buf | irqs/buf | xP |" \
         in full.md
     r = table_row(full.md, ["split", "in-order"])
-    assert r == ["split", "in-order", "256", "io", "32", "20.25", "0.01", "0.0", "2.0"], r
+    assert r == ["split", "in-order", "256", "io", "32", "20.25", "0.0100", "0.0000", "2.0"], r
     assert "| error: packed notify 256 ooo 1 stalled: notification lost? |" in full.md
     rows = full.json["results"]["ring"]["tables"][0]["rows"]
     assert rows[0]["ns/buf"] == 40.5 and rows[0]["order"] == "ooo" and rows[2]["error"]
