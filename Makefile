@@ -6,7 +6,9 @@
 #   make debug      boot halted, waiting for gdb on :1234
 #   make efi        build/efi/BOOTX64.EFI and the ESP image build/efi/esp.img
 #   make run-efi    boot the ESP image under OVMF (UEFI), console on this terminal
-#   make bench      benchmarks (print figures, never pass/fail); one: make bench-blk, bench-console, bench-net
+#   make bench      every benchmark, ours then Linux 6.1 where there is a baseline, one report:
+#                   build/bench/report.md, report.json, plots/*.png (QUICK=1: about a minute)
+#                   one only (figures on the terminal): make bench-blk, bench-console, bench-net
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
 #   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
 #
@@ -196,6 +198,10 @@ FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c drivers/block/blk
 FUZZ_SRCS_acpi := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c $(VQ_SRCS)
 FUZZ_MORE := console blk acpi
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
+
+# Host tests that are scripts printing TAP, run with the host binaries: the
+# benchmark report tool on canned results (no benchmark runs).
+HOST_SCRIPTS := tests/test_bench_report.py
 
 # The ring benchmark: the same sources at -O2, no sanitizers, two threads.
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Iinclude -pthread
@@ -401,14 +407,15 @@ test:
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)$(MAKE) --no-print-directory -j2 $(BUILD)/kernel.elf $(EFI_DIR)/BOOTX64.EFI \
 		$(EFI_DIR)/KERNEL.ELF $(HOST_BINS) $(FUZZ_BINS) $(FUZZ_MORE_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --static $(VQ_DISPATCH_OBJ) \
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) $(HOST_SCRIPTS) \
+		--static $(VQ_DISPATCH_OBJ) \
 		--fuzz $(FUZZ_BINS) $(addsuffix :$(FUZZ_SHORT_SECONDS),$(FUZZ_MORE_BINS)) \
 		--fuzz-seconds $(FUZZ_TEST_SECONDS)
 
 # One tier only.
 test-host:
 	$(Q)$(MAKE) --no-print-directory -j2 $(HOST_BINS)
-	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) --tiers host
+	$(PYTHON) tests/run.py --build $(BUILD) --host $(HOST_BINS) $(HOST_SCRIPTS) --tiers host
 
 test-qemu: efi
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers qemu
@@ -425,9 +432,13 @@ fuzz:
 	$(PYTHON) tests/run.py --build $(BUILD) --tiers fuzz --fuzz $(FUZZ_BINS) $(FUZZ_MORE_BINS) \
 		--fuzz-seconds $(FUZZ_SECONDS)
 
-bench: bench-boot bench-ring bench-blk bench-console bench-net
+# Every benchmark and one report (bench/suite.py, bench/report.py): figures only,
+# never pass/fail. QUICK=1: fewer cases and shorter runs (about a minute).
+bench: kernel $(BUILD)/bench/ringbench
+	BACKEND=$(BACKEND) $(PYTHON) bench/suite.py --build $(BUILD) --accel $(ACCEL) $(if $(QUICK),--quick)
+
 bench-boot: kernel
-	$(PYTHON) bench/boot.py --build $(BUILD)
+	$(PYTHON) bench/boot.py --build $(BUILD) $(BOOTBENCH_ARGS)
 
 # virtio-blk benchmark (QEMU): make bench-blk BLKBENCH_ARGS="--queues 4 --ms 2000"
 # BACKEND=vhost-user: the disk is qemu-storage-daemon's vhost-user-blk export

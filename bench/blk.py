@@ -18,7 +18,7 @@ vhost-user-blk-pci device; guest RAM in a shared memfd).
 """
 import argparse
 import os
-import subprocess
+import re
 import sys
 import time
 
@@ -26,6 +26,12 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import qemu  # noqa: E402
 import vhost_user  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import common  # noqa: E402
+
+NCASES = 14  # blk_bench() in lib/blk_job.c
+# One row of the guest's table: case, size, QD, then figures or "error ...".
+ROW = re.compile(r"^(seq read|seq write|rand read)\s+(\d+)([KM])\s+(\d+)\s+(.*?)\s*$")
 
 
 def make_image(path, mib):
@@ -85,16 +91,41 @@ class Disk:
             self.daemon.stop()
 
 
-def run(args, image, cache, transport="q35-pci"):
+def run(args, image, cache, transport="q35-pci", progress=None):
     cmdline = f"app=blkbench blkbench.ms={args.ms}" + (" blkbench.poll" if args.poll else "")
+
+    def on_line(line):
+        m = ROW.match(line)
+        if m and progress:
+            progress.step(f"{transport}: {m.group(1)} {m.group(2)}{m.group(3)} QD{m.group(4)} "
+                          "done")
     with Disk(args, image, cache, transport) as disk:
         argv = qemu.qemu_command(os.path.join(args.build, "kernel.elf"), cmdline,
                                  accel=args.accel, machine=disk.machine, mem=BENCH_MEM,
                                  devices=disk.devices)
         t0 = time.monotonic()
-        p = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=args.ms * 20 / 1000 + 120, check=False)
+        p = common.run_streaming(argv, args.ms * 20 / 1000 + 120, on_line)
     return argv, p, time.monotonic() - t0
+
+
+def parse_rows(lines):
+    """The guest's table as case dicts: figures, or the error the guest printed."""
+    cases = []
+    for line in lines:
+        m = ROW.match(line)
+        if not m:
+            continue
+        size = int(m.group(2)) << (20 if m.group(3) == "M" else 10)
+        case = {"case": m.group(1), "size": size, "qd": int(m.group(4)), "error": None}
+        rest = m.group(5)
+        f = re.match(r"^([\d.]+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", rest)
+        if f:
+            case.update(mbs=float(f.group(1)), iops=float(f.group(2)),
+                        notif_per_req=float(f.group(3)), irq_per_req=float(f.group(4)))
+        else:
+            case["error"] = rest or "no figures"
+        cases.append(case)
+    return cases
 
 
 def disk_args(doc):
@@ -114,15 +145,18 @@ def disk_args(doc):
     return ap
 
 
-def bench_one(args, image, transport):
-    argv, p, secs = run(args, image, "none", transport)
+def bench_one(args, image, transport, progress, results):
+    argv, p, secs = run(args, image, "none", transport, progress)
     cache = "none,aio=threads" if args.backend == "builtin" else "daemon (writeback)"
     if (args.backend == "builtin" and p.returncode not in (qemu.EXIT_PASS, qemu.EXIT_FAIL)
             and "blkbench" not in p.stdout):
         print(f"bench-blk: cache=none failed ({p.stdout.strip().splitlines()[-1:]}); "
               "falling back to cache=writeback", file=sys.stderr)
-        argv, p, secs = run(args, image, "writeback", transport)
+        argv, p, secs = run(args, image, "writeback", transport, progress)
         cache = "writeback"
+    res = {"transport": transport, "cache": cache, "seconds": round(secs, 1),
+           "features": None, "error": None, "cases": []}
+    results.append(res)
     lines = p.stdout.splitlines()
     print(f"bench-blk: {transport}: QEMU {args.accel.upper()}, {args.backend} backend, "
           f"raw image {args.size} MiB, "
@@ -132,14 +166,24 @@ def bench_one(args, image, transport):
     start = next((i for i, l in enumerate(lines) if l.startswith("blk bench:")), None)
     if start is None:
         print("\n".join(lines[-30:]))
-        print(f"bench-blk: no table (exit status {p.returncode})")
+        status = "killed on timeout" if p.returncode is None else f"exit status {p.returncode}"
+        print(f"bench-blk: no table ({status})")
+        res["error"] = f"no table ({status}): {common.tail(p.stdout)}"
         return 1
     for line in lines:
         if line.startswith(("blk: vda: features", "blk: vda: virtio")):
             print(line)
+            if line.startswith("blk: vda: features"):
+                res["features"] = line.split("features", 1)[1].strip()
+    res["cases"] = parse_rows(lines[start:])
+    if len(res["cases"]) < NCASES:
+        res["error"] = (f"the guest stopped after {len(res['cases'])} of {NCASES} cases "
+                        f"(exit status {p.returncode})")
     for line in lines[start:]:
         if line.startswith(("blk bench", "case", "seq ", "rand ")):
             print(line)
+    if res["error"]:
+        print(f"bench-blk: {res['error']}")
     return 0 if p.returncode == qemu.EXIT_PASS else 1
 
 
@@ -149,6 +193,7 @@ def main():
     ap.add_argument("--transports", default=None,
                     help="comma-separated: " + ", ".join(TRANSPORTS) +
                          " (default: all; q35-pci with the vhost-user backend)")
+    common.add_json_arg(ap)
     args = ap.parse_args()
     if args.transports is None:
         args.transports = "q35-pci" if args.backend == "vhost-user" else ",".join(TRANSPORTS)
@@ -158,13 +203,23 @@ def main():
     image = os.path.join(bench_dir, "blk.img")
     make_image(image, args.size)
     rc = 0
+    transports = args.transports.split(",")
+    results = []
     try:
-        for i, transport in enumerate(args.transports.split(",")):
-            if i:
-                print()
-            rc |= bench_one(args, image, transport)
+        with common.Progress("bench-blk", NCASES * len(transports)) as progress:
+            for i, transport in enumerate(transports):
+                if i:
+                    print()
+                progress.note(f"{transport}: booting")
+                rc |= bench_one(args, image, transport, progress, results)
     finally:
         os.unlink(image)
+    common.write_json(args.json, {
+        "bench": "blk", "guest": "ours",
+        "setup": {"accel": args.accel, "backend": args.backend, "image_mib": args.size,
+                  "ms": args.ms, "queues": args.queues, "queue_size": args.queue_size,
+                  "device_opts": args.device_opts, "poll": args.poll, "mem": BENCH_MEM},
+        "transports": results, "error": None if results else "nothing ran"})
     return rc
 
 

@@ -25,7 +25,6 @@ or fails on a time.
 import argparse
 import hashlib
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,8 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "qemu"))
 import vcon  # noqa: E402  (tests/qemu/vcon.py)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import common  # noqa: E402
 
 MB = 1e6
 MiB = 1 << 20
@@ -109,6 +110,7 @@ def main():
     ap.add_argument("--vectors", type=int, default=None,
                     help="MSI-X vectors of virtio-serial-pci (QEMU's default 2 gives only the "
                          "configuration and queue 0 one: other queues are polled)")
+    common.add_json_arg(ap)
     a = ap.parse_args()
     os.environ["BUILD"] = os.path.abspath(a.build)
     vcon.vm.BUILD = os.environ["BUILD"]
@@ -120,21 +122,45 @@ def main():
           f"MB = 10^6 bytes, guest SHA-256 {'on' if a.hash else 'off'}, MSI-X vectors "
           f"{a.vectors if a.vectors is not None else 'QEMU default (2)'}")
     print(f"{'stream':<28} {'layout':<7} {'guest MB/s':>11} {'host MB/s':>10}")
-    for port in (None, "org.bench.port"):
-        for mode, what in (("sink", "host->guest"), ("source", "guest->host"),
-                           ("echo", "both (echo)")):
-            for packed in (False, True):
-                g, h = [], []
-                for _ in range(a.runs):
+    rows = []
+    streams = [(port, mode, what, packed) for port in (None, "org.bench.port")
+               for mode, what in (("sink", "host->guest"), ("source", "guest->host"),
+                                  ("echo", "both (echo)"))
+               for packed in (False, True)]
+    with common.Progress("bench-console", len(streams) * a.runs) as progress:
+        for port, mode, what, packed in streams:
+            name = f"{'port 0 (console)' if not port else 'named port'} {what}"
+            layout = "packed" if packed else "split"
+            row = {"stream": name, "port": "named" if port else "console", "mode": mode,
+                   "layout": layout, "error": None}
+            rows.append(row)
+            g, h = [], []
+            for i in range(a.runs):
+                progress.step(f"{name} {layout}, run {i + 1} of {a.runs}")
+                try:
                     with tempfile.TemporaryDirectory() as tmp:
                         gm, hm = one_run(tmp, mode, packed, port, nbytes, a.hash, a.vectors)
-                    g.append(gm)
-                    h.append(hm)
-                name = f"{'port 0 (console)' if not port else 'named port'} {what}"
-                note = " (host: QEMU start to exit)" if mode == "source" and not port else ""
-                print(f"{name:<28} {'packed' if packed else 'split':<7} "
-                      f"{statistics.median(g):>11.1f} {statistics.median(h):>10.1f}{note}")
-    return 0
+                except Exception as e:  # noqa: BLE001  a failed case is a row, not the end
+                    row["error"] = f"run {i + 1}: {type(e).__name__}: {e}"
+                    break
+                g.append(gm)
+                h.append(hm)
+            if row["error"]:
+                print(f"{name:<28} {layout:<7} error: {row['error']}")
+                continue
+            row.update(guest_mbs=round(statistics.median(g), 1),
+                       host_mbs=round(statistics.median(h), 1),
+                       host_measure="QEMU start to exit" if mode == "source" and not port
+                       else "first to last byte")
+            note = " (host: QEMU start to exit)" if mode == "source" and not port else ""
+            print(f"{name:<28} {layout:<7} "
+                  f"{row['guest_mbs']:>11.1f} {row['host_mbs']:>10.1f}{note}")
+    common.write_json(a.json, {
+        "bench": "console", "guest": "ours",
+        "setup": {"accel": accel, "mib": a.mib, "runs": a.runs, "guest_hash": a.hash,
+                  "vectors": a.vectors},
+        "streams": rows, "error": None})
+    return 1 if any(r["error"] for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import linux_guest  # noqa: E402
 import qemu  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import common  # noqa: E402
 
 NS_PREFIX = "linuxbench-"
 TAP = "tap0"
@@ -143,7 +145,7 @@ def features(bits):
                     if b < len(bits) and bits[b] == "1")
 
 
-def run(args, guest, ns, log, res):
+def run(args, guest, ns, log, res, progress):
     """Boot the guest in ns and fill res; raises on a broken run."""
     cmdline = (f"console=ttyS0 panic=-1 loglevel=4 lb.bench=net lb.ip={GUEST_IP}/{PREFIX} "
                f"lb.host={HOST_IP} lb.t={args.time}")
@@ -157,12 +159,14 @@ def run(args, guest, ns, log, res):
                                          text=True))
     con = Console(res["procs"][-1], log)
     res["console"] = con
+    progress.step("booting the Linux guest")
     ready = con.wait(r"^@@LB net ready", 300)
     if ready is None:
         raise RuntimeError("the guest did not come up (no '@@LB net ready')")
 
     # host -> guest
     t = args.time
+    progress.step(f"host -> guest iperf, {t} s")
     p = sh(*in_ns(ns, "iperf", "-c", GUEST_IP, "-t", str(t), "-y", "C"), check=False,
            timeout=t + 90)
     res["h2g_sender"] = csv_mbits(p.stdout.splitlines())
@@ -172,6 +176,7 @@ def run(args, guest, ns, log, res):
     res["h2g_receiver"] = csv_mbits(con.text(i, i + 1)) if i is not None else None
 
     # ping
+    progress.step(f"ping x{args.pings}")
     p = sh(*in_ns(ns, "ping", "-q", "-c", str(args.pings), "-i", "0.01", GUEST_IP),
            check=False, timeout=120)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", p.stdout)
@@ -181,6 +186,7 @@ def run(args, guest, ns, log, res):
         res["notes"].append(f"ping: {(p.stdout + p.stderr).strip()[-300:]}")
 
     # guest -> host
+    progress.step(f"guest -> host iperf, {t} s")
     server_out = os.path.join(os.path.dirname(log.name), "linux-net-iperf-s.txt")
     with open(server_out, "w") as f:
         srv = subprocess.Popen(in_ns(ns, "iperf", "-s", "-B", HOST_IP, "-y", "C"),
@@ -220,10 +226,18 @@ def main():
     ap.add_argument("--time", type=int, default=10, help="iperf seconds per direction (10)")
     ap.add_argument("--pings", type=int, default=100, help="ping count (100)")
     ap.add_argument("--device-opts", default="", help="more virtio-net-pci options")
+    common.add_json_arg(ap)
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
-    if os.geteuid() != 0:
-        print("bench-linux-net: needs root (network namespace, tap device)", file=sys.stderr)
+    doc = {"bench": "net", "guest": "linux",
+           "setup": {"accel": args.accel, "secs": args.time, "pings": args.pings,
+                     "device_opts": args.device_opts, "mem": args.mem,
+                     "netdev": "tap in a network namespace, no vhost"},
+           "transports": [], "error": None}
+    if os.geteuid() != 0 or not os.path.exists("/dev/net/tun"):
+        doc["error"] = "needs root and /dev/net/tun (network namespace, tap device); skipped"
+        print(f"bench-linux-net: {doc['error']}", file=sys.stderr)
+        common.write_json(args.json, doc)
         return 1
 
     guest = linux_guest.prepare(args.build)
@@ -246,7 +260,8 @@ def main():
         with open(log_path, "w") as log:
             create_ns(ns)
             try:
-                run(args, guest, ns, log, res)
+                with common.Progress("bench-linux-net", 4) as progress:
+                    run(args, guest, ns, log, res, progress)
             except (RuntimeError, subprocess.SubprocessError) as e:
                 error = str(e)
     finally:
@@ -276,18 +291,43 @@ def main():
     def mb(v):
         return f"{v:10.1f}" if v is not None else f"{'-':>10}"
     print(f"{'case':<16} {'secs':>4} {'sender':>10} {'receiver':>10}  (Mbit/s, iperf 2 TCP)")
-    print(f"{'tcp host->guest':<16} {args.time:>4} {mb(res.get('h2g_sender'))} "
-          f"{mb(res.get('h2g_receiver'))}")
-    print(f"{'tcp guest->host':<16} {args.time:>4} {mb(res.get('g2h_sender'))} "
-          f"{mb(res.get('g2h_receiver'))}")
+    why = error or "; ".join(res["notes"]) or "no figure"
+    for name, key in (("tcp host->guest", "h2g"), ("tcp guest->host", "g2h")):
+        if res.get(f"{key}_sender") is None and res.get(f"{key}_receiver") is None:
+            print(f"{name:<16} {args.time:>4}  error: {why}")
+        else:
+            print(f"{name:<16} {args.time:>4} {mb(res.get(f'{key}_sender'))} "
+                  f"{mb(res.get(f'{key}_receiver'))}")
     counts, rtt = res.get("ping", (None, None))
     if rtt:
         print(f"{'ping host->guest':<16} {counts[0]} sent, {counts[1]} received, -i 0.01: "
               f"rtt min/avg/max/mdev {'/'.join(rtt)} ms")
     else:
-        print(f"{'ping host->guest':<16} -")
+        print(f"{'ping host->guest':<16} error: {why}")
     for n in res["notes"]:
         print(f"bench-linux-net: {n}")
+
+    def tput(key):
+        """The sender's figure as bench/net.py takes it (the receiver's when the sender has
+        none), or why there is none."""
+        v = res.get(f"{key}_sender") or res.get(f"{key}_receiver")
+        if v:
+            return {"bps": v * 1e6, "sender_bps": (res.get(f"{key}_sender") or 0) * 1e6 or None,
+                    "receiver_bps": (res.get(f"{key}_receiver") or 0) * 1e6 or None,
+                    "error": None}
+        return {"error": error or "; ".join(res["notes"]) or "no iperf figure"}
+    row = {"transport": "q35-pci", "features": feats, "rx": tput("h2g"), "tx": tput("g2h")}
+    if rtt:
+        row["ping"] = {"min_ms": float(rtt[0]), "avg_ms": float(rtt[1]),
+                       "max_ms": float(rtt[2]), "count": int(counts[0]),
+                       "received": int(counts[1]), "error": None}
+    else:
+        row["ping"] = {"error": error or "; ".join(n for n in res["notes"]
+                                                   if n.startswith("ping")) or "no ping figure"}
+    doc["transports"].append(row)
+    doc["setup"].update(kernel=info.get("kernel"), iperf=info.get("iperf"),
+                        package=f"{guest['package']} {guest['version']}")
+    common.write_json(args.json, doc)
     return 1 if error or res["notes"] else 0
 
 

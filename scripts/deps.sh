@@ -33,6 +33,8 @@ PKGS=(
 	# run and test
 	qemu-system-x86 qemu-utils ovmf python3 python3-pytest python3-pytest-xdist
 	libcmocka-dev check iperf iproute2 iputils-ping netcat-openbsd
+	# make bench's plots (bench/report.py, /usr/bin/python3 with the Agg backend)
+	python3-matplotlib
 	# fuzzing: clang 14, its libFuzzer/ASan runtimes, llvm-symbolizer for reports
 	clang libclang-rt-14-dev llvm
 	# dpdk-testpmd (tests/qemu/test_vhost_user_net.py): the DPDK 22.11 libraries it
