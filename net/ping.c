@@ -103,7 +103,7 @@ static int ping_send(struct raw_pcb *pcb, struct ping_state *st, const ip_addr_t
 	return err == ERR_OK ? 0 : -1;
 }
 
-KCMD(ping, "ICMP echo: ping addr [-c count] [-i secs] [-s size]")
+KCMD(ping, "ICMP echo: ping addr [-c count] [-i secs] [-s size] [-W secs]")
 {
 	static uint8_t seen[65536 / 8];
 	struct ping_state *st;
@@ -112,6 +112,7 @@ KCMD(ping, "ICMP echo: ping addr [-c count] [-i secs] [-s size]")
 	const char *host = NULL;
 	unsigned count = 4;
 	double interval = 1.0;
+	double linger = -1.0; /* -W: how long to wait for replies after the last send */
 	uint64_t start, next, end = 0;
 	bool bad = false;
 	int rc;
@@ -127,15 +128,18 @@ KCMD(ping, "ICMP echo: ping addr [-c count] [-i secs] [-s size]")
 			interval = strtod(argv[++i], NULL);
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			st->size = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "-W") == 0 && i + 1 < argc)
+			linger = strtod(argv[++i], NULL);
 		else if (!host && argv[i][0] != '-')
 			host = argv[i];
 		else
 			bad = true;
 	}
 	if (bad || !host || !ipaddr_aton(host, &to) || !IP_IS_V4(&to) || count == 0 ||
-	    count > 65535 || interval < 0.001 || st->size > PING_MAX_PAYLOAD) {
+	    count > 65535 || interval < 0.001 || st->size > PING_MAX_PAYLOAD ||
+	    (linger != -1.0 && !(linger >= 0.0 && linger <= 3600.0))) {
 		printf("usage: ping A.B.C.D [-c count (1-65535)] [-i secs (>= 0.001)] [-s size "
-		       "(<= %u)]\n",
+		       "(<= %u)] [-W secs to wait for replies after the last (0-3600)]\n",
 		       PING_MAX_PAYLOAD);
 		free(st);
 		return 1;
@@ -162,8 +166,11 @@ KCMD(ping, "ICMP echo: ping addr [-c count] [-i secs] [-s size]")
 			if (ping_send(pcb, st, &to))
 				printf("ping: send failed (icmp_seq=%u)\n", st->seq);
 			next += (uint64_t)(interval * 1e9);
-			if (st->sent == count) /* wait up to 1 s (or 2 intervals) for the last */
-				end = now + (uint64_t)(fmax(1.0, 2 * interval) * 1e9);
+			/* Then wait for replies: -W, else 1 s or 2 intervals. */
+			if (st->sent == count)
+				end = now +
+				      (uint64_t)((linger >= 0 ? linger : fmax(1.0, 2 * interval)) *
+						 1e9);
 		}
 		if (st->sent == count && (st->received + 0u == count || now >= end))
 			break;
