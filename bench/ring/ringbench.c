@@ -540,15 +540,19 @@ static double pingpong(uint64_t iters, int cpu0, int cpu1)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	pthread_create(&t, NULL, pong_thread, &pp);
+	/* The first round trip waits for the other thread to start: not timed. */
+	STORE(&pp.line, 1);
+	while (LOAD(&pp.line) != 2)
+		relax();
 	t0 = now_ns();
-	for (uint64_t i = 0; i < iters; i++) {
+	for (uint64_t i = 1; i < iters; i++) {
 		STORE(&pp.line, 2 * i + 1);
 		while (LOAD(&pp.line) != 2 * i + 2)
 			relax();
 	}
 	t1 = now_ns();
 	pthread_join(t, NULL);
-	return (double)(t1 - t0) / (double)iters; /* one round trip: two transfers */
+	return (double)(t1 - t0) / (double)(iters - 1); /* one round trip: two transfers */
 }
 
 static void usage(void)
@@ -622,7 +626,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (n == 0 || nsizes == 0 || nbatches == 0 || reps == 0 || reps > MAX_REPS)
+	if (n == 0 || pings == 1 || nsizes == 0 || nbatches == 0 || reps == 0 || reps > MAX_REPS)
 		usage();
 	for (unsigned i = 0; i < nsizes; i++) /* a power of two: both layouts take it */
 		if (sizes[i] > 32768 || (sizes[i] & (sizes[i] - 1)))
@@ -639,7 +643,7 @@ int main(int argc, char **argv)
 			n = 200000;
 		pings /= 100;
 	}
-	row_pings = pings / 10 ? pings / 10 : 1;
+	row_pings = pings / 10 > 1 ? pings / 10 : 0;
 
 	printf("ring benchmark: %llu buffers per run, ring sizes", (unsigned long long)n);
 	for (unsigned i = 0; i < nsizes; i++)
