@@ -44,6 +44,7 @@ void vq_split_reset(struct virtqueue *vq)
 	s->avail_idx = 0;
 	s->avail_flags = 0;
 	s->last_used = 0;
+	s->used_seen = 0;
 	vq->num_free = vq->num;
 }
 
@@ -161,6 +162,33 @@ void vq_split_publish(struct vq_buf *b)
 	vq->num_added++;
 }
 
+int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t head = s->free_head, next = vq->extra[head].next, slot;
+
+	/* The caller checked a descriptor is free. */
+	s->desc[head] =
+		(struct vring_desc){cpu_to_le64(addr), cpu_to_le32(len),
+				    cpu_to_le16(write ? VRING_DESC_F_WRITE : 0), cpu_to_le16(next)};
+	s->free_head = next;
+	vq->num_free--;
+	vq->state[head] = (struct vq_desc_state){.token = token,
+						 .in_len = write ? len : 0,
+						 .ndesc = 1,
+						 .link = head,
+						 .table = VQ_NO_TABLE};
+	slot = mask(vq, s->avail_idx);
+	s->avail_shadow[slot] = head;
+	s->avail->ring[slot] = cpu_to_le16(head);
+	/* Descriptor and ring entry before the index that publishes them. */
+	virt_wmb();
+	s->avail_idx++;
+	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
+	vq->num_added++;
+	return 0;
+}
+
 /* Return the chain at head to the free list and forget the buffer. */
 static void *detach(struct virtqueue *vq, uint16_t head)
 {
@@ -246,16 +274,25 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 		return detach(vq, id);
 	}
 
-	uint16_t seen = used_idx(vq), ahead = (uint16_t)(seen - s->last_used);
+	/*
+	 * Read used->idx (the line the device writes at every batch) only when
+	 * the entries it covered last time are consumed.
+	 */
+	if (s->used_seen == s->last_used) {
+		uint16_t seen = used_idx(vq);
 
-	if (ahead == 0)
-		return NULL;
-	if (ahead > (uint16_t)(s->avail_idx - s->last_used)) {
-		vq_bad_device(vq, "used index ahead of the buffers made available");
-		return NULL;
+		if (seen == s->last_used)
+			return NULL;
+		if ((uint16_t)(seen - s->last_used) > (uint16_t)(s->avail_idx - s->last_used)) {
+			vq_bad_device(vq, "used index ahead of the buffers made available");
+			return NULL;
+		}
+		/* Read the entries only after seeing the index that covers them. */
+		virt_rmb();
+		s->used_seen = seen;
 	}
-	/* Read the entry only after seeing the index that covers it. */
-	virt_rmb();
+	uint16_t ahead = (uint16_t)(s->used_seen - s->last_used);
+
 	const struct vring_used_elem *u = &s->used->ring[mask(vq, s->last_used)];
 	uint32_t raw_id =
 		le32_to_cpu(VQ_READ_ONCE(u->id)); /* read once: the device may change it */
@@ -291,7 +328,8 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 
 bool vq_split_more_used(struct virtqueue *vq)
 {
-	return vq->batch.left > 0 || used_idx(vq) != vq->split.last_used;
+	return vq->batch.left > 0 || vq->split.used_seen != vq->split.last_used ||
+	       used_idx(vq) != vq->split.last_used;
 }
 
 bool vq_split_kick_prepare(struct virtqueue *vq)
