@@ -121,11 +121,26 @@ void vq_split_rollback(struct vq_buf *b)
 	(void)b;
 }
 
+/* Put the chain at head in the avail ring and publish the index. */
+static void make_available(struct virtqueue *vq, uint16_t head)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t slot = mask(vq, s->avail_idx);
+
+	s->avail_shadow[slot] = head;
+	s->avail->ring[slot] = cpu_to_le16(head);
+	/* Descriptors and ring entry before the index that publishes them. */
+	virt_wmb();
+	s->avail_idx++;
+	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
+	vq->num_added++;
+}
+
 void vq_split_publish(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 	struct vq_split *s = &vq->split;
-	uint16_t head = b->id, last, slot;
+	uint16_t head = b->id, last;
 
 	if (b->indirect) {
 		struct vq_desc_extra *e = &vq->extra[head];
@@ -152,20 +167,13 @@ void vq_split_publish(struct vq_buf *b)
 						 .link = last,
 						 .table = b->table};
 
-	slot = mask(vq, s->avail_idx);
-	s->avail_shadow[slot] = head;
-	s->avail->ring[slot] = cpu_to_le16(head);
-	/* Descriptors and ring entry before the index that publishes them. */
-	virt_wmb();
-	s->avail_idx++;
-	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
-	vq->num_added++;
+	make_available(vq, head);
 }
 
 int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
 {
 	struct vq_split *s = &vq->split;
-	uint16_t head = s->free_head, next = vq->extra[head].next, slot;
+	uint16_t head = s->free_head, next = vq->extra[head].next;
 
 	/* The caller checked a descriptor is free. */
 	s->desc[head] =
@@ -178,14 +186,7 @@ int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool 
 						 .ndesc = 1,
 						 .link = head,
 						 .table = VQ_NO_TABLE};
-	slot = mask(vq, s->avail_idx);
-	s->avail_shadow[slot] = head;
-	s->avail->ring[slot] = cpu_to_le16(head);
-	/* Descriptor and ring entry before the index that publishes them. */
-	virt_wmb();
-	s->avail_idx++;
-	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
-	vq->num_added++;
+	make_available(vq, head);
 	return 0;
 }
 
