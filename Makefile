@@ -121,6 +121,7 @@ KERNEL_SRCS := \
 	tests/guest/pci_intx.c \
 	tests/guest/acpi_dump.c \
 	tests/guest/virtio.c \
+	tests/guest/ringcost.c \
 	tests/guest/blk.c \
 	tests/guest/console.c \
 	net/sys_arch.c \
