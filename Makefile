@@ -257,7 +257,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring bench-blk bench-console bench-net linux-guest bench-linux-blk \
+	bench-boot bench-ring bench-ringcost bench-blk bench-console bench-net linux-guest bench-linux-blk \
 	bench-linux-net clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
@@ -503,6 +503,10 @@ bench-linux-net:
 # Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000 -s 256 -r 5"
 bench-ring: $(BUILD)/bench/ringbench
 	$(BUILD)/bench/ringbench $(RINGBENCH_ARGS)
+
+# The ring's cost inside the guest (QEMU, test=ringcost): make bench-ringcost RINGCOST_ARGS="--runs 5"
+bench-ringcost: kernel
+	$(PYTHON) bench/ring/ringcost.py --build $(BUILD) $(RINGCOST_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
