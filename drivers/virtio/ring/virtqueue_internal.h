@@ -19,6 +19,24 @@
 
 #define VQ_NO_TABLE 0xffff
 
+/*
+ * A cache line. Areas one side writes and the other reads start on one, so
+ * that no line is written by both sides (split used ring, packed device event
+ * structure), and the ring block ends on one (no line shared with the
+ * driver's private memory after it).
+ */
+#define VQ_CACHE_LINE 64
+#define VQ_LINE_UP(x) (((x) + VQ_CACHE_LINE - 1) & ~(size_t)(VQ_CACHE_LINE - 1))
+
+#define VQ_COPY_MAX(l) (sizeof((l)->copy) / sizeof((l)->copy[0]))
+
+/* A used entry as read from the ring: the driver's copy (split: flags unused). */
+struct vq_used_copy {
+	uint32_t id;
+	uint32_t len;
+	uint16_t flags;
+};
+
 /* The driver's record of one outstanding buffer, by head (split) or buffer id (packed). */
 struct vq_desc_state {
 	void *token;	 /* NULL: not outstanding */
@@ -53,6 +71,9 @@ struct vq_split {
 	uint16_t avail_flags; /* our avail->flags */
 	uint16_t last_used;   /* next used index to consume */
 	uint16_t used_seen;   /* used->idx as we last read it: entries up to it are ready */
+	/* Used entries copied a line at a time: indexes copy_base .. +copy_n-1. */
+	uint16_t copy_base, copy_n;
+	struct vq_used_copy copy[VQ_CACHE_LINE / sizeof(struct vring_used_elem)];
 };
 
 struct vq_packed {
@@ -67,6 +88,12 @@ struct vq_packed {
 	uint16_t used_wrap;   /* device ring wrap counter as we track it */
 	uint16_t free_id;     /* head of the free buffer-id list */
 	uint16_t event_flags; /* our driver->flags */
+	/*
+	 * The used descriptors of one ring line, copied when we first read it:
+	 * slots copy_line .. +3 whose copy_mask bit is set were used then.
+	 */
+	uint16_t copy_line, copy_mask;
+	struct vq_used_copy copy[VQ_CACHE_LINE / sizeof(struct vring_packed_desc)];
 };
 
 struct virtqueue {

@@ -24,11 +24,18 @@ bool vq_split_valid_num(uint32_t num)
 	return num >= 1 && num <= VRING_SPLIT_MAX && !(num & (num - 1));
 }
 
+/*
+ * Legacy (ring_align 4096, 2.7.2): the used ring on the next page. Modern:
+ * anywhere 4-aligned (2.7), so on a line of its own, not on the one that
+ * ends the avail ring: the device writes used->idx at every batch, the
+ * driver writes used_event there at every interrupt it asks for.
+ */
 static size_t used_offset(const struct virtqueue *vq)
 {
 	size_t off = vring_desc_size(vq->num) + vring_avail_size(vq->num);
+	size_t align = vq->ring_align < VQ_CACHE_LINE ? VQ_CACHE_LINE : vq->ring_align;
 
-	return (off + vq->ring_align - 1) & ~((size_t)vq->ring_align - 1);
+	return (off + align - 1) & ~(align - 1);
 }
 
 void vq_split_reset(struct virtqueue *vq)
@@ -45,16 +52,17 @@ void vq_split_reset(struct virtqueue *vq)
 	s->avail_flags = 0;
 	s->last_used = 0;
 	s->used_seen = 0;
+	s->copy_n = 0;
 	vq->num_free = vq->num;
 }
 
 int vq_split_init(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
-	size_t align = vq->ring_align > VRING_DESC_ALIGN ? vq->ring_align : VRING_DESC_ALIGN;
+	size_t align = vq->ring_align > VQ_CACHE_LINE ? vq->ring_align : VQ_CACHE_LINE;
 	uint8_t *mem;
 
-	vq->ring_mem_size = used_offset(vq) + vring_used_size(vq->num);
+	vq->ring_mem_size = VQ_LINE_UP(used_offset(vq) + vring_used_size(vq->num));
 	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, align);
 	s->avail_shadow = calloc(vq->num, sizeof(*s->avail_shadow));
 	if (!mem || !s->avail_shadow)
@@ -294,11 +302,29 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 	}
 	uint16_t ahead = (uint16_t)(s->used_seen - s->last_used);
 
-	const struct vring_used_elem *u = &s->used->ring[mask(vq, s->last_used)];
-	uint32_t raw_id =
-		le32_to_cpu(VQ_READ_ONCE(u->id)); /* read once: the device may change it */
+	/*
+	 * Copy the ready entries from here, a line's worth, in one go: the device
+	 * may be writing the next ones on the same line, and each re-read of it
+	 * would take the line back from the device.
+	 */
+	if ((uint16_t)(s->last_used - s->copy_base) >= s->copy_n) {
+		uint16_t n = ahead < VQ_COPY_MAX(s) ? ahead : (uint16_t)VQ_COPY_MAX(s);
 
-	l = le32_to_cpu(VQ_READ_ONCE(u->len));
+		for (uint16_t k = 0; k < n; k++) {
+			const struct vring_used_elem *e =
+				&s->used->ring[mask(vq, (uint16_t)(s->last_used + k))];
+
+			/* read once: the device may change it */
+			s->copy[k].id = le32_to_cpu(VQ_READ_ONCE(e->id));
+			s->copy[k].len = le32_to_cpu(VQ_READ_ONCE(e->len));
+		}
+		s->copy_base = s->last_used;
+		s->copy_n = n;
+	}
+	const struct vq_used_copy *u = &s->copy[(uint16_t)(s->last_used - s->copy_base)];
+	uint32_t raw_id = u->id;
+
+	l = u->len;
 	id = (uint16_t)raw_id;
 	if (raw_id >= vq->num || !vq->state[id].token) {
 		vq_bad_device(vq, "used id is not an outstanding buffer");
