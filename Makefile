@@ -500,7 +500,7 @@ bench-linux-blk:
 bench-linux-net:
 	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)
 
-# Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000 -s 256 -r 5"
+# Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-s 256 -r 5 -q 1.3" (see its header)
 bench-ring: $(BUILD)/bench/ringbench
 	$(BUILD)/bench/ringbench $(RINGBENCH_ARGS)
 
