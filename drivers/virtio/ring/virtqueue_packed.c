@@ -307,8 +307,8 @@ static uint16_t batch_size(struct virtqueue *vq, uint16_t id, uint32_t *ndesc)
 
 /*
  * The used descriptor at last_used, from our copy of its line. A line is
- * copied when we first find a used descriptor on it, with every other one
- * already used there (the device writes used descriptors a line at a time
+ * copied when we first find a used descriptor on it, with the ones after it
+ * on the line already used then (the device writes used descriptors a line at a time
  * as fast as we read them: re-reading the line for each would take it back
  * from the device each time). Only descriptors seen used are taken from the
  * copy; the rest are read again from the ring.
@@ -330,10 +330,12 @@ static const struct vq_used_copy *used_copy(struct virtqueue *vq)
 		return NULL;
 	p->copy_line = line;
 	p->copy_mask = 0;
+	/* The device uses slots in ring order: the first one not used ends the run. */
 	for (uint32_t i = slot + 1u; i < end; i++) {
 		flags[i - slot] = le16_to_cpu(VQ_READ_ONCE(p->desc[i].flags));
-		if (desc_is_used(flags[i - slot], p->used_wrap))
-			p->copy_mask |= (uint16_t)(1u << (i - line));
+		if (!desc_is_used(flags[i - slot], p->used_wrap))
+			break;
+		p->copy_mask |= (uint16_t)(1u << (i - line));
 	}
 	/* Read ids and lengths only after seeing the flags that cover them. */
 	virt_rmb();
