@@ -7,7 +7,9 @@ virtio-rng at depth 1 and 8. TCG: the figures are emulated-code time, for
 comparing two builds of the ring on the same machine at the same moment, not
 hardware figures. Prints figures only; it never passes or fails on a time.
 
-Usage: ringcost.py [--build build] [--kernel ELF] [--runs N]
+Usage: ringcost.py [--build build] [--kernel ELF]... [--runs N]
+With several --kernel, their boots are interleaved (A, B, A, B, ...) so that
+a busy moment of the machine falls on both: one table per kernel.
 """
 import argparse
 import os
@@ -35,30 +37,33 @@ LINE = re.compile(r"^ringcost: device=(\w+) layout=(\w+) qsize=(\d+) depth=(\d+)
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build")
-    ap.add_argument("--kernel", help="kernel ELF (default: BUILD/kernel.elf)")
+    ap.add_argument("--kernel", action="append",
+                    help="kernel ELF (default: BUILD/kernel.elf); may be given more than once")
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    kernel = a.kernel or os.path.join(a.build, "kernel.elf")
-    rows = {}
+    kernels = a.kernel or [os.path.join(a.build, "kernel.elf")]
+    rows = {k: {} for k in kernels}
     for cmdline, devices in CONFIGS:
         for _ in range(a.runs):
-            p = subprocess.run(qemu.qemu_command(kernel, cmdline, devices=devices),
-                               capture_output=True, text=True, timeout=300)
-            found = LINE.findall(p.stdout)
-            if p.returncode != qemu.EXIT_PASS or len(found) != 2:
-                print(p.stdout)
-                print(f"ringcost: boot failed (exit {p.returncode})")
-                return 1
-            for f in found:
-                key = f[:4]
-                rows.setdefault(key, []).append([float(x) for x in f[6:]] + [int(f[5]) / int(f[4])])
-    print(f"guest ring cost, median of {a.runs} boots (TCG), ns per buffer: {kernel}")
-    print(f"{'device':<6} {'layout':<7} {'qsize':>5} {'depth':>5} {'add':>8} {'kick_prep':>9} "
-          f"{'get':>8} {'ring':>8} {'kicks/buf':>9}")
-    for key, runs in rows.items():
-        med = [statistics.median(col) for col in zip(*runs)]
-        print(f"{key[0]:<6} {key[1]:<7} {key[2]:>5} {key[3]:>5} {med[0]:8.1f} {med[1]:9.1f} "
-              f"{med[2]:8.1f} {med[3]:8.1f} {med[4]:9.3f}")
+            for kernel in kernels:
+                p = subprocess.run(qemu.qemu_command(kernel, cmdline, devices=devices),
+                                   capture_output=True, text=True, timeout=300)
+                found = LINE.findall(p.stdout)
+                if p.returncode != qemu.EXIT_PASS or len(found) != 2:
+                    print(p.stdout)
+                    print(f"ringcost: boot failed (exit {p.returncode}): {kernel}")
+                    return 1
+                for f in found:
+                    rows[kernel].setdefault(f[:4], []).append(
+                        [float(x) for x in f[6:]] + [int(f[5]) / int(f[4])])
+    for kernel in kernels:
+        print(f"guest ring cost, median of {a.runs} boots (TCG), ns per buffer: {kernel}")
+        print(f"{'device':<6} {'layout':<7} {'qsize':>5} {'depth':>5} {'add':>8} "
+              f"{'kick_prep':>9} {'get':>8} {'ring':>8} {'kicks/buf':>9}")
+        for key, runs in rows[kernel].items():
+            med = [statistics.median(col) for col in zip(*runs)]
+            print(f"{key[0]:<6} {key[1]:<7} {key[2]:>5} {key[3]:>5} {med[0]:8.1f} {med[1]:9.1f} "
+                  f"{med[2]:8.1f} {med[3]:8.1f} {med[4]:9.3f}")
     return 0
 
 

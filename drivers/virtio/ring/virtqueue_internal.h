@@ -30,11 +30,10 @@
 
 #define VQ_COPY_MAX(l) (sizeof((l)->copy) / sizeof((l)->copy[0]))
 
-/* A used entry as read from the ring: the driver's copy (split: flags unused). */
+/* A used entry as read from the ring: the driver's copy. */
 struct vq_used_copy {
 	uint32_t id;
 	uint32_t len;
-	uint16_t flags;
 };
 
 /* The driver's record of one outstanding buffer, by head (split) or buffer id (packed). */
@@ -88,12 +87,6 @@ struct vq_packed {
 	uint16_t used_wrap;   /* device ring wrap counter as we track it */
 	uint16_t free_id;     /* head of the free buffer-id list */
 	uint16_t event_flags; /* our driver->flags */
-	/*
-	 * The used descriptors of one ring line, copied when we first read it:
-	 * slots copy_line .. +3 whose copy_mask bit is set were used then.
-	 */
-	uint16_t copy_line, copy_mask;
-	struct vq_used_copy copy[VQ_CACHE_LINE / sizeof(struct vring_packed_desc)];
 };
 
 struct virtqueue {

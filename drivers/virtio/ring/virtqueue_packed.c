@@ -68,7 +68,6 @@ void vq_packed_reset(struct virtqueue *vq)
 	p->used_wrap = 1;
 	p->order_head = p->order_tail = 0;
 	p->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
-	p->copy_mask = 0;
 	vq->num_free = vq->num;
 }
 
@@ -239,14 +238,8 @@ static void advance_used(struct virtqueue *vq, uint32_t ndesc)
 	if (next >= vq->num) {
 		next -= vq->num;
 		p->used_wrap ^= 1;
-		p->copy_mask = 0; /* the copy was of the last lap */
 	}
 	p->last_used = (uint16_t)next;
-	/* Copied descriptors we stepped over (chains, in-order batches) are not for later. */
-	if (next < p->copy_line || next >= p->copy_line + VQ_COPY_MAX(p))
-		p->copy_mask = 0;
-	else
-		p->copy_mask &= (uint16_t) ~((1u << (next - p->copy_line)) - 1);
 }
 
 static uint16_t pop_order(struct vq_packed *p, uint32_t num)
@@ -305,56 +298,10 @@ static uint16_t batch_size(struct virtqueue *vq, uint16_t id, uint32_t *ndesc)
 	return 0;
 }
 
-/*
- * The used descriptor at last_used, from our copy of its line. A line is
- * copied when we first find a used descriptor on it, with the ones after it
- * on the line already used then (the device writes used descriptors a line at a time
- * as fast as we read them: re-reading the line for each would take it back
- * from the device each time). Only descriptors seen used are taken from the
- * copy; the rest are read again from the ring.
- * Returns: the copy, or NULL if the descriptor is not used (yet).
- */
-static const struct vq_used_copy *used_copy(struct virtqueue *vq)
-{
-	struct vq_packed *p = &vq->packed;
-	uint16_t slot = p->last_used, line = slot & (uint16_t) ~(VQ_COPY_MAX(p) - 1);
-	uint16_t bit = (uint16_t)(1u << (slot - line)), flags[VQ_COPY_MAX(p)];
-	uint32_t end = MIN_U32(line + VQ_COPY_MAX(p), vq->num);
-
-	if (p->copy_line == line && (p->copy_mask & bit)) {
-		p->copy_mask &= (uint16_t)~bit;
-		return &p->copy[slot - line];
-	}
-	flags[0] = le16_to_cpu(VQ_READ_ONCE(p->desc[slot].flags));
-	if (!desc_is_used(flags[0], p->used_wrap))
-		return NULL;
-	p->copy_line = line;
-	p->copy_mask = 0;
-	/* The device uses slots in ring order: the first one not used ends the run. */
-	for (uint32_t i = slot + 1u; i < end; i++) {
-		flags[i - slot] = le16_to_cpu(VQ_READ_ONCE(p->desc[i].flags));
-		if (!desc_is_used(flags[i - slot], p->used_wrap))
-			break;
-		p->copy_mask |= (uint16_t)(1u << (i - line));
-	}
-	/* Read ids and lengths only after seeing the flags that cover them. */
-	virt_rmb();
-	for (uint32_t i = slot; i < end; i++) {
-		struct vq_used_copy *c = &p->copy[i - line];
-
-		if (i != slot && !(p->copy_mask & (1u << (i - line))))
-			continue;
-		c->flags = flags[i - slot];
-		c->id = le16_to_cpu(VQ_READ_ONCE(p->desc[i].id));
-		c->len = le32_to_cpu(VQ_READ_ONCE(p->desc[i].len));
-	}
-	return &p->copy[slot - line];
-}
-
 void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
-	const struct vq_used_copy *u;
+	const struct vring_packed_desc *d;
 	uint16_t flags, id;
 	uint32_t l;
 
@@ -365,16 +312,18 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 		return detach(vq, id);
 	}
 
-	u = used_copy(vq);
-	if (!u)
+	d = &p->desc[p->last_used];
+	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
+	if (!desc_is_used(flags, p->used_wrap))
 		return NULL;
 	if (vq->num_free == vq->num) {
 		vq_bad_device(vq, "used descriptor while no buffer is outstanding");
 		return NULL;
 	}
-	flags = u->flags;
-	id = (uint16_t)u->id;
-	l = u->len;
+	/* Read id and length only after seeing the flags that cover them. */
+	virt_rmb();
+	id = le16_to_cpu(VQ_READ_ONCE(d->id));
+	l = le32_to_cpu(VQ_READ_ONCE(d->len));
 	if (id >= vq->num || !vq->state[id].token) {
 		vq_bad_device(vq, "used buffer id is not outstanding");
 		return NULL;
@@ -414,10 +363,7 @@ bool vq_packed_more_used(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
-	uint16_t line = p->last_used & (uint16_t) ~(VQ_COPY_MAX(p) - 1);
-
 	return vq->batch.left > 0 ||
-	       (p->copy_line == line && (p->copy_mask & (1u << (p->last_used - line)))) ||
 	       desc_is_used(le16_to_cpu(VQ_READ_ONCE(p->desc[p->last_used].flags)), p->used_wrap);
 }
 
@@ -516,7 +462,6 @@ bool vq_packed_enable_cb_delayed(struct virtqueue *vq)
 
 void *vq_packed_detach_unused(struct virtqueue *vq)
 {
-	vq->packed.copy_mask = 0;
 	for (uint32_t i = 0; i < vq->num; i++)
 		if (vq->state[i].token)
 			return detach(vq, (uint16_t)i);
