@@ -1,6 +1,7 @@
 """test=ringcost (bench/ring/ringcost.py): the in-guest ring cost measurement runs
 against real devices, moves exactly its buffers and prints well-formed figures.
-Timings are not checked; the counts are."""
+Timings are not checked; the counts are (kicks only as a number: whether the
+device still had notifications off when a request came is QEMU's timing)."""
 import pytest
 
 from vm import FAIL, PASS
@@ -18,7 +19,7 @@ def test_ringcost_blk(boot, packed):
                         f"virtio-blk-pci,drive=d0,serial=ringcost,packed={packed}"])
     run.expect(PASS, [
         rf"^ringcost: device=blk layout={layout} qsize=256 depth=1 buffers=4096 bytes=86016 "
-        rf"kicks=4096 {FIGURES}",
+        rf"kicks=\d+ {FIGURES}",
         rf"^ringcost: device=blk layout={layout} qsize=256 depth=32 buffers=4096 bytes=86016 "
         rf"kicks=\d+ {FIGURES}",
         r"^TEST PASS: ringcost$"])
@@ -28,7 +29,7 @@ def test_ringcost_rng(boot):
     run = boot(cmdline="test=ringcost", devices=["-device", "virtio-rng-pci"])
     run.expect(PASS, [
         rf"^ringcost: device=rng layout=split qsize=8 depth=1 buffers=4096 bytes=65536 "
-        rf"kicks=4096 {FIGURES}",
+        rf"kicks=\d+ {FIGURES}",
         rf"^ringcost: device=rng layout=split qsize=8 depth=8 buffers=4096 bytes=65536 "
         rf"kicks=\d+ {FIGURES}",
         r"^TEST PASS: ringcost$"])
