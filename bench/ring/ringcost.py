@@ -5,7 +5,9 @@ virtqueue_add_*, virtqueue_kick_prepare, virtqueue_get_buf; see
 tests/guest/ringcost.c), split and packed, virtio-blk at queue depth 1 and 32,
 virtio-rng at depth 1 and 8. TCG: the figures are emulated-code time, for
 comparing two builds of the ring on the same machine at the same moment, not
-hardware figures. Prints figures only; it never passes or fails on a time.
+hardware figures; ring/ref divides by the guest's time for a fixed loop in the
+same boot (ref), which takes out most of the emulator's speed changes.
+Prints figures only; it never passes or fails on a time.
 
 Usage: ringcost.py [--build build] [--kernel ELF]... [--runs N]
 With several --kernel, their boots are interleaved (A, B, A, B, ...) so that
@@ -31,7 +33,7 @@ CONFIGS = [  # (cmdline, devices)
 ]
 LINE = re.compile(r"^ringcost: device=(\w+) layout=(\w+) qsize=(\d+) depth=(\d+) buffers=(\d+) "
                   r"bytes=\d+ kicks=(\d+) add_ns=([\d.]+) kick_prepare_ns=([\d.]+) "
-                  r"get_ns=([\d.]+) ring_ns=([\d.]+) empty_polls=\d+$", re.M)
+                  r"get_ns=([\d.]+) ring_ns=([\d.]+) empty_polls=\d+ ref_ns=([\d.]+)$", re.M)
 
 
 def main():
@@ -54,16 +56,17 @@ def main():
                     print(f"ringcost: boot failed (exit {p.returncode}): {kernel}")
                     return 1
                 for f in found:
+                    v = [float(x) for x in f[6:]]
                     rows[kernel].setdefault(f[:4], []).append(
-                        [float(x) for x in f[6:]] + [int(f[5]) / int(f[4])])
+                        v[:4] + [int(f[5]) / int(f[4]), v[4], v[3] / v[4]])
     for kernel in kernels:
         print(f"guest ring cost, median of {a.runs} boots (TCG), ns per buffer: {kernel}")
         print(f"{'device':<6} {'layout':<7} {'qsize':>5} {'depth':>5} {'add':>8} "
-              f"{'kick_prep':>9} {'get':>8} {'ring':>8} {'kicks/buf':>9}")
+              f"{'kick_prep':>9} {'get':>8} {'ring':>8} {'kicks/buf':>9} {'ref':>6} {'ring/ref':>8}")
         for key, runs in rows[kernel].items():
             med = [statistics.median(col) for col in zip(*runs)]
             print(f"{key[0]:<6} {key[1]:<7} {key[2]:>5} {key[3]:>5} {med[0]:8.1f} {med[1]:9.1f} "
-                  f"{med[2]:8.1f} {med[3]:8.1f} {med[4]:9.3f}")
+                  f"{med[2]:8.1f} {med[3]:8.1f} {med[4]:9.3f} {med[5]:6.1f} {med[6]:8.2f}")
     return 0
 
 

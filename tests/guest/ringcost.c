@@ -90,6 +90,26 @@ static void print_x10(const char *key, uint64_t v)
 	printf(" %s=%llu.%llu", key, (unsigned long long)(v / 10), (unsigned long long)(v % 10));
 }
 
+/*
+ * The same fixed work, timed the same way: how fast the emulator runs the
+ * guest right now. Under TCG the host's load moves every figure together;
+ * ring_ns / ref_ns compares across boots.
+ */
+static uint64_t reference_x10(void)
+{
+	static uint32_t t[1024];
+	volatile uint32_t sink = 0;
+
+	for (unsigned i = 0; i < 1024; i++) {
+		uint64_t t0 = rdtsc();
+
+		for (unsigned k = 0; k < 64; k++)
+			sink = sink + k;
+		t[i] = (uint32_t)(rdtsc() - t0);
+	}
+	return median_x10(t, 1024);
+}
+
 struct rc_counts {
 	unsigned got, kicks, kick_calls;
 	uint64_t empties, empty_ticks, bytes;
@@ -192,7 +212,9 @@ KTEST(ringcost, "guest ns per buffer in the ring functions against virtio-blk or
 		print_x10("kick_prepare_ns", kick);
 		print_x10("get_ns", get);
 		print_x10("ring_ns", add + kick + get);
-		printf(" empty_polls=%llu\n", (unsigned long long)c.empties);
+		printf(" empty_polls=%llu", (unsigned long long)c.empties);
+		print_x10("ref_ns", reference_x10());
+		printf("\n");
 		fail |= c.got != RC_BUFS || virtqueue_num_free(vq) != virtqueue_num(vq);
 	}
 	virtio_reset(vd);

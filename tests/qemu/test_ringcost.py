@@ -7,7 +7,7 @@ import pytest
 from vm import FAIL, PASS
 
 FIGURES = (r"add_ns=\d+\.\d kick_prepare_ns=\d+\.\d get_ns=\d+\.\d ring_ns=\d+\.\d "
-           r"empty_polls=\d+$")
+           r"empty_polls=\d+ ref_ns=\d+\.\d$")
 
 
 @pytest.mark.parametrize("packed", ["off", "on"])
