@@ -89,7 +89,8 @@ NET_SRCS := net/sys_arch.c net/net.c net/netif.c net/netif_tso.c net/netif_rxmem
 # In-guest tests (KTEST), linked into the kernel.
 KTEST_SRCS := tests/guest/exceptions.c tests/guest/libc.c tests/guest/memory.c \
 	tests/guest/clock.c tests/guest/interrupts.c tests/guest/pci_intx.c \
-	tests/guest/acpi_dump.c tests/guest/virtio.c tests/guest/blk.c tests/guest/console.c
+	tests/guest/acpi_dump.c tests/guest/virtio.c tests/guest/ringcost.c tests/guest/blk.c \
+	tests/guest/console.c
 
 # Link order is the order of the linker tables (drivers, `help`, test and app
 # lists): keep it.
@@ -225,7 +226,7 @@ EFI_SECTIONS := -j .text -j .sdata -j .data -j .rodata -j .dynamic -j .dynsym \
 	-j .rel -j .rela -j '.rel.*' -j '.rela.*' -j .reloc
 
 .PHONY: all deps kernel run debug efi run-efi test test-host test-qemu test-fuzz fuzz bench \
-	bench-boot bench-ring bench-blk bench-console bench-net linux-guest bench-linux-blk \
+	bench-boot bench-ring bench-ringcost bench-blk bench-console bench-net linux-guest bench-linux-blk \
 	bench-linux-net clean distclean format FORCE
 all: $(BUILD)/kernel.elf
 
@@ -469,9 +470,13 @@ bench-linux-blk:
 bench-linux-net:
 	$(PYTHON) bench/linux_net.py --build $(BUILD) --accel $(ACCEL) $(LINUXNET_ARGS)
 
-# Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-n 1000000"
+# Ring benchmark flags: make bench-ring RINGBENCH_ARGS="-s 256 -r 5 -q 1.3" (see its header)
 bench-ring: $(BUILD)/bench/ringbench
 	$(BUILD)/bench/ringbench $(RINGBENCH_ARGS)
+
+# The ring's cost inside the guest (QEMU, test=ringcost): make bench-ringcost RINGCOST_ARGS="--runs 5"
+bench-ringcost: kernel
+	$(PYTHON) bench/ring/ringcost.py --build $(BUILD) $(RINGCOST_ARGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,14 +5,30 @@
  * or packed layout directly on the ring memory. Prints figures, never passes
  * or fails.
  *
- * Each buffer is one device-writable entry; the device reads its descriptor
- * and writes a used entry, no data. Modes:
- *   poll    nothing negotiated; neither side notifies, both spin on the ring.
+ * Each buffer is one device-writable descriptor; the device writes no data.
+ * The device works in sweeps, as Linux vhost does: it takes every buffer made
+ * available, up to DEV_SWEEP, then returns them. Per buffer it does:
+ *   split   reads the avail ring entry (the avail index only when it has
+ *           consumed all the index it last read), checks the head is in range
+ *           and reads the descriptor's length; writes a used entry {head, len}.
+ *           The used index is published once per sweep (2.7.8).
+ *   packed  reads the descriptor's flags (that is how it learns it is
+ *           available), checks the id is in range, reads its length; writes
+ *           id and length, then the flags that make it used (2.8.5-2.8.6).
+ * With IN_ORDER (order "in") the split device also checks that the heads come
+ * in ring order (0, 1, 2, ...: 2.7.5 asks it of the driver; packed ids may be
+ * any, the slots are in order by construction), and uses the in-order
+ * shortcut the spec allows the device (2.7.9, 2.8.9 "In-order use of descriptors"): one used
+ * entry per sweep, naming the last buffer; split advances the used index by
+ * the sweep, packed skips the sweep's slots. It reads every buffer's ring
+ * entry or descriptor as in the other order: nothing the driver is not told.
+ * Modes:
+ *   poll    no notification negotiated; neither side notifies, both spin on the ring.
  *   notify  EVENT_IDX negotiated. The driver kicks with virtqueue_kick_prepare
  *           (every `batch` buffers, and before it waits) and waits for an
  *           interrupt after virtqueue_enable_cb() returned true; the device
- *           checks the driver's used event every `batch` buffers (and before
- *           it waits) and waits for a kick after re-arming its avail event.
+ *           checks the driver's used event after every `batch` buffers (and
+ *           before it waits) and waits for a kick after re-arming its avail event.
  *
  * A notification (kick or interrupt) is an atomic increment of a doorbell
  * word on its own cache line; a side that must wait spins on the other's
@@ -21,10 +37,20 @@
  * interrupts/buffer tell what a real transport would pay per buffer (a VM exit
  * or an interrupt, each of the order of a microsecond).
  *
- * The reference figure is one cache line bouncing between the two cores.
+ * The reference figure is one cache line bouncing between the two cores (the
+ * line "cache line ping-pong (reference)", P = its one-way time). Each table
+ * row also measures P right before each of its repetitions (column P, the
+ * median) and gives ns/buf in units of it (column xP, the median over the
+ * repetitions of ns/buf / P): the machine is shared, so only ratios taken at
+ * the same moment compare. With -r N each row is the median of N repetitions.
+ * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P xP
+ * (order: "any" = IN_ORDER not negotiated, "in" = negotiated).
  *
- * Usage: ringbench [-n buffers] [-s ring size] [-b batch[,batch...]]
- *                  [-l split|packed|both] [-m poll|notify|both] [-p pingpongs]
+ * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
+ *                  [-l split|packed|both] [-m poll|notify|both]
+ *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
+ * Defaults: 2000000 buffers, sizes 64,256,1024, batches 1,32, every layout,
+ * mode and order, 1 repetition, 1000000 ping-pongs for the reference line.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -91,9 +117,12 @@ static void wait_change(const uint64_t *word, uint64_t seen, const char *who)
 	}
 }
 
+#define DEV_SWEEP 64 /* most buffers the device takes before returning them */
+
 struct run {
 	enum vq_layout layout;
 	bool notify;
+	bool in_order;
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
@@ -106,7 +135,14 @@ struct run {
 	_Alignas(CACHE_LINE) uint64_t kicks;
 	_Alignas(CACHE_LINE) uint64_t interrupts;
 	_Alignas(CACHE_LINE) int go;
+	_Alignas(CACHE_LINE) int ready;
 };
+
+static void device_fail(const char *what)
+{
+	fprintf(stderr, "ringbench: device: %s\n", what);
+	exit(1);
+}
 
 /* The device, split layout (VIRTIO 1.2 2.7). */
 
@@ -115,24 +151,48 @@ struct split_dev {
 	struct vring_avail *avail;
 	struct vring_used *used;
 	uint32_t num;
-	uint16_t last_avail, used_idx, signalled;
+	bool in_order;
+	uint16_t last_avail, avail_seen, used_idx, signalled;
+	uint16_t expect; /* in order: the head the next buffer must have */
 };
 
-static bool split_use_buf(struct split_dev *d)
+/* One sweep. Returns: buffers used. */
+static unsigned split_use_bufs(struct split_dev *d)
 {
-	uint16_t head;
-	uint32_t len;
+	uint16_t head = 0, n;
+	uint32_t len = 0;
 
-	if (LOAD(&d->avail->idx) == d->last_avail)
-		return false;
-	/* The acquire load above orders the ring entry and descriptor reads after it. */
-	head = d->avail->ring[d->last_avail & (d->num - 1)];
-	len = d->desc[head].len;
-	d->last_avail++;
-	d->used->ring[d->used_idx & (d->num - 1)] = (struct vring_used_elem){head, len};
-	d->used_idx++;
+	if (d->last_avail == d->avail_seen) {
+		d->avail_seen = LOAD(&d->avail->idx);
+		if (d->avail_seen == d->last_avail)
+			return 0;
+		if ((uint16_t)(d->avail_seen - d->last_avail) > d->num)
+			device_fail("avail index ahead of the ring");
+	}
+	/* The acquire load of the index orders the ring entry and descriptor reads after it. */
+	n = (uint16_t)(d->avail_seen - d->last_avail);
+	if (n > DEV_SWEEP)
+		n = DEV_SWEEP;
+	for (uint16_t i = 0; i < n; i++) {
+		head = d->avail->ring[d->last_avail & (d->num - 1)];
+		if (head >= d->num)
+			device_fail("head out of range");
+		if (d->in_order) {
+			if (head != d->expect)
+				device_fail("in-order: head out of order");
+			d->expect = (uint16_t)((head + 1) & (d->num - 1));
+		}
+		len = d->desc[head].len;
+		d->last_avail++;
+		if (!d->in_order)
+			d->used->ring[(d->used_idx + i) & (d->num - 1)] =
+				(struct vring_used_elem){head, len};
+	}
+	if (d->in_order) /* 2.7.9: one entry for the batch, naming its last buffer */
+		d->used->ring[d->used_idx & (d->num - 1)] = (struct vring_used_elem){head, len};
+	d->used_idx = (uint16_t)(d->used_idx + n);
 	STORE(&d->used->idx, d->used_idx);
-	return true;
+	return n;
 }
 
 /* Interrupt the driver if it asked for one (2.7.10). */
@@ -168,6 +228,7 @@ struct packed_dev {
 	struct vring_packed_desc *desc;
 	struct vring_packed_desc_event *driver, *device;
 	uint32_t num;
+	bool in_order;
 	uint16_t next; /* next slot to read */
 	uint16_t wrap; /* its wrap counter */
 	uint16_t used; /* next slot to write used */
@@ -183,30 +244,45 @@ static bool packed_avail(const struct packed_dev *d)
 	return !!(f & F_AVAIL) == d->wrap && !!(f & F_USED) != d->wrap;
 }
 
-static bool packed_use_buf(struct packed_dev *d)
+static void packed_put_used(struct packed_dev *d, uint16_t id, uint32_t len, uint16_t skip)
 {
-	struct vring_packed_desc *u;
-	uint16_t id;
-	uint32_t len;
+	struct vring_packed_desc *u = &d->desc[d->used];
 
-	if (!packed_avail(d))
-		return false;
-	id = d->desc[d->next].id; /* one descriptor per buffer: its id is here */
-	len = d->desc[d->next].len;
-	if (++d->next == d->num) {
-		d->next = 0;
-		d->wrap ^= 1;
-	}
-	u = &d->desc[d->used];
 	u->id = id;
 	u->len = len;
 	STORE(&u->flags, (uint16_t)(d->used_wrap ? F_AVAIL | F_USED | VRING_DESC_F_WRITE
 						 : VRING_DESC_F_WRITE));
-	if (++d->used == d->num) {
-		d->used = 0;
+	d->used = (uint16_t)(d->used + skip);
+	if (d->used >= d->num) {
+		d->used = (uint16_t)(d->used - d->num);
 		d->used_wrap ^= 1;
 	}
-	return true;
+}
+
+/* One sweep. Returns: buffers used. */
+static unsigned packed_use_bufs(struct packed_dev *d)
+{
+	uint16_t id = 0, n;
+	uint32_t len = 0;
+
+	for (n = 0; n < DEV_SWEEP && packed_avail(d); n++) {
+		/* The acquire load of the flags orders the id and length reads after it. */
+		const struct vring_packed_desc *a = &d->desc[d->next];
+
+		id = a->id; /* one descriptor per buffer: its id is here */
+		len = a->len;
+		if (id >= d->num)
+			device_fail("id out of range");
+		if (++d->next == d->num) {
+			d->next = 0;
+			d->wrap ^= 1;
+		}
+		if (!d->in_order)
+			packed_put_used(d, id, len, 1);
+	}
+	if (d->in_order && n) /* 2.8.9: one used descriptor for the batch, the last id */
+		packed_put_used(d, id, len, n);
+	return n;
 }
 
 /* 2.8.10: the driver's event suppression, as Linux vhost reads it. */
@@ -253,19 +329,21 @@ static void *device_thread(void *arg)
 		.avail = (void *)(uintptr_t)r->addrs.driver,
 		.used = (void *)(uintptr_t)r->addrs.device,
 		.num = r->num,
+		.in_order = r->in_order,
 	};
 	struct packed_dev p = {
 		.desc = (void *)(uintptr_t)r->addrs.desc,
 		.driver = (void *)(uintptr_t)r->addrs.driver,
 		.device = (void *)(uintptr_t)r->addrs.device,
 		.num = r->num,
+		.in_order = r->in_order,
 		.wrap = 1,
 		.used_wrap = 1,
 		.signalled_wrap = 1,
 	};
 	bool packed = r->layout == VQ_PACKED;
 	uint64_t done = 0;
-	unsigned tocall = r->batch;
+	unsigned uncalled = 0; /* buffers used since the last interrupt check */
 
 	if (r->dev_cpu >= 0) {
 		cpu_set_t set;
@@ -274,25 +352,24 @@ static void *device_thread(void *arg)
 		CPU_SET(r->dev_cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
+	STORE(&r->ready, 1); /* pinned and running: the driver starts the clock */
 	while (!LOAD(&r->go))
 		relax();
 	for (;;) {
-		bool got;
+		unsigned got;
 
 		/* With EVENT_IDX a kick request is one position: nothing to disable. */
 		do {
-			got = packed ? packed_use_buf(&p) : split_use_buf(&s);
-			if (got) {
-				done++;
-				if (--tocall == 0) {
-					tocall = r->batch;
-					if (r->notify)
-						packed ? packed_call(r, &p) : split_call(r, &s);
-				}
+			got = packed ? packed_use_bufs(&p) : split_use_bufs(&s);
+			done += got;
+			uncalled += got;
+			if (r->notify && uncalled >= r->batch) {
+				uncalled = 0;
+				packed ? packed_call(r, &p) : split_call(r, &s);
 			}
 		} while (got);
-		if (r->notify && tocall != r->batch) {
-			tocall = r->batch;
+		if (r->notify && uncalled) {
+			uncalled = 0;
 			packed ? packed_call(r, &p) : split_call(r, &s);
 		}
 		if (done == r->n)
@@ -381,6 +458,7 @@ static double run_one(struct run *r, int drv_cpu)
 		.num = r->num,
 		.features = (r->layout == VQ_PACKED ? VIRTIO_BIT(VIRTIO_F_RING_PACKED) : 0) |
 			    (r->notify ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0) |
+			    (r->in_order ? VIRTIO_BIT(VIRTIO_F_IN_ORDER) : 0) |
 			    VIRTIO_BIT(VIRTIO_F_VERSION_1),
 	};
 	uint8_t *bufs = aligned_alloc(CACHE_LINE, (size_t)r->num * BUF_SIZE);
@@ -411,6 +489,8 @@ static double run_one(struct run *r, int drv_cpu)
 		fprintf(stderr, "ringbench: pthread_create failed\n");
 		exit(1);
 	}
+	while (!LOAD(&r->ready))
+		relax();
 	t0 = now_ns();
 	STORE(&r->go, 1);
 	driver(r, bufs);
@@ -464,48 +544,104 @@ static double pingpong(uint64_t iters, int cpu0, int cpu1)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	pthread_create(&t, NULL, pong_thread, &pp);
+	/* The first round trip waits for the other thread to start: not timed. */
+	STORE(&pp.line, 1);
+	while (LOAD(&pp.line) != 2)
+		relax();
 	t0 = now_ns();
-	for (uint64_t i = 0; i < iters; i++) {
+	for (uint64_t i = 1; i < iters; i++) {
 		STORE(&pp.line, 2 * i + 1);
 		while (LOAD(&pp.line) != 2 * i + 2)
 			relax();
 	}
 	t1 = now_ns();
 	pthread_join(t, NULL);
-	return (double)(t1 - t0) / (double)iters; /* one round trip: two transfers */
+	return (double)(t1 - t0) / (double)(iters - 1); /* one round trip: two transfers */
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ringbench [-n buffers] [-s ring size] [-b batch[,batch...]]\n"
-			"                 [-l split|packed|both] [-m poll|notify|both] "
-			"[-p pingpongs]\n");
+	fprintf(stderr,
+		"usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]\n"
+		"                 [-l split|packed|both] [-m poll|notify|both]\n"
+		"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]\n");
 	exit(2);
+}
+
+/* A comma-separated list of positive numbers. Returns: how many, at most max. */
+static unsigned parse_list(char *arg, unsigned *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (char *tok = strtok(arg, ","); tok && n < max; tok = strtok(NULL, ","))
+		out[n++] = (unsigned)strtoul(tok, NULL, 0);
+	for (unsigned i = 0; i < n; i++)
+		if (out[i] == 0)
+			usage();
+	return n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_REPS  15
+#define MAX_TRIES 200 /* -q: busy moments a row waits out before it takes what it gets */
+
+/*
+ * One-way P now. With quiet (-q F) > 0, wait (10 ms at a time, at most
+ * MAX_TRIES times) for a moment where P is within F times the best P seen in
+ * this run: the machine is shared, and a core taken away in the middle of a
+ * run measures the scheduler, not the ring.
+ */
+static double quiet_p(uint64_t pings, const int *cpus, double quiet, double *best)
+{
+	double p = 0;
+
+	if (!pings || one_cpu)
+		return 0;
+	for (unsigned t = 0; t <= MAX_TRIES; t++) {
+		p = pingpong(pings, cpus[0], cpus[1]) / 2;
+		if (p < *best || *best == 0)
+			*best = p;
+		if (quiet <= 0 || p <= quiet * *best)
+			break;
+		usleep(10000);
+	}
+	return p;
 }
 
 int main(int argc, char **argv)
 {
-	uint64_t n = 10000000, pings = 1000000;
-	uint32_t num = 256;
+	uint64_t n = 2000000, pings = 1000000, row_pings;
+	double quiet = 0, best_p = 0;
+	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
-	bool layouts[2] = {true, true}, modes[2] = {true, true}, n_given = false;
+	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
+	bool n_given = false;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:p:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
 			n_given = true;
 			break;
-		case 's': num = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 's': nsizes = parse_list(optarg, sizes, 8); break;
 		case 'p': pings = strtoull(optarg, NULL, 0); break;
-		case 'b':
-			nbatches = 0;
-			for (char *tok = strtok(optarg, ","); tok && nbatches < 8;
-			     tok = strtok(NULL, ","))
-				batches[nbatches++] = (unsigned)strtoul(tok, NULL, 0);
-			break;
+		case 'r': reps = (unsigned)strtoul(optarg, NULL, 0); break;
+		case 'q': quiet = strtod(optarg, NULL); break;
+		case 'b': nbatches = parse_list(optarg, batches, 8); break;
 		case 'l':
 			layouts[VQ_SPLIT] = !strcmp(optarg, "split") || !strcmp(optarg, "both");
 			layouts[VQ_PACKED] = !strcmp(optarg, "packed") || !strcmp(optarg, "both");
@@ -514,13 +650,17 @@ int main(int argc, char **argv)
 			modes[0] = !strcmp(optarg, "poll") || !strcmp(optarg, "both");
 			modes[1] = !strcmp(optarg, "notify") || !strcmp(optarg, "both");
 			break;
+		case 'o':
+			orders[0] = !strcmp(optarg, "any") || !strcmp(optarg, "both");
+			orders[1] = !strcmp(optarg, "in") || !strcmp(optarg, "both");
+			break;
 		default: usage();
 		}
 	}
-	if (n == 0 || num == 0 || num > 32768 || (num & (num - 1)) || nbatches == 0)
-		usage(); /* a power of two: both layouts take it */
-	for (unsigned i = 0; i < nbatches; i++)
-		if (batches[i] == 0)
+	if (n == 0 || pings == 1 || nsizes == 0 || nbatches == 0 || reps == 0 || reps > MAX_REPS)
+		usage();
+	for (unsigned i = 0; i < nsizes; i++) /* a power of two: both layouts take it */
+		if (sizes[i] > 32768 || (sizes[i] & (sizes[i] - 1)))
 			usage();
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0)
@@ -534,8 +674,12 @@ int main(int argc, char **argv)
 			n = 200000;
 		pings /= 100;
 	}
+	row_pings = pings / 10 > 1 ? pings / 10 : 0;
 
-	printf("ring benchmark: %llu buffers per run, ring size %u, ", (unsigned long long)n, num);
+	printf("ring benchmark: %llu buffers per run, ring sizes", (unsigned long long)n);
+	for (unsigned i = 0; i < nsizes; i++)
+		printf("%s%u", i ? "," : " ", sizes[i]);
+	printf(", %u repetition(s) per row (median), ", reps);
 	if (one_cpu)
 		printf("one CPU: threads not pinned, spinning yields (figures are not "
 		       "meaningful)\n");
@@ -546,35 +690,64 @@ int main(int argc, char **argv)
 
 		printf("cache line ping-pong (reference): %.1f ns round trip, %.1f ns one way\n",
 		       rt, rt / 2);
+		best_p = rt / 2;
 	}
-	printf("\n%-7s %-7s %5s %9s %10s %10s\n", "layout", "mode", "batch", "ns/buf", "kicks/buf",
-	       "irqs/buf");
-	for (int l = VQ_SPLIT; l <= VQ_PACKED; l++) {
-		if (!layouts[l])
-			continue;
-		for (int mode = 0; mode < 2; mode++) {
-			if (!modes[mode])
+	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s\n", "layout", "mode", "batch",
+	       "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP");
+	for (unsigned si = 0; si < nsizes; si++)
+		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++) {
+			if (!layouts[l])
 				continue;
-			for (unsigned b = 0; b < nbatches; b++) {
-				static struct run r;
-				double ns;
+			for (int mode = 0; mode < 2; mode++) {
+				if (!modes[mode])
+					continue;
+				for (int order = 0; order < 2; order++) {
+					if (!orders[order])
+						continue;
+					for (unsigned b = 0; b < nbatches; b++) {
+						static struct run r;
+						double ns[MAX_REPS], oneway[MAX_REPS],
+							ratio[MAX_REPS];
+						double kicks = 0, irqs = 0;
+						unsigned tries = 0;
 
-				memset(&r, 0, sizeof(r));
-				r.layout = (enum vq_layout)l;
-				r.notify = mode == 1;
-				r.batch = batches[b];
-				r.num = num;
-				r.n = n;
-				r.dev_cpu = cpus[1];
-				ns = run_one(&r, cpus[0]);
-				printf("%-7s %-7s %5u %9.1f %10.4f %10.4f\n",
-				       l == VQ_PACKED ? "packed" : "split",
-				       mode ? "notify" : "poll", r.batch, ns,
-				       (double)r.kicks / (double)n,
-				       (double)r.interrupts / (double)n);
-				fflush(stdout);
+						for (unsigned k = 0; k < reps; k++) {
+							/* P at this moment, right before the run. */
+							oneway[k] = quiet_p(row_pings, cpus, quiet,
+									    &best_p);
+							memset(&r, 0, sizeof(r));
+							r.layout = (enum vq_layout)l;
+							r.notify = mode == 1;
+							r.in_order = order == 1;
+							r.batch = batches[b];
+							r.num = sizes[si];
+							r.n = n;
+							r.dev_cpu = cpus[1];
+							ns[k] = run_one(&r, cpus[0]);
+							/* A busy moment during the run: take it again. */
+							if (quiet && tries < MAX_TRIES &&
+							    quiet_p(row_pings, cpus, 0, &best_p) >
+								    quiet * best_p) {
+								tries++;
+								k--;
+								continue;
+							}
+							ratio[k] = oneway[k] > 0 ? ns[k] / oneway[k]
+										 : 0;
+							kicks += (double)r.kicks / (double)n;
+							irqs += (double)r.interrupts / (double)n;
+						}
+						printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s "
+						       "%6.1f %6.2f\n",
+						       l == VQ_PACKED ? "packed" : "split",
+						       mode ? "notify" : "poll", batches[b],
+						       median(ns, reps), kicks / reps, irqs / reps,
+						       sizes[si], order ? "in" : "any",
+						       median(oneway, reps), median(ratio, reps));
+						fflush(stdout);
+					}
+				}
 			}
 		}
-	}
 	return 0;
 }

@@ -19,6 +19,23 @@
 
 #define VQ_NO_TABLE 0xffff
 
+/*
+ * A cache line. Areas one side writes and the other reads start on one, so
+ * that no line is written by both sides (split used ring, packed device event
+ * structure), and the ring block ends on one (no line shared with the
+ * driver's private memory after it).
+ */
+#define VQ_CACHE_LINE 64
+#define VQ_LINE_UP(x) (((x) + VQ_CACHE_LINE - 1) & ~(size_t)(VQ_CACHE_LINE - 1))
+
+#define VQ_COPY_MAX(l) (sizeof((l)->copy) / sizeof((l)->copy[0]))
+
+/* A used entry as read from the ring: the driver's copy. */
+struct vq_used_copy {
+	uint32_t id;
+	uint32_t len;
+};
+
 /* The driver's record of one outstanding buffer, by head (split) or buffer id (packed). */
 struct vq_desc_state {
 	void *token;	 /* NULL: not outstanding */
@@ -52,6 +69,10 @@ struct vq_split {
 	uint16_t avail_idx;   /* our avail->idx */
 	uint16_t avail_flags; /* our avail->flags */
 	uint16_t last_used;   /* next used index to consume */
+	uint16_t used_seen;   /* used->idx as we last read it: entries up to it are ready */
+	/* Used entries copied a line at a time: indexes copy_base .. +copy_n-1. */
+	uint16_t copy_base, copy_n;
+	struct vq_used_copy copy[VQ_CACHE_LINE / sizeof(struct vring_used_elem)];
 };
 
 struct vq_packed {
@@ -137,6 +158,8 @@ struct virtqueue_ops {
 	int (*start)(struct vq_buf *b);
 	void (*add)(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);
 	void (*publish)(struct vq_buf *b);
+	int (*add_single)(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write,
+			  void *token);
 	void (*rollback)(struct vq_buf *b);
 	void *(*get)(struct virtqueue *vq, uint32_t *len);
 	bool (*more_used)(struct virtqueue *vq);
@@ -150,33 +173,35 @@ struct virtqueue_ops {
 	void (*ring_addrs)(const struct virtqueue *vq, struct vq_ring_addrs *a);
 };
 
-#define VQ_DECLARE_LAYOUT(p)                                                     \
-	bool p##_valid_num(uint32_t num);                                        \
-	int p##_init(struct virtqueue *vq);                                      \
-	void p##_free(struct virtqueue *vq);                                     \
-	void p##_reset(struct virtqueue *vq);                                    \
-	int p##_start(struct vq_buf *b);                                         \
-	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write); \
-	void p##_publish(struct vq_buf *b);                                      \
-	void p##_rollback(struct vq_buf *b);                                     \
-	void *p##_get(struct virtqueue *vq, uint32_t *len);                      \
-	bool p##_more_used(struct virtqueue *vq);                                \
-	bool p##_kick_prepare(struct virtqueue *vq);                             \
-	void p##_disable_cb(struct virtqueue *vq);                               \
-	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                    \
-	bool p##_enable_cb_delayed(struct virtqueue *vq);                        \
-	bool p##_poll(struct virtqueue *vq, unsigned last);                      \
-	void *p##_detach_unused(struct virtqueue *vq);                           \
-	uint32_t p##_notification_data(const struct virtqueue *vq);              \
+#define VQ_DECLARE_LAYOUT(p)                                                              \
+	bool p##_valid_num(uint32_t num);                                                 \
+	int p##_init(struct virtqueue *vq);                                               \
+	void p##_free(struct virtqueue *vq);                                              \
+	void p##_reset(struct virtqueue *vq);                                             \
+	int p##_start(struct vq_buf *b);                                                  \
+	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);          \
+	void p##_publish(struct vq_buf *b);                                               \
+	int p##_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, \
+			   void *token);                                                  \
+	void p##_rollback(struct vq_buf *b);                                              \
+	void *p##_get(struct virtqueue *vq, uint32_t *len);                               \
+	bool p##_more_used(struct virtqueue *vq);                                         \
+	bool p##_kick_prepare(struct virtqueue *vq);                                      \
+	void p##_disable_cb(struct virtqueue *vq);                                        \
+	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                             \
+	bool p##_enable_cb_delayed(struct virtqueue *vq);                                 \
+	bool p##_poll(struct virtqueue *vq, unsigned last);                               \
+	void *p##_detach_unused(struct virtqueue *vq);                                    \
+	uint32_t p##_notification_data(const struct virtqueue *vq);                       \
 	void p##_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
 
 #define VQ_LAYOUT_OPS(p)                                                                        \
 	{                                                                                       \
 		.valid_num = p##_valid_num, .init = p##_init, .free = p##_free,                 \
 		.reset = p##_reset, .start = p##_start, .add = p##_add, .publish = p##_publish, \
-		.rollback = p##_rollback, .get = p##_get, .more_used = p##_more_used,           \
-		.kick_prepare = p##_kick_prepare, .disable_cb = p##_disable_cb,                 \
-		.enable_cb_prepare = p##_enable_cb_prepare,                                     \
+		.add_single = p##_add_single, .rollback = p##_rollback, .get = p##_get,         \
+		.more_used = p##_more_used, .kick_prepare = p##_kick_prepare,                   \
+		.disable_cb = p##_disable_cb, .enable_cb_prepare = p##_enable_cb_prepare,       \
 		.enable_cb_delayed = p##_enable_cb_delayed, .poll = p##_poll,                   \
 		.detach_unused = p##_detach_unused, .notification_data = p##_notification_data, \
 		.ring_addrs = p##_ring_addrs,                                                   \

@@ -42,6 +42,16 @@ static size_t event_offset(const struct virtqueue *vq)
 	return (size_t)vq->num * sizeof(struct vring_packed_desc);
 }
 
+/*
+ * The device's event structure on a line of its own: the device writes it
+ * when it waits for a kick, the driver writes its own at every interrupt it
+ * asks for; on one line, each write would take the line from the other side.
+ */
+static size_t device_event_offset(const struct virtqueue *vq)
+{
+	return VQ_LINE_UP(event_offset(vq) + sizeof(struct vring_packed_desc_event));
+}
+
 void vq_packed_reset(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
@@ -66,14 +76,15 @@ int vq_packed_init(struct virtqueue *vq)
 	struct vq_packed *p = &vq->packed;
 	uint8_t *mem;
 
-	vq->ring_mem_size = event_offset(vq) + 2 * sizeof(struct vring_packed_desc_event);
-	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, VRING_PACKED_DESC_ALIGN);
+	vq->ring_mem_size =
+		VQ_LINE_UP(device_event_offset(vq) + sizeof(struct vring_packed_desc_event));
+	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, VQ_CACHE_LINE);
 	p->order = calloc(vq->num, sizeof(*p->order));
 	if (!mem || !p->order)
 		return -ENOMEM;
 	p->desc = (struct vring_packed_desc *)mem;
 	p->driver = (struct vring_packed_desc_event *)(mem + event_offset(vq));
-	p->device = p->driver + 1;
+	p->device = (struct vring_packed_desc_event *)(mem + device_event_offset(vq));
 	vq_packed_reset(vq);
 	return 0;
 }
@@ -172,6 +183,37 @@ void vq_packed_publish(struct vq_buf *b)
 	/* Everything else about the chain before the flags that hand it over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(head_flags));
+}
+
+int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t id = p->free_id, head = p->next_avail;
+	uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail_bits(p->avail_wrap);
+	struct vring_packed_desc *d = &p->desc[head];
+
+	/* The caller checked a descriptor is free: so is an id. */
+	p->free_id = vq->state[id].link;
+	d->addr = cpu_to_le64(addr);
+	d->len = cpu_to_le32(len);
+	d->id = cpu_to_le16(id);
+	vq->state[id] = (struct vq_desc_state){
+		.token = token, .in_len = write ? len : 0, .ndesc = 1, .table = VQ_NO_TABLE};
+	if (++head == vq->num) {
+		head = 0;
+		p->avail_wrap ^= 1;
+	}
+	p->next_avail = head;
+	vq->num_free--;
+	vq->num_added++;
+	if (vq->in_order) {
+		p->order[p->order_tail] = id;
+		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
+	}
+	/* Address, length and id before the flags that hand the descriptor over. */
+	virt_wmb();
+	VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
+	return 0;
 }
 
 static void *detach(struct virtqueue *vq, uint16_t id)

@@ -24,11 +24,18 @@ bool vq_split_valid_num(uint32_t num)
 	return num >= 1 && num <= VRING_SPLIT_MAX && !(num & (num - 1));
 }
 
+/*
+ * Legacy (ring_align 4096, 2.7.2): the used ring on the next page. Modern:
+ * anywhere 4-aligned (2.7), so on a line of its own, not on the one that
+ * ends the avail ring: the device writes used->idx at every batch, the
+ * driver writes used_event there at every interrupt it asks for.
+ */
 static size_t used_offset(const struct virtqueue *vq)
 {
 	size_t off = vring_desc_size(vq->num) + vring_avail_size(vq->num);
+	size_t align = vq->ring_align < VQ_CACHE_LINE ? VQ_CACHE_LINE : vq->ring_align;
 
-	return (off + vq->ring_align - 1) & ~((size_t)vq->ring_align - 1);
+	return (off + align - 1) & ~(align - 1);
 }
 
 void vq_split_reset(struct virtqueue *vq)
@@ -44,16 +51,18 @@ void vq_split_reset(struct virtqueue *vq)
 	s->avail_idx = 0;
 	s->avail_flags = 0;
 	s->last_used = 0;
+	s->used_seen = 0;
+	s->copy_n = 0;
 	vq->num_free = vq->num;
 }
 
 int vq_split_init(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
-	size_t align = vq->ring_align > VRING_DESC_ALIGN ? vq->ring_align : VRING_DESC_ALIGN;
+	size_t align = vq->ring_align > VQ_CACHE_LINE ? vq->ring_align : VQ_CACHE_LINE;
 	uint8_t *mem;
 
-	vq->ring_mem_size = used_offset(vq) + vring_used_size(vq->num);
+	vq->ring_mem_size = VQ_LINE_UP(used_offset(vq) + vring_used_size(vq->num));
 	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, align);
 	s->avail_shadow = calloc(vq->num, sizeof(*s->avail_shadow));
 	if (!mem || !s->avail_shadow)
@@ -120,11 +129,26 @@ void vq_split_rollback(struct vq_buf *b)
 	(void)b;
 }
 
+/* Put the chain at head in the avail ring and publish the index. */
+static void make_available(struct virtqueue *vq, uint16_t head)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t slot = mask(vq, s->avail_idx);
+
+	s->avail_shadow[slot] = head;
+	s->avail->ring[slot] = cpu_to_le16(head);
+	/* Descriptors and ring entry before the index that publishes them. */
+	virt_wmb();
+	s->avail_idx++;
+	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
+	vq->num_added++;
+}
+
 void vq_split_publish(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 	struct vq_split *s = &vq->split;
-	uint16_t head = b->id, last, slot;
+	uint16_t head = b->id, last;
 
 	if (b->indirect) {
 		struct vq_desc_extra *e = &vq->extra[head];
@@ -151,14 +175,27 @@ void vq_split_publish(struct vq_buf *b)
 						 .link = last,
 						 .table = b->table};
 
-	slot = mask(vq, s->avail_idx);
-	s->avail_shadow[slot] = head;
-	s->avail->ring[slot] = cpu_to_le16(head);
-	/* Descriptors and ring entry before the index that publishes them. */
-	virt_wmb();
-	s->avail_idx++;
-	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(s->avail_idx));
-	vq->num_added++;
+	make_available(vq, head);
+}
+
+int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t head = s->free_head, next = vq->extra[head].next;
+
+	/* The caller checked a descriptor is free. */
+	s->desc[head] =
+		(struct vring_desc){cpu_to_le64(addr), cpu_to_le32(len),
+				    cpu_to_le16(write ? VRING_DESC_F_WRITE : 0), cpu_to_le16(next)};
+	s->free_head = next;
+	vq->num_free--;
+	vq->state[head] = (struct vq_desc_state){.token = token,
+						 .in_len = write ? len : 0,
+						 .ndesc = 1,
+						 .link = head,
+						 .table = VQ_NO_TABLE};
+	make_available(vq, head);
+	return 0;
 }
 
 /* Return the chain at head to the free list and forget the buffer. */
@@ -246,21 +283,48 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 		return detach(vq, id);
 	}
 
-	uint16_t seen = used_idx(vq), ahead = (uint16_t)(seen - s->last_used);
+	/*
+	 * Read used->idx (the line the device writes at every batch) only when
+	 * the entries it covered last time are consumed.
+	 */
+	if (s->used_seen == s->last_used) {
+		uint16_t seen = used_idx(vq);
 
-	if (ahead == 0)
-		return NULL;
-	if (ahead > (uint16_t)(s->avail_idx - s->last_used)) {
-		vq_bad_device(vq, "used index ahead of the buffers made available");
-		return NULL;
+		if (seen == s->last_used)
+			return NULL;
+		if ((uint16_t)(seen - s->last_used) > (uint16_t)(s->avail_idx - s->last_used)) {
+			vq_bad_device(vq, "used index ahead of the buffers made available");
+			return NULL;
+		}
+		/* Read the entries only after seeing the index that covers them. */
+		virt_rmb();
+		s->used_seen = seen;
 	}
-	/* Read the entry only after seeing the index that covers it. */
-	virt_rmb();
-	const struct vring_used_elem *u = &s->used->ring[mask(vq, s->last_used)];
-	uint32_t raw_id =
-		le32_to_cpu(VQ_READ_ONCE(u->id)); /* read once: the device may change it */
+	uint16_t ahead = (uint16_t)(s->used_seen - s->last_used);
 
-	l = le32_to_cpu(VQ_READ_ONCE(u->len));
+	/*
+	 * Copy the ready entries from here, a line's worth, in one go: the device
+	 * may be writing the next ones on the same line, and each re-read of it
+	 * would take the line back from the device.
+	 */
+	if ((uint16_t)(s->last_used - s->copy_base) >= s->copy_n) {
+		uint16_t n = ahead < VQ_COPY_MAX(s) ? ahead : (uint16_t)VQ_COPY_MAX(s);
+
+		for (uint16_t k = 0; k < n; k++) {
+			const struct vring_used_elem *e =
+				&s->used->ring[mask(vq, (uint16_t)(s->last_used + k))];
+
+			/* read once: the device may change it */
+			s->copy[k].id = le32_to_cpu(VQ_READ_ONCE(e->id));
+			s->copy[k].len = le32_to_cpu(VQ_READ_ONCE(e->len));
+		}
+		s->copy_base = s->last_used;
+		s->copy_n = n;
+	}
+	const struct vq_used_copy *u = &s->copy[(uint16_t)(s->last_used - s->copy_base)];
+	uint32_t raw_id = u->id;
+
+	l = u->len;
 	id = (uint16_t)raw_id;
 	if (raw_id >= vq->num || !vq->state[id].token) {
 		vq_bad_device(vq, "used id is not an outstanding buffer");
@@ -291,7 +355,8 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 
 bool vq_split_more_used(struct virtqueue *vq)
 {
-	return vq->batch.left > 0 || used_idx(vq) != vq->split.last_used;
+	return vq->batch.left > 0 || vq->split.used_seen != vq->split.last_used ||
+	       used_idx(vq) != vq->split.last_used;
 }
 
 bool vq_split_kick_prepare(struct virtqueue *vq)

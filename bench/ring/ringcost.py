@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""In-guest ring cost: boots test=ringcost against real QEMU devices and prints
+the guest's ns per buffer spent in our ring functions (median TSC per call of
+virtqueue_add_*, virtqueue_kick_prepare, virtqueue_get_buf; see
+tests/guest/ringcost.c), split and packed, virtio-blk at queue depth 1 and 32,
+virtio-rng at depth 1 and 8. TCG: the figures are emulated-code time, for
+comparing two builds of the ring on the same machine at the same moment, not
+hardware figures; ring/ref divides by the guest's time for a fixed loop in the
+same boot (ref), which takes out most of the emulator's speed changes.
+Prints figures only; it never passes or fails on a time.
+
+Usage: ringcost.py [--build build] [--kernel ELF]... [--runs N]
+With several --kernel, their boots are interleaved (A, B, A, B, ...) so that
+a busy moment of the machine falls on both: one table per kernel.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import qemu  # noqa: E402
+
+BLK = ["-drive", "driver=null-co,id=d0,if=none", "-device"]
+CONFIGS = [  # (cmdline, devices)
+    ("test=ringcost virtio=nobind", BLK + ["virtio-blk-pci,drive=d0,serial=ringcost,packed=off"]),
+    ("test=ringcost virtio=nobind", BLK + ["virtio-blk-pci,drive=d0,serial=ringcost,packed=on"]),
+    ("test=ringcost", ["-device", "virtio-rng-pci,packed=off"]),
+    ("test=ringcost", ["-device", "virtio-rng-pci,packed=on"]),
+]
+LINE = re.compile(r"^ringcost: device=(\w+) layout=(\w+) qsize=(\d+) depth=(\d+) buffers=(\d+) "
+                  r"bytes=\d+ kicks=(\d+) add_ns=([\d.]+) kick_prepare_ns=([\d.]+) "
+                  r"get_ns=([\d.]+) ring_ns=([\d.]+) empty_polls=\d+ ref_ns=([\d.]+)$", re.M)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--kernel", action="append",
+                    help="kernel ELF (default: BUILD/kernel.elf); may be given more than once")
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    kernels = a.kernel or [os.path.join(a.build, "kernel.elf")]
+    rows = {k: {} for k in kernels}
+    for cmdline, devices in CONFIGS:
+        for _ in range(a.runs):
+            for kernel in kernels:
+                p = subprocess.run(qemu.qemu_command(kernel, cmdline, devices=devices),
+                                   capture_output=True, text=True, timeout=300)
+                found = LINE.findall(p.stdout)
+                if p.returncode != qemu.EXIT_PASS or len(found) != 2:
+                    print(p.stdout)
+                    print(f"ringcost: boot failed (exit {p.returncode}): {kernel}")
+                    return 1
+                for f in found:
+                    v = [float(x) for x in f[6:]]
+                    rows[kernel].setdefault(f[:4], []).append(
+                        v[:4] + [int(f[5]) / int(f[4]), v[4], v[3] / v[4]])
+    for kernel in kernels:
+        print(f"guest ring cost, median of {a.runs} boots (TCG), ns per buffer: {kernel}")
+        print(f"{'device':<6} {'layout':<7} {'qsize':>5} {'depth':>5} {'add':>8} "
+              f"{'kick_prep':>9} {'get':>8} {'ring':>8} {'kicks/buf':>9} {'ref':>6} {'ring/ref':>8}")
+        for key, runs in rows[kernel].items():
+            med = [statistics.median(col) for col in zip(*runs)]
+            print(f"{key[0]:<6} {key[1]:<7} {key[2]:>5} {key[3]:>5} {med[0]:8.1f} {med[1]:9.1f} "
+                  f"{med[2]:8.1f} {med[3]:8.1f} {med[4]:9.3f} {med[5]:6.1f} {med[6]:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
