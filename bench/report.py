@@ -95,6 +95,8 @@ class Plots:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
             self.plt = plt
+            from matplotlib.patches import Patch
+            self.patch = Patch
         except ImportError as e:
             self.error = f"no plots: matplotlib missing ({e}; scripts/deps.sh installs " \
                          "python3-matplotlib)"
@@ -106,10 +108,13 @@ class Plots:
         plt = self.plt
         fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(groups) + 2), 4.5))
         width = 0.8 / len(series)
+        handles = []
         for i, (label, values) in enumerate(series):
             xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
             ax.bar([x for x, v in zip(xs, values) if v is not None],
-                   [v for v in values if v is not None], width, label=label)
+                   [v for v in values if v is not None], width, color=f"C{i}")
+            handles.append(self.patch(color=f"C{i}", label=label if any(
+                v is not None for v in values) else f"{label} (not measured)"))
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=30 if len(groups) > 6 else 0, ha="right"
                            if len(groups) > 6 else "center", fontsize=8)
@@ -119,7 +124,7 @@ class Plots:
             ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)
         if len(series) > 1:
-            ax.legend()
+            ax.legend(handles=handles)
         fig.tight_layout()
         return self._save(fig, name)
 
@@ -133,16 +138,21 @@ class Plots:
                                  squeeze=False)
         for ax, (kind, labels, series) in zip(axes[0], panels):
             width = 0.8 / max(1, len(series))
+            handles = []
             for i, (label, values) in enumerate(series):
                 xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(labels))]
+                # A series keeps its colour, in the legend too, where it has no bar
+                # at all (a case not run in QUICK mode).
                 ax.bar([x for x, v in zip(xs, values) if v is not None],
-                       [v for v in values if v is not None], width, label=label)
+                       [v for v in values if v is not None], width, color=f"C{i}")
+                handles.append(self.patch(color=f"C{i}", label=label if any(
+                    v is not None for v in values) else f"{label} (not measured)"))
             ax.set_xticks(range(len(labels)))
             ax.set_xticklabels(labels, fontsize=8)
             ax.set_title(kind)
             ax.set_ylabel(ylabel)
             ax.grid(axis="y", alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(handles=handles, fontsize=8)
         fig.suptitle(title)
         fig.tight_layout()
         return self._save(fig, name)
