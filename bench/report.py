@@ -276,6 +276,40 @@ def section_ring(md, plots, doc):
               "ring ns/buffer per mode")
 
 
+# --- ring inside the guest -----------------------------------------------------
+
+def section_ringcost(md, plots, doc):
+    md("## Ring inside the guest (test=ringcost)")
+    md()
+    if doc.get("error") and not doc.get("cases"):
+        md(f"Not measured: {doc['error']}")
+        md()
+        return
+    s = doc.get("setup", {})
+    md(f"Guest ns per buffer spent in our ring functions (median TSC per call of the add, "
+       f"kick_prepare and get_buf that returned a buffer; tests/guest/ringcost.c), median of "
+       f"{s.get('runs')} boot(s) under {s.get('accel', 'tcg').upper()}: emulated-code time, "
+       "for comparing builds on one machine. ring/ref divides by the guest's time for a "
+       "fixed loop in the same boot.")
+    md()
+    cols = doc.get("columns", [])
+    rows, labels, values = [], [], []
+    for c in doc.get("cases", []):
+        if c.get("error"):
+            rows.append([c.get("config", "?"), "", "", "", cell_error(c["error"])] +
+                        [""] * (len(cols) - 1))
+            continue
+        rows.append([c["device"], c["layout"], c["qsize"], c["depth"]] +
+                    [fmt(c.get(k), 3 if k == "kicks/buf" else (2 if k == "ring/ref" else 1))
+                     for k in cols])
+        labels.append(f"{c['device']} {c['layout']} QD{c['depth']}")
+        values.append(c.get("ring"))
+    md.table(["device", "layout", "queue", "depth"] + cols, rows)
+    image(md, plots.bars("ringcost.png", "Ring inside the guest: ns per buffer (TCG)",
+                         "ns/buf", labels, [("ring", values)]),
+          "ring ns/buffer inside the guest")
+
+
 # --- blk --------------------------------------------------------------------
 
 def blk_cases(doc, transport):
@@ -484,7 +518,7 @@ def section_console(md, plots, doc):
 
 
 def build(results, out_dir):
-    docs = {n: load(results, n) for n in ("setup", "boot", "ring", "blk", "linux-blk",
+    docs = {n: load(results, n) for n in ("setup", "boot", "ring", "ringcost", "blk", "linux-blk",
                                            "console", "net", "linux-net")}
     plots = Plots(out_dir)
     md = Md()
@@ -497,6 +531,7 @@ def build(results, out_dir):
     section_setup(md, docs["setup"], docs)
     section_boot(md, plots, docs["boot"])
     section_ring(md, plots, docs["ring"])
+    section_ringcost(md, plots, docs["ringcost"])
     section_blk(md, plots, docs["blk"], docs["linux-blk"], comparisons,
                 docs["setup"].get("quick", False))
     section_net(md, plots, docs["net"], docs["linux-net"], comparisons)

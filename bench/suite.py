@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """`make bench`: every benchmark, then one report.
 
-Runs, in order: boot, ring, blk (ours, then the Linux 6.1 guest on the same
+Runs, in order: boot, ring (host), ringcost (the ring inside the guest), blk (ours, then the Linux 6.1 guest on the same
 disk set-up), console, net (ours, then the Linux guest on the same tap
 set-up). Each script keeps its terminal output and writes its figures to
 BUILD/bench/results/NAME.json (--json); bench/report.py then writes
@@ -10,7 +10,7 @@ BUILD/bench/report.md, report.json and plots/*.png.
 --quick (make bench QUICK=1): fewer cases and shorter runs, about a minute
 in all; the report still has every section. The bench-* targets' make
 variables (BLKBENCH_ARGS, LINUXBLK_ARGS, CONSOLE_BENCH_ARGS, BENCH_NET_ARGS,
-LINUXNET_ARGS, RINGBENCH_ARGS; BOOTBENCH_ARGS) add their options to that step. A benchmark that cannot run here
+LINUXNET_ARGS, RINGBENCH_ARGS, RINGCOST_ARGS; BOOTBENCH_ARGS) add their options to that step. A benchmark that cannot run here
 (net without root or /dev/net/tun) or that fails still gets its section,
 saying why. Figures only: the exit status is 0 unless the report itself could
 not be written.
@@ -37,6 +37,7 @@ STEPS = [
     ("boot", "boot.py", "ours", [], ["--runs", "2"], 30, "BOOTBENCH_ARGS"),
     ("ring", "ring.py", "host", ["--"], ["--", "-n", "100000", "-p", "20000"], 30,
      "RINGBENCH_ARGS"),
+    ("ringcost", "ring/ringcost.py", "ours", [], ["--runs", "1"], 30, "RINGCOST_ARGS"),
     ("blk", "blk.py", "ours", [], ["--ms", "100", "--size", "64"], 30, "BLKBENCH_ARGS"),
     ("linux-blk", "linux_blk.py", "linux", [],
      ["--ms", "200", "--size", "64", "--cases", "0,1,3,5,13"], 30, "LINUXBLK_ARGS"),

@@ -117,6 +117,16 @@ def table_row(md, first_cells, section=None):
     return [c.strip() for c in rows[0].strip("|").split("|")]
 
 
+RINGCOST = {"bench": "ringcost", "guest": "ours", "error": None,
+            "setup": {"runs": 3, "kernel": "build/kernel.elf", "accel": "tcg"},
+            "columns": ["add", "kick_prep", "get", "ring", "kicks/buf", "ref", "ring/ref"],
+            "cases": [{"device": "rng", "layout": "split", "qsize": 8, "depth": 1, "boots": 3,
+                       "error": None, "add": 190.0, "kick_prep": 90.0, "get": 210.0,
+                       "ring": 490.0, "kicks/buf": 1.0, "ref": 220.0, "ring/ref": 2.227},
+                      {"config": "virtio-blk-pci packed",
+                       "error": "boot failed (exit 3, 0 of 2 ringcost lines): oops"}]}
+
+
 class Full:
     """Every bench's results, some cases failed."""
 
@@ -129,7 +139,8 @@ class Full:
         ringdoc.update(ring.parse(RING_TEXT))
         for name, doc in (("setup", SETUP), ("boot", BOOT), ("ring", ringdoc),
                           ("blk", BLK_OURS), ("linux-blk", BLK_LINUX), ("net", NET_OURS),
-                          ("linux-net", NET_LINUX), ("console", CONSOLE)):
+                          ("linux-net", NET_LINUX), ("console", CONSOLE),
+                          ("ringcost", RINGCOST)):
             write(res, name, doc)
         self.md, self.plots = report.build(res, self.out)
         with open(os.path.join(self.out, "report.md")) as f:
@@ -207,8 +218,17 @@ def t_ring_columns(full):
     assert rows[0]["ns/buf"] == 40.5 and rows[0]["order"] == "ooo" and rows[2]["error"]
 
 
+def t_ringcost(full):
+    r = table_row(full.md, ["rng", "split"], "## Ring inside the guest (test=ringcost)")
+    assert r == ["rng", "split", "8", "1", "190.0", "90.0", "210.0", "490.0", "1.000",
+                 "220.0", "2.23"], r
+    r = table_row(full.md, ["virtio-blk-pci packed"])
+    assert r[4] == "error: boot failed (exit 3, 0 of 2 ringcost lines): oops", r
+    assert full.json["results"]["ringcost"]["cases"][0]["ring"] == 490.0
+
+
 def t_plots(full):
-    want = {"boot.png", "ring.png", "blk_mbs_q35-pci.png", "blk_iops_q35-pci.png",
+    want = {"boot.png", "ring.png", "ringcost.png", "blk_mbs_q35-pci.png", "blk_iops_q35-pci.png",
             "blk_mbs_microvm-mmio.png", "blk_iops_microvm-mmio.png", "net_throughput.png",
             "net_rtt.png", "console.png"}
     made = {os.path.basename(p) for p in full.plots}
@@ -229,10 +249,11 @@ def t_missing_sections():
                          "error": "needs root and /dev/net/tun; skipped"})
         md, plots = report.build(d, os.path.join(d, "out"))
     assert plots == [], plots
-    for h in ("## Boot", "## Ring", "## virtio-blk", "## virtio-net", "## virtio console"):
+    for h in ("## Boot", "## Ring", "## Ring inside the guest", "## virtio-blk",
+              "## virtio-net", "## virtio console"):
         assert f"\n{h}" in md, h
     assert "Ours not measured: needs root and /dev/net/tun; skipped" in md
-    assert md.count("no results (") >= 5, md
+    assert md.count("no results (") >= 6, md
     assert "No virtio-net TCP throughput plot: no figures." in md
 
 
@@ -250,7 +271,7 @@ def t_blk_guest_rows():
 
 def main():
     full_tests = [t_sections, t_setup, t_blk_ratio, t_blk_errors_in_rows, t_net,
-                  t_boot_console, t_ring_columns, t_plots]
+                  t_boot_console, t_ring_columns, t_ringcost, t_plots]
     other = [t_missing_sections, t_blk_guest_rows]
     print(f"1..{len(full_tests) + len(other)}")
     n = failed = 0
