@@ -326,9 +326,14 @@ KCMD(virtio, "virtio devices, negotiated features and per-queue counters")
 	unsigned n = 0;
 
 	for (struct virtio_device *vd = virtio_devices; vd; vd = vd->next, n++) {
+		/* virtio-rng binds no driver: lib/kernel/random.c drives it on demand (rng.c). */
 		printf("%s: %s, interrupts %s, %llu config changes, %llu resets\n", vd->name,
-		       vd->driver ? vd->driver->name : "no driver", vd->irq_mode,
-		       (unsigned long long)vd->config_irqs, (unsigned long long)vd->resets);
+		       vd->driver ? vd->driver->name
+		       : vd->id == VIRTIO_ID_RNG
+			       ? "no driver bound (read on demand for random numbers: rng)"
+			       : "no driver",
+		       vd->irq_mode, (unsigned long long)vd->config_irqs,
+		       (unsigned long long)vd->resets);
 		printf("  features ");
 		virtio_print_features(vd);
 		for (unsigned i = 0, nq = virtio_num_queues(vd); i < nq; i++) {

@@ -121,7 +121,8 @@ def test_run_tour(request, tmp_path, machine):
 
         # virtio: every device, its features by name.
         m = g.mark()
-        typed(g, "virtio", rf"^virtio-rng {slot['rng']}: no driver, ")
+        typed(g, "virtio", rf"^virtio-rng {slot['rng']}: no driver bound \(read on demand "
+                         r"for random numbers: rng\), ")
         for dev in ("console", "blk", "net"):
             g.wait_for(rf"^virtio-{dev} {slot[dev]}: virtio_{dev}, interrupts {irq}", after=m)
             g.wait_for(rf"^  features 0x[0-9a-f]+ {FEATURES[dev]}( RING_RESET)?$", after=m)
