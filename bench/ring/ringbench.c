@@ -67,7 +67,10 @@
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
  *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
- *                  [-w F] [-L N] [-B]
+ *                  [-w F] [-L N] [-B] [-S]
+ * -S (mode "solo"): no device thread; one thread adds a buffer, runs the
+ * device's sweep and gets the buffer back, so no line ever leaves the core:
+ * the driver's and device's instructions alone, the floor under poll mode.
  * Defaults: 2000000 buffers, sizes 64,256,1024, batches 1,32, every layout,
  * mode and order, 1 repetition, 1000000 ping-pongs for the reference line.
  */
@@ -172,6 +175,7 @@ struct run {
 	enum vq_layout layout;
 	bool notify;
 	bool in_order;
+	bool solo; /* -S: no device thread (see solo()) */
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
@@ -403,18 +407,16 @@ static bool packed_enable_kick(struct packed_dev *d)
 	return !packed_avail(d);
 }
 
-/* The device thread: the shape of ringtest's run_host(). */
-static void *device_thread(void *arg)
+static void dev_init(const struct run *r, struct split_dev *s, struct packed_dev *p)
 {
-	struct run *r = arg;
-	struct split_dev s = {
+	*s = (struct split_dev){
 		.desc = (void *)(uintptr_t)r->addrs.desc,
 		.avail = (void *)(uintptr_t)r->addrs.driver,
 		.used = (void *)(uintptr_t)r->addrs.device,
 		.num = r->num,
 		.in_order = r->in_order,
 	};
-	struct packed_dev p = {
+	*p = (struct packed_dev){
 		.desc = (void *)(uintptr_t)r->addrs.desc,
 		.driver = (void *)(uintptr_t)r->addrs.driver,
 		.device = (void *)(uintptr_t)r->addrs.device,
@@ -424,9 +426,19 @@ static void *device_thread(void *arg)
 		.used_wrap = 1,
 		.signalled_wrap = 1,
 	};
+}
+
+/* The device thread: the shape of ringtest's run_host(). */
+static void *device_thread(void *arg)
+{
+	struct run *r = arg;
+	struct split_dev s;
+	struct packed_dev p;
 	bool packed = r->layout == VQ_PACKED;
 	uint64_t done = 0;
 	unsigned uncalled = 0; /* buffers used since the last interrupt check */
+
+	dev_init(r, &s, &p);
 
 	if (r->dev_cpu >= 0) {
 		cpu_set_t set;
@@ -541,6 +553,31 @@ static void driver(struct run *r, uint8_t *bufs)
 	}
 }
 
+/*
+ * -S: the driver's own cost, with no line ever crossing cores: one thread adds
+ * a buffer, runs the device's sweep (the same code as the device thread) and
+ * gets the buffer back.
+ */
+static void solo(struct run *r, uint8_t *bufs)
+{
+	struct split_dev s;
+	struct packed_dev p;
+
+	dev_init(r, &s, &p);
+	for (uint64_t i = 0; i < r->n; i++) {
+		uint8_t *b = bufs + (i % r->num) * BUF_SIZE;
+		uint32_t len;
+
+		if (virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b) ||
+		    (r->layout == VQ_PACKED ? packed_use_bufs(&p) : split_use_bufs(&s)) != 1 ||
+		    !virtqueue_get_buf(r->vq, &len)) {
+			fprintf(stderr, "ringbench: solo: buffer %llu lost\n",
+				(unsigned long long)i);
+			exit(1);
+		}
+	}
+}
+
 static double run_one(struct run *r, int drv_cpu)
 {
 	struct vq_config cfg = {
@@ -574,6 +611,14 @@ static double run_one(struct run *r, int drv_cpu)
 		CPU_ZERO(&set);
 		CPU_SET(drv_cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	if (r->solo) {
+		t0 = now_ns();
+		solo(r, bufs);
+		t1 = now_ns();
+		virtqueue_destroy(r->vq);
+		free(bufs);
+		return (double)(t1 - t0) / (double)r->n;
 	}
 	if (pthread_create(&dev, NULL, device_thread, r)) {
 		fprintf(stderr, "ringbench: pthread_create failed\n");
@@ -725,12 +770,12 @@ int main(int argc, char **argv)
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
-	bool n_given = false, batch_adds = false;
+	bool n_given = false, batch_adds = false, solo_mode = false;
 	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sh")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -742,6 +787,7 @@ int main(int argc, char **argv)
 		case 'q': quiet = strtod(optarg, NULL); break;
 		case 'w': wait = strtod(optarg, NULL); break;
 		case 'B': batch_adds = true; break;
+		case 'S': solo_mode = true; break;
 		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': nbatches = parse_list(optarg, batches, 8); break;
 		case 'l':
@@ -830,6 +876,7 @@ int main(int argc, char **argv)
 							r.n = n;
 							r.dev_cpu = cpus[1];
 							r.line_wait = line_wait;
+							r.solo = solo_mode;
 							r.add_run = batch_adds ? batches[b] : 1;
 							r.idle_pauses =
 								idle_pauses(wait, oneway[k]);
@@ -850,9 +897,11 @@ int main(int argc, char **argv)
 						printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s "
 						       "%6.1f %6.2f\n",
 						       l == VQ_PACKED ? "packed" : "split",
-						       mode ? "notify" : "poll", batches[b],
-						       median(ns, reps), kicks / reps, irqs / reps,
-						       sizes[si], order ? "in" : "any",
+						       solo_mode ? "solo"
+						       : mode	 ? "notify"
+								 : "poll",
+						       batches[b], median(ns, reps), kicks / reps,
+						       irqs / reps, sizes[si], order ? "in" : "any",
 						       median(oneway, reps), median(ratio, reps));
 						fflush(stdout);
 					}
