@@ -23,7 +23,25 @@
  * the sweep, packed skips the sweep's slots. It reads every buffer's ring
  * entry or descriptor as in the other order: nothing the driver is not told.
  * Modes:
- *   poll    no notification negotiated; neither side notifies, both spin on the ring.
+ *   poll    no notification negotiated; neither side notifies, both poll the ring.
+ *           How each side waits when it has nothing to do (ring full and
+ *           nothing used for the driver, nothing available for the device):
+ *           it leaves the ring alone for -w F times P (pause instructions,
+ *           default 4 P) before it looks again; re-reading at once the slot
+ *           the other side is writing pulls the line back after each of its
+ *           writes. The device, having caught up with the driver, waits (-L N
+ *           looks of that length at most, default 4; 0: off) for the driver to
+ *           fill the cache line it is in: packed, until the slot at the end of
+ *           that line is available; split, until the avail index is a line of
+ *           descriptors (4) ahead. Then, or when the looks run out, it takes
+ *           whatever is available, so it never depends on the driver filling
+ *           a line. The driver, whose get_buf returns a used buffer whenever
+ *           there is one, waits by the same -w rule (it is the busier side:
+ *           it rarely finds nothing to do). Both are waiting policies a real
+ *           driver or device may use; the per-buffer work above is unchanged.
+ *           -B: the driver adds up to `batch` buffers in a row, then takes up
+ *           to `batch` used ones (default: one, then one, as ringtest does; the
+ *           batch then only spaces kicks).
  *   notify  EVENT_IDX negotiated. The driver kicks with virtqueue_kick_prepare
  *           (every `batch` buffers, and before it waits) and waits for an
  *           interrupt after virtqueue_enable_cb() returned true; the device
@@ -49,6 +67,10 @@
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
  *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
+ *                  [-w F] [-L N] [-B] [-S]
+ * -S (mode "solo"): no device thread; one thread adds a buffer, runs the
+ * device's sweep and gets the buffer back, so no line ever leaves the core:
+ * the driver's and device's instructions alone, the floor under poll mode.
  * Defaults: 2000000 buffers, sizes 64,256,1024, batches 1,32, every layout,
  * mode and order, 1 repetition, 1000000 ping-pongs for the reference line.
  */
@@ -74,7 +96,8 @@
 #define LOAD(p)	    __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-static bool one_cpu; /* no second core: spin loops yield instead */
+static bool one_cpu;	    /* no second core: spin loops yield instead */
+static double pause_ns = 1; /* one pause instruction, measured at start-up */
 
 static uint64_t now_ns(void)
 {
@@ -90,6 +113,35 @@ static inline void relax(void)
 		sched_yield();
 	else
 		__builtin_ia32_pause();
+}
+
+/*
+ * What a side does when it found nothing to do, in poll mode: leave the ring
+ * alone for `pauses` pause instructions before it looks again. A side that
+ * re-reads the very slot the other side is writing at once pulls the line back
+ * after each write of it; waiting about one line transfer lets the other side
+ * fill the line (or more) first. Both sides wait by the same rule.
+ */
+static void idle(unsigned pauses)
+{
+	if (one_cpu) {
+		sched_yield();
+		return;
+	}
+	for (unsigned i = 0; i < pauses; i++)
+		__builtin_ia32_pause();
+}
+
+static void measure_pause(void)
+{
+	uint64_t t0 = now_ns(), t1;
+
+	for (unsigned i = 0; i < 100000; i++)
+		__builtin_ia32_pause();
+	t1 = now_ns();
+	pause_ns = (double)(t1 - t0) / 100000;
+	if (pause_ns <= 0)
+		pause_ns = 1;
 }
 
 /* A doorbell: the other side spins on it. One cache line each. */
@@ -123,9 +175,13 @@ struct run {
 	enum vq_layout layout;
 	bool notify;
 	bool in_order;
+	bool solo; /* -S: no device thread (see solo()) */
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
+	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B) */
+	unsigned line_wait;
+	unsigned idle_pauses; /* poll mode: pauses a side waits when it has nothing to do */
 	struct virtqueue *vq;
 	struct vq_ring_addrs addrs;
 	int dev_cpu;
@@ -195,6 +251,17 @@ static unsigned split_use_bufs(struct split_dev *d)
 	return n;
 }
 
+/* A descriptor line's worth of buffers available, or tries waits done. */
+static void split_wait_line(const struct split_dev *d, unsigned pauses, unsigned tries)
+{
+	for (unsigned t = 0; t < tries; t++) {
+		idle(pauses);
+		if ((uint16_t)(LOAD(&d->avail->idx) - d->last_avail) >=
+		    CACHE_LINE / sizeof(*d->desc))
+			return;
+	}
+}
+
 /* Interrupt the driver if it asked for one (2.7.10). */
 static void split_call(struct run *r, struct split_dev *d)
 {
@@ -237,11 +304,31 @@ struct packed_dev {
 	uint16_t signalled_wrap;
 };
 
-static bool packed_avail(const struct packed_dev *d)
+/* Slot (in the lap of next) available? */
+static bool packed_slot_avail(const struct packed_dev *d, uint16_t slot)
 {
-	uint16_t f = LOAD(&d->desc[d->next].flags);
+	uint16_t f = LOAD(&d->desc[slot].flags);
 
 	return !!(f & F_AVAIL) == d->wrap && !!(f & F_USED) != d->wrap;
+}
+
+static bool packed_avail(const struct packed_dev *d)
+{
+	return packed_slot_avail(d, d->next);
+}
+
+/* The slot at the end of next's cache line available, or tries waits done. */
+static void packed_wait_line(const struct packed_dev *d, unsigned pauses, unsigned tries)
+{
+	uint16_t last = d->next | (CACHE_LINE / sizeof(*d->desc) - 1);
+
+	if (last >= d->num)
+		last = (uint16_t)(d->num - 1);
+	for (unsigned t = 0; t < tries; t++) {
+		idle(pauses);
+		if (packed_slot_avail(d, last))
+			return;
+	}
 }
 
 static void packed_put_used(struct packed_dev *d, uint16_t id, uint32_t len, uint16_t skip)
@@ -320,18 +407,16 @@ static bool packed_enable_kick(struct packed_dev *d)
 	return !packed_avail(d);
 }
 
-/* The device thread: the shape of ringtest's run_host(). */
-static void *device_thread(void *arg)
+static void dev_init(const struct run *r, struct split_dev *s, struct packed_dev *p)
 {
-	struct run *r = arg;
-	struct split_dev s = {
+	*s = (struct split_dev){
 		.desc = (void *)(uintptr_t)r->addrs.desc,
 		.avail = (void *)(uintptr_t)r->addrs.driver,
 		.used = (void *)(uintptr_t)r->addrs.device,
 		.num = r->num,
 		.in_order = r->in_order,
 	};
-	struct packed_dev p = {
+	*p = (struct packed_dev){
 		.desc = (void *)(uintptr_t)r->addrs.desc,
 		.driver = (void *)(uintptr_t)r->addrs.driver,
 		.device = (void *)(uintptr_t)r->addrs.device,
@@ -341,9 +426,19 @@ static void *device_thread(void *arg)
 		.used_wrap = 1,
 		.signalled_wrap = 1,
 	};
+}
+
+/* The device thread: the shape of ringtest's run_host(). */
+static void *device_thread(void *arg)
+{
+	struct run *r = arg;
+	struct split_dev s;
+	struct packed_dev p;
 	bool packed = r->layout == VQ_PACKED;
 	uint64_t done = 0;
 	unsigned uncalled = 0; /* buffers used since the last interrupt check */
+
+	dev_init(r, &s, &p);
 
 	if (r->dev_cpu >= 0) {
 		cpu_set_t set;
@@ -381,7 +476,12 @@ static void *device_thread(void *arg)
 				wait_change(&r->kick_bell.count, seen,
 					    "device (waiting for a kick)");
 		} else {
-			relax();
+			if (packed && r->line_wait)
+				packed_wait_line(&p, r->idle_pauses, r->line_wait);
+			else if (r->line_wait)
+				split_wait_line(&s, r->idle_pauses, r->line_wait);
+			else
+				idle(r->idle_pauses);
 		}
 	}
 	return NULL;
@@ -412,21 +512,23 @@ static void driver(struct run *r, uint8_t *bufs)
 			int rc = -1;
 
 			progress = false;
-			if (started < r->n) {
+			/* Up to a batch of buffers in a row (-B), then as many used ones back. */
+			for (unsigned k = 0; k < r->add_run && started < r->n; k++) {
 				uint8_t *b = bufs + (started % r->num) * BUF_SIZE;
 
 				rc = virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b);
-				if (rc == 0) {
-					started++;
-					progress = true;
-					if (--tokick == 0) {
-						tokick = r->batch;
-						if (r->notify)
-							kick(r);
-					}
+				if (rc)
+					break;
+				started++;
+				progress = true;
+				if (--tokick == 0) {
+					tokick = r->batch;
+					if (r->notify)
+						kick(r);
 				}
 			}
-			if (virtqueue_get_buf(r->vq, &len)) {
+			for (unsigned k = 0; k < r->add_run && virtqueue_get_buf(r->vq, &len);
+			     k++) {
 				completed++;
 				progress = true;
 			}
@@ -446,7 +548,32 @@ static void driver(struct run *r, uint8_t *bufs)
 				wait_change(&r->irq_bell.count, seen,
 					    "driver (waiting for an interrupt)");
 		} else {
-			relax();
+			idle(r->idle_pauses);
+		}
+	}
+}
+
+/*
+ * -S: the driver's own cost, with no line ever crossing cores: one thread adds
+ * a buffer, runs the device's sweep (the same code as the device thread) and
+ * gets the buffer back.
+ */
+static void solo(struct run *r, uint8_t *bufs)
+{
+	struct split_dev s;
+	struct packed_dev p;
+
+	dev_init(r, &s, &p);
+	for (uint64_t i = 0; i < r->n; i++) {
+		uint8_t *b = bufs + (i % r->num) * BUF_SIZE;
+		uint32_t len;
+
+		if (virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b) ||
+		    (r->layout == VQ_PACKED ? packed_use_bufs(&p) : split_use_bufs(&s)) != 1 ||
+		    !virtqueue_get_buf(r->vq, &len)) {
+			fprintf(stderr, "ringbench: solo: buffer %llu lost\n",
+				(unsigned long long)i);
+			exit(1);
 		}
 	}
 }
@@ -484,6 +611,14 @@ static double run_one(struct run *r, int drv_cpu)
 		CPU_ZERO(&set);
 		CPU_SET(drv_cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	if (r->solo) {
+		t0 = now_ns();
+		solo(r, bufs);
+		t1 = now_ns();
+		virtqueue_destroy(r->vq);
+		free(bufs);
+		return (double)(t1 - t0) / (double)r->n;
 	}
 	if (pthread_create(&dev, NULL, device_thread, r)) {
 		fprintf(stderr, "ringbench: pthread_create failed\n");
@@ -561,10 +696,10 @@ static double pingpong(uint64_t iters, int cpu0, int cpu1)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]\n"
-		"                 [-l split|packed|both] [-m poll|notify|both]\n"
-		"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]\n");
+	fprintf(stderr, "usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]\n"
+			"                 [-l split|packed|both] [-m poll|notify|both]\n"
+			"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F] "
+			"[-w F] [-L N] [-B]\n");
 	exit(2);
 }
 
@@ -579,6 +714,14 @@ static unsigned parse_list(char *arg, unsigned *out, unsigned max)
 		if (out[i] == 0)
 			usage();
 	return n;
+}
+
+/* Poll mode: the pauses of a wait of F times P (at least one). */
+static unsigned idle_pauses(double f, double p)
+{
+	double n = f * p / pause_ns;
+
+	return n < 1 ? 1 : (unsigned)n;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -623,15 +766,16 @@ static double quiet_p(uint64_t pings, const int *cpus, double quiet, double *bes
 int main(int argc, char **argv)
 {
 	uint64_t n = 2000000, pings = 1000000, row_pings;
-	double quiet = 0, best_p = 0;
+	double quiet = 0, best_p = 0, wait = 4;
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
-	bool n_given = false;
+	bool n_given = false, batch_adds = false, solo_mode = false;
+	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sh")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -641,6 +785,10 @@ int main(int argc, char **argv)
 		case 'p': pings = strtoull(optarg, NULL, 0); break;
 		case 'r': reps = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'q': quiet = strtod(optarg, NULL); break;
+		case 'w': wait = strtod(optarg, NULL); break;
+		case 'B': batch_adds = true; break;
+		case 'S': solo_mode = true; break;
+		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': nbatches = parse_list(optarg, batches, 8); break;
 		case 'l':
 			layouts[VQ_SPLIT] = !strcmp(optarg, "split") || !strcmp(optarg, "both");
@@ -675,6 +823,7 @@ int main(int argc, char **argv)
 		pings /= 100;
 	}
 	row_pings = pings / 10 > 1 ? pings / 10 : 0;
+	measure_pause();
 
 	printf("ring benchmark: %llu buffers per run, ring sizes", (unsigned long long)n);
 	for (unsigned i = 0; i < nsizes; i++)
@@ -685,6 +834,9 @@ int main(int argc, char **argv)
 		       "meaningful)\n");
 	else
 		printf("driver on CPU %d, device on CPU %d\n", cpus[0], cpus[1]);
+	printf("poll mode: a side with nothing to do waits %.2f P before it looks again "
+	       "(pause = %.1f ns), the device up to %u looks for a whole line%s\n",
+	       wait, pause_ns, line_wait, batch_adds ? ", driver adds a batch in a row" : "");
 	if (pings) {
 		double rt = pingpong(pings, cpus[0], cpus[1]);
 
@@ -723,6 +875,11 @@ int main(int argc, char **argv)
 							r.num = sizes[si];
 							r.n = n;
 							r.dev_cpu = cpus[1];
+							r.line_wait = line_wait;
+							r.solo = solo_mode;
+							r.add_run = batch_adds ? batches[b] : 1;
+							r.idle_pauses =
+								idle_pauses(wait, oneway[k]);
 							ns[k] = run_one(&r, cpus[0]);
 							/* A busy moment during the run: take it again. */
 							if (quiet && tries < MAX_TRIES &&
@@ -740,9 +897,11 @@ int main(int argc, char **argv)
 						printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s "
 						       "%6.1f %6.2f\n",
 						       l == VQ_PACKED ? "packed" : "split",
-						       mode ? "notify" : "poll", batches[b],
-						       median(ns, reps), kicks / reps, irqs / reps,
-						       sizes[si], order ? "in" : "any",
+						       solo_mode ? "solo"
+						       : mode	 ? "notify"
+								 : "poll",
+						       batches[b], median(ns, reps), kicks / reps,
+						       irqs / reps, sizes[si], order ? "in" : "any",
 						       median(oneway, reps), median(ratio, reps));
 						fflush(stdout);
 					}
