@@ -23,6 +23,13 @@
 #define LAPIC_EOI  0xb0
 #define LAPIC_SVR  0xf0
 #define SVR_ENABLE (1u << 8)
+/* In-service register: 8 x 32 bits, 16 bytes apart (SDM 11.8.4). */
+#define LAPIC_ISR 0x100
+/* Interrupt command register (SDM 11.6.1): fixed delivery, shorthand "self". */
+#define LAPIC_ICR_LO	 0x300
+#define LAPIC_ICR_HI	 0x310
+#define ICR_SELF	 (1u << 18)
+#define ICR_SEND_PENDING (1u << 12)
 /* Timer (SDM 11.5.4): LVT entry, initial and current count, divide configuration. */
 #define LAPIC_LVT_TIMER	   0x320
 #define LAPIC_TIMER_INIT   0x380
@@ -95,13 +102,55 @@ void lapic_eoi(void)
 	wr(LAPIC_EOI, 0);
 }
 
+static unsigned long late_irqs;
+
+unsigned long irq_late_count(void)
+{
+	return late_irqs;
+}
+
+int lapic_in_service(unsigned v)
+{
+	if (!lapic || v > 0xff)
+		return 0;
+	return (rd(LAPIC_ISR + (v / 32) * 0x10) >> (v % 32)) & 1;
+}
+
+int lapic_ack_unclaimed(unsigned v)
+{
+	if (v == VEC_SPURIOUS || !lapic_in_service(v))
+		return 0;
+	lapic_eoi();
+	return 1;
+}
+
+void lapic_self_ipi(unsigned v)
+{
+	if (!lapic)
+		return;
+	wr(LAPIC_ICR_HI, 0);
+	wr(LAPIC_ICR_LO, ICR_SELF | (v & 0xff));
+	while (rd(LAPIC_ICR_LO) & ICR_SEND_PENDING)
+		cpu_relax();
+}
+
+/*
+ * Every vector ever handed out keeps this handler after it is freed, so an
+ * interrupt that arrives late (an MSI in flight when the driver gave the
+ * vector up) is acknowledged like any other.
+ */
 static void irq_trampoline(struct trap_frame *f, void *arg)
 {
 	unsigned v = (unsigned)f->vector;
 
 	(void)arg;
-	if (vectors[v].fn)
+	if (vectors[v].fn) {
 		vectors[v].fn(vectors[v].arg);
+	} else if (late_irqs++ < 8) {
+		kprintf("irq: vector 0x%x: an interrupt after the vector was freed "
+			"(a late MSI): acknowledged\n",
+			v);
+	}
 	lapic_eoi();
 }
 
@@ -129,8 +178,9 @@ void irq_free_vector(int vector)
 {
 	if (vector < VEC_FIRST || vector > VEC_LAST)
 		return;
-	trap_set_handler((unsigned)vector, NULL, NULL);
+	/* The trap handler stays: irq_trampoline acknowledges a late interrupt. */
 	vectors[vector].fn = NULL;
+	vectors[vector].arg = NULL;
 }
 
 uint64_t msi_address(void)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <arch/x86_64/apic.h>
 #include <arch/x86_64/cpu.h>
 #include <arch/x86_64/trap.h>
 #include <kernel/console.h>
@@ -140,10 +141,17 @@ void trap_dispatch(struct trap_frame *f)
 		return;
 	}
 	if (v >= VEC_FIRST_IRQ) {
-		/* Unclaimed interrupt: note it and carry on. */
+		/*
+		 * Unclaimed interrupt: note it and carry on. If the local APIC
+		 * delivered it, acknowledge it: left in service, it would block
+		 * every interrupt of its priority class and below.
+		 */
 		static unsigned spurious;
+		int acked = lapic_ack_unclaimed(v);
+
 		if (spurious++ < 8)
-			fatal_printf("trap: unhandled interrupt vector %u\n", v);
+			fatal_printf("trap: unhandled interrupt vector %u%s\n", v,
+				     acked ? " (acknowledged)" : "");
 		return;
 	}
 	if (fatal_depth++ > 0) {

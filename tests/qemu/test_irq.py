@@ -138,3 +138,18 @@ def test_idle_timer_wakes(boot, machine):
     """cpu_idle_ns: halted, and the local APIC timer (calibrated on the TSC) wakes it."""
     boot(cmdline="test=idle", machine=machine).expect(
         PASS, [r"^idle: 10 halts of 2 ms took \d+-\d+ us$", r"^TEST PASS: idle$"])
+
+
+@pytest.mark.parametrize("machine", ["q35", "microvm"])
+def test_unclaimed_interrupt_acknowledged(boot, machine):
+    """An interrupt nobody claims (a late MSI on a freed vector; a vector never handed
+    out) is acknowledged, so the next, lower-priority interrupt still gets through
+    (without the EOI the local APIC keeps it in service and blocks them for ever)."""
+    boot(cmdline="test=irq_unclaimed", machine=machine).expect(
+        PASS, [r"^irq: vector 0x([0-9a-f]+): an interrupt after the vector was freed "
+               r"\(a late MSI\): acknowledged$",
+               r"^trap: unhandled interrupt vector 239 \(acknowledged\)$",
+               r"^irq-unclaimed: late 0x[0-9a-f]+ then 0xef, each followed by 0x[0-9a-f]+: "
+               r"2 of 2 delivered, freed handler called 0 times, 1 late interrupt\(s\) "
+               r"acknowledged, 0xef acknowledged$",
+               r"^TEST PASS: irq_unclaimed$"])

@@ -23,7 +23,26 @@ int lapic_ready(void);
  * Returns: the vector, or -ENOSPC / -ENODEV (no local APIC).
  */
 int irq_alloc_vector(irq_handler_t fn, void *arg);
+/*
+ * irq_free_vector - give the vector back. An interrupt already on its way
+ * (an MSI the device sent before it was told to stop) may still arrive: it
+ * is acknowledged (EOI) and counted, never left in service, where it would
+ * block every interrupt of its priority class and below for ever.
+ */
 void irq_free_vector(int vector);
+/* Interrupts that arrived on a vector after it was freed, since boot. */
+unsigned long irq_late_count(void);
+
+/*
+ * lapic_in_service - the local APIC has vector v in service (ISR bit set:
+ * delivered, no EOI yet). lapic_ack_unclaimed - EOI for a vector nobody
+ * claimed if, and only if, the local APIC delivered it (the spurious
+ * vector and exceptions get none). Returns: it sent an EOI.
+ */
+int lapic_in_service(unsigned v);
+int lapic_ack_unclaimed(unsigned v);
+/* lapic_self_ipi - send fixed interrupt vector v to this CPU (SDM 11.6.1; tests). */
+void lapic_self_ipi(unsigned v);
 
 /*
  * cpu_idle_ns - halt until an interrupt or ns nanoseconds have passed
