@@ -10,7 +10,7 @@
 #                   build/bench/report.md, report.json, plots/*.png (QUICK=1: about a minute)
 #                   one only (figures on the terminal): make bench-blk, bench-console, bench-net
 #   make bench-linux-blk / bench-linux-net   the same figures for a Linux 6.1 guest
-#   make fuzz       libFuzzer: the virtqueue (per layout), console, blk, ACPI; FUZZ_SECONDS (300) each
+#   make fuzz       libFuzzer: the virtqueue (per layout), net, console, blk, ACPI, PCI; FUZZ_SECONDS (300) each
 #
 # Knobs: MACHINE=q35|pc|microvm  ACCEL=tcg|kvm  MEM=256M  CMDLINE="app=shell"  QEMU_ARGS="-device ..."
 #        make run attaches disk, network, virtio console and rng; DISK= NET= VCONSOLE= RNG=
@@ -191,13 +191,16 @@ FUZZ_SECONDS ?= 300
 FUZZ_TEST_SECONDS ?= 30
 # Hostile devices and firmware beyond the ring (tests/fuzz/fuzz_NAME.c): the
 # console's control protocol and data paths, the block request engine with
-# its device limits, the ACPI tables and the AML scan. A short pass of
+# its device limits, the ACPI tables and the AML scan, PCI configuration space
+# (enumeration, BAR and window assignment, the virtio-pci capability walk). A short pass of
 # FUZZ_SHORT_SECONDS each in `make test`, FUZZ_SECONDS in `make fuzz`.
 FUZZ_SHORT_SECONDS ?= 5
 FUZZ_SRCS_console := $(VQ_SRCS) $(VCON_SRCS)
 FUZZ_SRCS_blk := $(VQ_SRCS) drivers/virtio/devices/blk_queue.c drivers/block/blkdev.c lib/sg_cursor.c
 FUZZ_SRCS_acpi := drivers/acpi/acpi.c drivers/acpi/acpi_aml.c $(VQ_SRCS)
-FUZZ_MORE := console blk acpi
+FUZZ_SRCS_pci := drivers/pci/pci.c drivers/pci/pci_resource.c drivers/virtio/transport/pci_caps.c \
+	$(VQ_SRCS)
+FUZZ_MORE := console blk acpi pci
 FUZZ_MORE_BINS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_MORE))
 
 # Host tests that are scripts printing TAP, run with the host binaries: the

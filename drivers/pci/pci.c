@@ -77,6 +77,18 @@ uint8_t pci_find_cap(const struct pci_dev *d, uint8_t id, uint8_t start)
 }
 
 /*
+ * The size a BAR decodes: its lowest writable address bit (PCI 3.0,
+ * 6.2.5.1). A device that reports writable bits that are not one run up to
+ * the top (a hostile or broken one) still gets a power of two, never
+ * ~mask + 1 (which for such a mask is no power of two, or is huge), so the
+ * BAR is assigned naturally aligned like every other.
+ */
+static uint64_t bar_size(uint64_t mask)
+{
+	return mask & (~mask + 1);
+}
+
+/*
  * Size BAR i: write all ones, read back the writable bits, restore.
  * Returns: the number of BAR registers used (2 for a 64-bit BAR, else 1).
  */
@@ -98,7 +110,7 @@ static int size_bar(struct pci_dev *d, int i, int nbars)
 			return 1;
 		b->type = PCI_BAR_IO;
 		b->addr = orig & PCI_BAR_IO_MASK;
-		b->size = (uint32_t)(~mask + 1);
+		b->size = bar_size(mask);
 		return 1;
 	}
 	if ((orig & PCI_BAR_MEM_TYPE_MASK) == PCI_BAR_MEM_TYPE_64 && i + 1 < nbars) {
@@ -113,7 +125,7 @@ static int size_bar(struct pci_dev *d, int i, int nbars)
 			b->type = PCI_BAR_MEM64;
 			b->prefetch = !!(orig & PCI_BAR_MEM_PREFETCH);
 			b->addr = ((uint64_t)orig_hi << 32) | (orig & PCI_BAR_MEM_MASK);
-			b->size = ~mask64 + 1;
+			b->size = bar_size(mask64);
 		}
 		return 2;
 	}
@@ -123,7 +135,7 @@ static int size_bar(struct pci_dev *d, int i, int nbars)
 	b->type = PCI_BAR_MEM32;
 	b->prefetch = !!(orig & PCI_BAR_MEM_PREFETCH);
 	b->addr = orig & PCI_BAR_MEM_MASK;
-	b->size = (uint32_t)(~mask + 1);
+	b->size = bar_size(mask);
 	return 1;
 }
 

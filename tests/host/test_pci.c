@@ -185,6 +185,35 @@ static void test_bars_decoded(void **state)
 	pci_free_list(list);
 }
 
+/*
+ * A device whose writable BAR bits are not one run up to the top (found by
+ * tests/fuzz/fuzz_pci.c): the size is its lowest writable bit, a power of
+ * two, never ~mask + 1 (0xf1000 or 0xffff1000 here), so assignment keeps
+ * it naturally aligned.
+ */
+static void test_bar_mask_with_holes(void **state)
+{
+	struct fake_fn *f;
+	struct pci_dev *list, *d;
+	unsigned n;
+
+	(void)state;
+	add(0, 0, 0, 0x8086, 0x29c0, 0x06000000, 0);
+	f = add(0, 3, 0, 0x1af4, 0x1041, 0x02000000, 0);
+	set_bar(f, 0, 0, 0xfff0f000); /* a hole in the writable bits */
+	set_bar(f, 1, 0, 0x0000f000); /* the top bits read-only */
+	set_bar(f, 2, 0x1, 0xffff7f20); /* I/O with a hole: 32 bytes */
+	list = pci_enumerate(&ops, &n);
+	d = find(list, 0, 3, 0);
+	assert_non_null(d);
+	assert_int_equal(d->bar[0].type, PCI_BAR_MEM32);
+	assert_int_equal(d->bar[0].size, 0x1000);
+	assert_int_equal(d->bar[1].size, 0x1000);
+	assert_int_equal(d->bar[2].type, PCI_BAR_IO);
+	assert_int_equal(d->bar[2].size, 0x20);
+	pci_free_list(list);
+}
+
 static void test_multifunction_and_gaps(void **state)
 {
 	struct pci_dev *list;
@@ -913,6 +942,7 @@ int main(void)
 {
 	const struct CMUnitTest pci[] = {
 		cmocka_unit_test_setup(test_bars_decoded, reset),
+		cmocka_unit_test_setup(test_bar_mask_with_holes, reset),
 		cmocka_unit_test_setup(test_multifunction_and_gaps, reset),
 		cmocka_unit_test_setup(test_bridge_numbering, reset),
 		cmocka_unit_test_setup(test_bridge_loop, reset),
