@@ -171,6 +171,18 @@ def image(md, plot, what):
         md()
 
 
+def section(md, title, doc, figures=None):
+    """The heading; False (after saying why) when doc has an error and no figures
+    (figures: the key holding them, when some may have been measured anyway)."""
+    md(title)
+    md()
+    if doc.get("error") and not (figures and doc.get(figures)):
+        md(f"Not measured: {doc['error']}")
+        md()
+        return False
+    return True
+
+
 # --- set-up -----------------------------------------------------------------
 
 def section_setup(md, setup, docs):
@@ -211,11 +223,7 @@ def section_setup(md, setup, docs):
 # --- boot -------------------------------------------------------------------
 
 def section_boot(md, plots, doc):
-    md("## Boot")
-    md()
-    if doc.get("error"):
-        md(f"Not measured: {doc['error']}")
-        md()
+    if not section(md, "## Boot", doc):
         return
     s = doc.get("setup", {})
     md(f"QEMU start to exit of `test=boot`, {s.get('runs')} runs per machine "
@@ -241,11 +249,7 @@ def section_boot(md, plots, doc):
 # --- ring -------------------------------------------------------------------
 
 def section_ring(md, plots, doc):
-    md("## Ring (host, two threads)")
-    md()
-    if doc.get("error") and not doc.get("tables"):
-        md(f"Not measured: {doc['error']}")
-        md()
+    if not section(md, "## Ring (host, two threads)", doc, "tables"):
         return
     if doc.get("header"):
         md(f"`{doc['header']}`")
@@ -279,11 +283,7 @@ def section_ring(md, plots, doc):
 # --- ring inside the guest -----------------------------------------------------
 
 def section_ringcost(md, plots, doc):
-    md("## Ring inside the guest (test=ringcost)")
-    md()
-    if doc.get("error") and not doc.get("cases"):
-        md(f"Not measured: {doc['error']}")
-        md()
+    if not section(md, "## Ring inside the guest (test=ringcost)", doc, "cases"):
         return
     s = doc.get("setup", {})
     md(f"Guest ns per buffer spent in our ring functions (median TSC per call of the add, "
@@ -492,11 +492,7 @@ def section_net(md, plots, ours, linux, comparisons):
 # --- console ----------------------------------------------------------------
 
 def section_console(md, plots, doc):
-    md("## virtio console (ours; no Linux baseline)")
-    md()
-    if doc.get("error"):
-        md(f"Not measured: {doc['error']}")
-        md()
+    if not section(md, "## virtio console (ours; no Linux baseline)", doc):
         return
     s = doc.get("setup", {})
     md(f"{s.get('mib')} MiB per run, median of {s.get('runs')} runs; guest = TSC first to "
