@@ -126,11 +126,15 @@ int lapic_ack_unclaimed(unsigned v)
 
 void lapic_self_ipi(unsigned v)
 {
+	uint64_t end;
+
 	if (!lapic)
 		return;
 	wr(LAPIC_ICR_HI, 0);
 	wr(LAPIC_ICR_LO, ICR_SELF | (v & 0xff));
-	while (rd(LAPIC_ICR_LO) & ICR_SEND_PENDING)
+	/* Delivery status (11.6.1): a self IPI leaves at once; never wait for ever. */
+	end = clock_ns() + 1000000ull;
+	while ((rd(LAPIC_ICR_LO) & ICR_SEND_PENDING) && clock_ns() < end)
 		cpu_relax();
 }
 
