@@ -1631,6 +1631,159 @@ static void test_rollback(void **state)
 				run_rb_case(c, c->p->features | fsets[f], variant, &cs[i]);
 }
 
+/*
+ * virtqueue_add_sgs writes a buffer in one pass; start_buf + add_sg + end_buf
+ * stage it. Twin queues, one per path, fed the same random buffers (chains of
+ * several rings, empty rings, out-only, in-only, direct and indirect, a full
+ * ring, zero-length entries) and completed the same way: every return code,
+ * the driver area, every buffer as the device reads it (entries, direction,
+ * id, slots, indirect or not), the counters and every completion must agree.
+ */
+static int piecewise_add(struct virtqueue *vq, const struct sg_ring *out, const struct sg_ring *in,
+			 void *token, uint64_t pick)
+{
+	int nout = sg_count(out), nin = sg_count(in), rc;
+	unsigned nsg = (nout > 0) + (nin > 0);
+	struct vq_buf b;
+
+	if (nsg == 0)
+		return -EINVAL;
+	rc = virtqueue_start_buf(vq, &b, token, (unsigned)(nout + nin), nsg);
+	if (rc)
+		return rc;
+	/* nents 0 (to the chain's end) or the exact count: both mean the whole chain */
+	if (nout > 0 && (rc = virtqueue_add_sg(&b, out, (pick & 1) ? (unsigned)nout : 0, VQ_OUT)))
+		return rc;
+	if (nin > 0 && (rc = virtqueue_add_sg(&b, in, (pick & 2) ? (unsigned)nin : 0, VQ_IN)))
+		return rc;
+	return virtqueue_end_buf(&b);
+}
+
+/* A random chain of up to 3 rings (some empty) holding n entries into rb_data. */
+static struct sg_ring *random_chain(struct sg_ring *rings, struct sg_entry (*ents)[4], unsigned n,
+				    bool zero_len)
+{
+	unsigned nr = 1 + rnd_below(3), used = 0;
+
+	if (n == 0)
+		return NULL;
+	for (unsigned r = 0; r < nr; r++) {
+		sg_init(&rings[r], ents[r], 4);
+		rings[r].next = r + 1 < nr ? &rings[r + 1] : NULL;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		/* the last ring takes what the others left */
+		unsigned r = used + 1 < nr && rnd_below(2) ? used + 1 : used;
+		uint32_t len = zero_len && k == n - 1 ? 0 : 1 + rnd_below(300);
+
+		if (rings[r].num == 4)
+			r = r + 1 < nr ? r + 1 : r;
+		if (rings[r].num == 4)
+			return NULL; /* no room left: skip this one */
+		used = r;
+		sg_add(&rings[r], rb_data + rnd_below(3000), len);
+	}
+	return rings;
+}
+
+static void test_add_sgs_matches_piecewise(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *A = &c->d[0], *B = &c->d[1];
+	static const uint64_t fsets[] = {0, F(INDIRECT_DESC), F(IN_ORDER),
+					 F(INDIRECT_DESC) | F(IN_ORDER) | F(EVENT_IDX)};
+	uint64_t compared = 0, indirect = 0, full = 0;
+
+	for (unsigned f = 0; f < ARRAY_SIZE(fsets); f++) {
+		uint32_t num = is_packed(c) ? 13 : 16;
+		bool in_order = fsets[f] & F(IN_ORDER);
+
+		for (int i = 0; i < 2; i++) {
+			struct vq_config cfg = cfg_make(&c->d[i], num, c->p->features | fsets[f]);
+
+			cfg.indirect_tables = 3;
+			cfg.indirect_max = 6;
+			dev_start_cfg(&c->d[i], &cfg);
+		}
+		for (unsigned step = 0; step < 3000; step++) {
+			struct sg_ring ro[3], ri[3];
+			struct sg_entry eo[3][4], ei[3][4];
+			unsigned nout = rnd_below(5), nin = rnd_below(5);
+			bool zero = rnd_below(40) == 0;
+			struct sg_ring *out = random_chain(ro, eo, nout, zero && nout);
+			struct sg_ring *in = random_chain(ri, ei, nin, zero && !nout);
+			void *tok = rb_data + 3000 + step % 1000;
+			struct vq_sim_buf *ba, *bb;
+			struct rb_snap sa, sb;
+			int ra, rb;
+
+			if ((nout && !out) || (nin && !in))
+				continue;
+			ra = virtqueue_add_sgs(A->vq, out, in, tok);
+			rb = piecewise_add(B->vq, out, in, tok, rnd());
+			if (ra != rb)
+				fail_msg("features %#llx step %u: add_sgs %d, piecewise %d",
+					 (unsigned long long)fsets[f], step, ra, rb);
+			full += ra == -ENOSPC;
+			/* the driver area (split: the avail ring) byte for byte */
+			rb_take(A, &sa);
+			rb_take(B, &sb);
+			assert_int_equal(sa.size, sb.size);
+			for (size_t i = (size_t)num * 16; i < sa.size; i++)
+				if (sa.mem[i] != sb.mem[i])
+					fail_msg("features %#llx step %u: driver area byte %zu "
+						 "differs",
+						 (unsigned long long)fsets[f], step, i);
+			assert_int_equal(virtqueue_num_free(A->vq), virtqueue_num_free(B->vq));
+			assert_memory_equal(virtqueue_stats(A->vq), virtqueue_stats(B->vq),
+					    sizeof(struct vq_stats));
+			/* the device takes what is there: the same buffer, entry by entry */
+			while ((ba = vq_sim_pop(&A->sim)) != NULL) {
+				bb = vq_sim_pop(&B->sim);
+				assert_non_null(bb);
+				assert_int_equal(ba->id, bb->id);
+				assert_int_equal(ba->ndesc, bb->ndesc);
+				assert_int_equal(ba->pos, bb->pos);
+				assert_int_equal(ba->indirect, bb->indirect);
+				assert_int_equal(ba->out_len, bb->out_len);
+				assert_int_equal(ba->in_len, bb->in_len);
+				assert_int_equal(ba->nsegs, bb->nsegs);
+				for (uint32_t k = 0; k < ba->nsegs; k++) {
+					assert_ptr_equal(ba->segs[k].addr, bb->segs[k].addr);
+					assert_int_equal(ba->segs[k].len, bb->segs[k].len);
+					assert_int_equal(ba->segs[k].write, bb->segs[k].write);
+				}
+				compared++;
+			}
+			assert_null(vq_sim_pop(&B->sim));
+			for (unsigned u = rnd_below(4); u > 0 && A->sim.ninflight; u--) {
+				uint32_t k = in_order ? 0 : rnd_below(A->sim.ninflight);
+				uint32_t len = (uint32_t)A->sim.inflight[k]->in_len;
+
+				len = len ? rnd_below(len + 1) : 0;
+				indirect += A->sim.inflight[k]->indirect;
+				vq_sim_complete(&A->sim, A->sim.inflight[k], len);
+				vq_sim_complete(&B->sim, B->sim.inflight[k], len);
+			}
+			for (;;) {
+				uint32_t la, lb;
+				void *ta = virtqueue_get_buf(A->vq, &la);
+				void *tb = virtqueue_get_buf(B->vq, &lb);
+
+				assert_ptr_equal(ta, tb);
+				if (!ta)
+					break;
+				assert_int_equal(la, lb);
+			}
+		}
+		assert_false(virtqueue_is_broken(A->vq));
+	}
+	/* the paths the comparison must have taken */
+	assert_true(compared > 5000);
+	assert_true(indirect > 100);
+	assert_true(full > 50);
+}
+
 /* -ENOSPC and -EINVAL from add: nothing changes. */
 static void test_add_errors(void **state)
 {
@@ -2680,6 +2833,8 @@ int main(void)
 		T(test_rollback, packed),
 		T(test_add_errors, split),
 		T(test_add_errors, packed),
+		T(test_add_sgs_matches_piecewise, split),
+		T(test_add_sgs_matches_piecewise, packed),
 		T(test_indirect_selection, split),
 		T(test_indirect_selection, packed),
 		T(test_kick_suppression, split),

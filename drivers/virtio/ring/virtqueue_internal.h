@@ -150,6 +150,52 @@ static inline void *vq_table(struct virtqueue *vq, uint16_t table)
 #define VQ_READ_ONCE(x)	    (*(const volatile __typeof__(x) *)&(x))
 #define VQ_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
+/*
+ * A whole buffer for add_sgs, its chains already walked and checked by the
+ * core: the layout writes it straight into the ring (or an indirect table)
+ * in one pass, no staging, since nothing can fail half-way any more.
+ */
+struct vq_chain {
+	const struct sg_ring *out, *in;
+	uint32_t nout, nin; /* entries of each chain, counted by the core */
+	uint32_t in_len;    /* device-writable bytes */
+	uint16_t table;	    /* indirect table, or VQ_NO_TABLE: direct descriptors */
+	void *token;
+};
+
+/* Where a walk of a vq_chain is: every out entry, then every in entry. */
+struct vq_chain_pos {
+	const struct sg_ring *r, *in;
+	uint32_t i, left, in_left;
+	bool write;
+};
+
+static inline void vq_chain_begin(struct vq_chain_pos *p, const struct vq_chain *c)
+{
+	*p = (struct vq_chain_pos){.r = c->out, .in = c->in, .left = c->nout, .in_left = c->nin};
+}
+
+/*
+ * The next entry; p->write tells its direction. Called exactly nout + nin
+ * times: the counts came from walking these very chains, so the walk ends.
+ */
+static inline const struct sg_entry *vq_chain_next(struct vq_chain_pos *p)
+{
+	if (p->left == 0) {
+		p->r = p->in;
+		p->i = 0;
+		p->left = p->in_left;
+		p->in_left = 0;
+		p->write = true;
+	}
+	while (p->i == p->r->num) {
+		p->r = p->r->next;
+		p->i = 0;
+	}
+	p->left--;
+	return &p->r->sg[p->i++];
+}
+
 struct virtqueue_ops {
 	bool (*valid_num)(uint32_t num);
 	int (*init)(struct virtqueue *vq); /* ring memory and layout state for vq->num */
@@ -160,6 +206,7 @@ struct virtqueue_ops {
 	void (*publish)(struct vq_buf *b);
 	int (*add_single)(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write,
 			  void *token);
+	void (*add_chain)(struct virtqueue *vq, const struct vq_chain *c);
 	void (*rollback)(struct vq_buf *b);
 	void *(*get)(struct virtqueue *vq, uint32_t *len);
 	bool (*more_used)(struct virtqueue *vq);
@@ -183,6 +230,7 @@ struct virtqueue_ops {
 	void p##_publish(struct vq_buf *b);                                               \
 	int p##_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, \
 			   void *token);                                                  \
+	void p##_add_chain(struct virtqueue *vq, const struct vq_chain *c);               \
 	void p##_rollback(struct vq_buf *b);                                              \
 	void *p##_get(struct virtqueue *vq, uint32_t *len);                               \
 	bool p##_more_used(struct virtqueue *vq);                                         \
@@ -199,9 +247,10 @@ struct virtqueue_ops {
 	{                                                                                       \
 		.valid_num = p##_valid_num, .init = p##_init, .free = p##_free,                 \
 		.reset = p##_reset, .start = p##_start, .add = p##_add, .publish = p##_publish, \
-		.add_single = p##_add_single, .rollback = p##_rollback, .get = p##_get,         \
-		.more_used = p##_more_used, .kick_prepare = p##_kick_prepare,                   \
-		.disable_cb = p##_disable_cb, .enable_cb_prepare = p##_enable_cb_prepare,       \
+		.add_single = p##_add_single, .add_chain = p##_add_chain,                       \
+		.rollback = p##_rollback, .get = p##_get, .more_used = p##_more_used,           \
+		.kick_prepare = p##_kick_prepare, .disable_cb = p##_disable_cb,                 \
+		.enable_cb_prepare = p##_enable_cb_prepare,                                     \
 		.enable_cb_delayed = p##_enable_cb_delayed, .poll = p##_poll,                   \
 		.detach_unused = p##_detach_unused, .notification_data = p##_notification_data, \
 		.ring_addrs = p##_ring_addrs,                                                   \

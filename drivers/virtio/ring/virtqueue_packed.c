@@ -135,16 +135,69 @@ void vq_packed_rollback(struct vq_buf *b)
 	(void)b;
 }
 
+/* Where the next descriptor of a chain goes: its slot and that lap's wrap counter. */
+struct chain_at {
+	uint16_t slot, wrap;
+	uint16_t head_flags; /* the first descriptor's, written last */
+};
+
+/*
+ * Write the k-th descriptor of a chain of n at `at` and step past it. The
+ * first one's flags are kept in at->head_flags, not written: they hand the
+ * whole chain over, last (make_available).
+ */
+static void put_desc(struct virtqueue *vq, struct chain_at *at, uint32_t k, uint32_t n,
+		     uint64_t addr, uint32_t len, uint16_t flags, uint16_t id)
+{
+	struct vring_packed_desc *d = &vq->packed.desc[at->slot];
+
+	flags |= avail_bits(at->wrap);
+	if (k + 1 < n)
+		flags |= VRING_DESC_F_NEXT;
+	d->addr = cpu_to_le64(addr);
+	d->len = cpu_to_le32(len);
+	d->id = cpu_to_le16(id); /* 2.8.6: the id goes with the chain */
+	if (k == 0)
+		at->head_flags = flags;
+	else
+		VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
+	if (++at->slot == vq->num) {
+		at->slot = 0;
+		at->wrap ^= 1;
+	}
+}
+
+/* Record the buffer, then its first descriptor's flags: the device may take it from there. */
+static void make_available(struct virtqueue *vq, uint16_t id, const struct chain_at *at,
+			   struct vq_desc_state st)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t head = p->next_avail;
+
+	vq->state[id] = st;
+	p->next_avail = at->slot;
+	p->avail_wrap = at->wrap;
+	vq->num_free -= st.ndesc;
+	vq->num_added += st.ndesc;
+	if (vq->in_order) {
+		p->order[p->order_tail] = id;
+		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
+	}
+	/* Everything else about the chain before the flags that hand it over. */
+	virt_wmb();
+	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(at->head_flags));
+}
+
 void vq_packed_publish(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 	struct vq_packed *p = &vq->packed;
-	uint16_t id = b->id, head = p->next_avail, head_flags = 0, slot = head;
-	uint16_t wrap = p->avail_wrap;
+	struct chain_at at = {.slot = p->next_avail, .wrap = p->avail_wrap};
+	uint16_t id = b->id;
 
 	p->free_id = vq->state[id].link;
 	if (b->indirect) {
-		vq->extra[head] = (struct vq_desc_extra){
+		vq->extra[at.slot] = (struct vq_desc_extra){
 			.addr = virtio_dma_addr(vq_table(vq, b->table), (size_t)b->pos * 16),
 			.len = (uint32_t)b->pos * 16,
 			.flags = VRING_DESC_F_INDIRECT,
@@ -152,37 +205,15 @@ void vq_packed_publish(struct vq_buf *b)
 		b->ndesc = 1;
 	}
 	for (uint16_t n = 0; n < b->ndesc; n++) {
-		const struct vq_desc_extra *e = &vq->extra[slot];
-		struct vring_packed_desc *d = &p->desc[slot];
-		uint16_t flags = e->flags | avail_bits(wrap);
+		const struct vq_desc_extra *e = &vq->extra[at.slot];
 
-		if (n + 1 < b->ndesc)
-			flags |= VRING_DESC_F_NEXT;
-		d->addr = cpu_to_le64(e->addr);
-		d->len = cpu_to_le32(e->len);
-		d->id = cpu_to_le16(id); /* 2.8.6: the id goes with the chain */
-		if (n == 0)
-			head_flags = flags; /* made available last, below */
-		else
-			VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
-		if (++slot == vq->num) {
-			slot = 0;
-			wrap ^= 1;
-		}
+		put_desc(vq, &at, n, b->ndesc, e->addr, e->len, e->flags, id);
 	}
-	vq->state[id] = (struct vq_desc_state){
-		.token = b->token, .in_len = b->in_len, .ndesc = b->ndesc, .table = b->table};
-	p->next_avail = slot;
-	p->avail_wrap = wrap;
-	vq->num_free -= b->ndesc;
-	vq->num_added += b->ndesc;
-	if (vq->in_order) {
-		p->order[p->order_tail] = id;
-		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
-	}
-	/* Everything else about the chain before the flags that hand it over. */
-	virt_wmb();
-	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(head_flags));
+	make_available(vq, id, &at,
+		       (struct vq_desc_state){.token = b->token,
+					      .in_len = b->in_len,
+					      .ndesc = b->ndesc,
+					      .table = b->table});
 }
 
 int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
@@ -214,6 +245,47 @@ int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool
 	virt_wmb();
 	VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
 	return 0;
+}
+
+/* A whole checked buffer (add_sgs): straight into the ring or its indirect table. */
+void vq_packed_add_chain(struct virtqueue *vq, const struct vq_chain *c)
+{
+	struct vq_packed *p = &vq->packed;
+	struct chain_at at = {.slot = p->next_avail, .wrap = p->avail_wrap};
+	uint16_t id = p->free_id;
+	uint32_t n = c->nout + c->nin;
+	struct vq_chain_pos pos;
+
+	vq_chain_begin(&pos, c);
+	/* The core checked the descriptors are free: so is an id. */
+	p->free_id = vq->state[id].link;
+	if (c->table != VQ_NO_TABLE) {
+		/* 2.8.7: table entries are sequential; only the WRITE flag is used. */
+		struct vring_packed_desc *t = vq_table(vq, c->table);
+
+		for (uint32_t k = 0; k < n; k++) {
+			const struct sg_entry *e = vq_chain_next(&pos);
+
+			t[k] = (struct vring_packed_desc){
+				cpu_to_le64(virtio_dma_addr(e->addr, e->len)), cpu_to_le32(e->len),
+				0, cpu_to_le16(pos.write ? VRING_DESC_F_WRITE : 0)};
+		}
+		put_desc(vq, &at, 0, 1, virtio_dma_addr(t, (size_t)n * 16), n * 16,
+			 VRING_DESC_F_INDIRECT, id);
+		n = 1;
+	} else {
+		for (uint32_t k = 0; k < n; k++) {
+			const struct sg_entry *e = vq_chain_next(&pos);
+
+			put_desc(vq, &at, k, n, virtio_dma_addr(e->addr, e->len), e->len,
+				 pos.write ? VRING_DESC_F_WRITE : 0, id);
+		}
+	}
+	make_available(vq, id, &at,
+		       (struct vq_desc_state){.token = c->token,
+					      .in_len = c->in_len,
+					      .ndesc = (uint16_t)n,
+					      .table = c->table});
 }
 
 static void *detach(struct virtqueue *vq, uint16_t id)

@@ -198,6 +198,60 @@ int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool 
 	return 0;
 }
 
+/* A whole checked buffer (add_sgs): straight into the table, chained along the free list. */
+void vq_split_add_chain(struct virtqueue *vq, const struct vq_chain *c)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t head = s->free_head, i = head, last = head, ndesc;
+	uint32_t n = c->nout + c->nin;
+	struct vq_chain_pos pos;
+
+	vq_chain_begin(&pos, c);
+	if (c->table != VQ_NO_TABLE) {
+		struct vring_desc *t = vq_table(vq, c->table);
+
+		for (uint32_t k = 0; k < n; k++) {
+			const struct sg_entry *e = vq_chain_next(&pos);
+			uint16_t flags = pos.write ? VRING_DESC_F_WRITE : 0;
+
+			if (k + 1 < n)
+				flags |= VRING_DESC_F_NEXT;
+			t[k] = (struct vring_desc){cpu_to_le64(virtio_dma_addr(e->addr, e->len)),
+						   cpu_to_le32(e->len), cpu_to_le16(flags),
+						   cpu_to_le16((uint16_t)(k + 1))};
+		}
+		i = vq->extra[head].next;
+		s->desc[head] = (struct vring_desc){
+			cpu_to_le64(virtio_dma_addr(t, (size_t)n * 16)), cpu_to_le32(n * 16),
+			cpu_to_le16(VRING_DESC_F_INDIRECT), cpu_to_le16(i)};
+		ndesc = 1;
+	} else {
+		/* The core checked n descriptors are free: the free list holds them. */
+		for (uint32_t k = 0; k < n; k++) {
+			const struct sg_entry *e = vq_chain_next(&pos);
+			uint16_t next = vq->extra[i].next;
+			uint16_t flags = pos.write ? VRING_DESC_F_WRITE : 0;
+
+			if (k + 1 < n)
+				flags |= VRING_DESC_F_NEXT;
+			s->desc[i] = (struct vring_desc){
+				cpu_to_le64(virtio_dma_addr(e->addr, e->len)), cpu_to_le32(e->len),
+				cpu_to_le16(flags), cpu_to_le16(next)};
+			last = i;
+			i = next;
+		}
+		ndesc = (uint16_t)n;
+	}
+	s->free_head = i;
+	vq->num_free -= ndesc;
+	vq->state[head] = (struct vq_desc_state){.token = c->token,
+						 .in_len = c->in_len,
+						 .ndesc = ndesc,
+						 .link = last,
+						 .table = c->table};
+	make_available(vq, head);
+}
+
 /* Return the chain at head to the free list and forget the buffer. */
 static void *detach(struct virtqueue *vq, uint16_t head)
 {
