@@ -154,6 +154,7 @@ void virtqueue_destroy(struct virtqueue *vq)
 
 /* Piecewise addition. */
 
+VQ_HOT(core)
 int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, unsigned nents,
 			unsigned nsg)
 {
@@ -198,7 +199,7 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 	return 0;
 }
 
-void virtqueue_abort_buf(struct vq_buf *b)
+VQ_HOT(core) void virtqueue_abort_buf(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 
@@ -217,6 +218,7 @@ static int add_sg_fail(struct vq_buf *b, int err)
 	return err;
 }
 
+VQ_HOT(core)
 int virtqueue_add_sg(struct vq_buf *b, const struct sg_ring *sg, unsigned nents, enum vq_dir dir)
 {
 	struct virtqueue *vq = b->vq;
@@ -257,7 +259,7 @@ int virtqueue_add_sg(struct vq_buf *b, const struct sg_ring *sg, unsigned nents,
 	return 0;
 }
 
-int virtqueue_end_buf(struct vq_buf *b)
+VQ_HOT(core) int virtqueue_end_buf(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 
@@ -286,7 +288,7 @@ struct chain_scan {
 	bool zero;	/* an entry of length 0 */
 };
 
-static int scan_chain(const struct sg_ring *r, struct chain_scan *cs)
+VQ_HOT(core) static int scan_chain(const struct sg_ring *r, struct chain_scan *cs)
 {
 	unsigned rings = 0;
 
@@ -311,6 +313,7 @@ static int scan_chain(const struct sg_ring *r, struct chain_scan *cs)
  * table (no staging: nothing can fail once it starts). The same checks, in
  * the same order, with the same results, as start_buf + add_sg + end_buf.
  */
+VQ_HOT(core)
 int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const struct sg_ring *in,
 		      void *token)
 {
@@ -364,6 +367,7 @@ int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const str
  * piecewise staging (nothing can be abandoned half-way). The same checks, in
  * the same order, and the same results as start_buf + add_sg + end_buf.
  */
+VQ_HOT(core)
 int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enum vq_dir dir,
 			     void *token)
 {
@@ -391,7 +395,7 @@ int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enu
 
 /* Notifications. */
 
-bool virtqueue_kick_prepare(struct virtqueue *vq)
+VQ_HOT(core) bool virtqueue_kick_prepare(struct virtqueue *vq)
 {
 	bool kick;
 
@@ -404,7 +408,7 @@ bool virtqueue_kick_prepare(struct virtqueue *vq)
 	return kick;
 }
 
-void virtqueue_notify(struct virtqueue *vq)
+VQ_HOT(core) void virtqueue_notify(struct virtqueue *vq)
 {
 	if (vq->broken)
 		return;
@@ -413,7 +417,7 @@ void virtqueue_notify(struct virtqueue *vq)
 		vq->notify(vq);
 }
 
-bool virtqueue_kick(struct virtqueue *vq)
+VQ_HOT(core) bool virtqueue_kick(struct virtqueue *vq)
 {
 	if (!virtqueue_kick_prepare(vq))
 		return false;
@@ -428,7 +432,7 @@ uint32_t virtqueue_notification_data(const struct virtqueue *vq)
 
 /* Completions and callbacks. */
 
-void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(core) void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 {
 	uint32_t dummy;
 	void *token;
@@ -467,36 +471,36 @@ void *virtqueue_get_buf_after_reset(struct virtqueue *vq, uint32_t *len)
 	return token;
 }
 
-bool virtqueue_more_used(struct virtqueue *vq)
+VQ_HOT(core) bool virtqueue_more_used(struct virtqueue *vq)
 {
 	return !vq->broken && VQ_CALL(vq, more_used, vq);
 }
 
-void virtqueue_disable_cb(struct virtqueue *vq)
+VQ_HOT(core) void virtqueue_disable_cb(struct virtqueue *vq)
 {
 	VQ_CALL(vq, disable_cb, vq);
 }
 
-unsigned virtqueue_enable_cb_prepare(struct virtqueue *vq)
+VQ_HOT(core) unsigned virtqueue_enable_cb_prepare(struct virtqueue *vq)
 {
 	return VQ_CALL(vq, enable_cb_prepare, vq);
 }
 
-bool virtqueue_poll(struct virtqueue *vq, unsigned last)
+VQ_HOT(core) bool virtqueue_poll(struct virtqueue *vq, unsigned last)
 {
 	if (vq->broken)
 		return false;
 	return vq->batch.left > 0 || VQ_CALL(vq, poll, vq, last);
 }
 
-bool virtqueue_enable_cb(struct virtqueue *vq)
+VQ_HOT(core) bool virtqueue_enable_cb(struct virtqueue *vq)
 {
 	unsigned last = virtqueue_enable_cb_prepare(vq);
 
 	return !virtqueue_poll(vq, last);
 }
 
-bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
+VQ_HOT(core) bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 {
 	if (vq->broken)
 		return true;
@@ -507,7 +511,7 @@ bool virtqueue_enable_cb_delayed(struct virtqueue *vq)
 	return VQ_CALL(vq, enable_cb_delayed, vq);
 }
 
-void virtqueue_interrupt(struct virtqueue *vq)
+VQ_HOT(core) void virtqueue_interrupt(struct virtqueue *vq)
 {
 	vq->stats.interrupts++;
 	if (vq->callback && virtqueue_more_used(vq))

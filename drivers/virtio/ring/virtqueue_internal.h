@@ -138,6 +138,18 @@ static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
+/*
+ * The functions that run for every buffer, by part: each part is placed on a
+ * page of its own (linker.ld, which checks that each still fits in one).
+ * Under QEMU's TCG, code that straddles a 4 KiB page boundary is translated
+ * into a block that is never chained to: every pass through it goes back to
+ * QEMU's execution loop, and a get_buf that straddled a page measured 2-20 us
+ * instead of 0.2 us (bench/ring/PROFILE.md, round 3). So where the linker
+ * happens to put the ring must not decide what it costs. Elsewhere (host
+ * builds) these are ordinary .text.* sections.
+ */
+#define VQ_HOT(part) __attribute__((section(".text.vq_hot." #part)))
+
 /* Core services for the layouts (virtqueue.c). */
 void vq_bad_device(struct virtqueue *vq, const char *reason);
 void vq_table_put(struct virtqueue *vq, uint16_t table);

@@ -168,6 +168,7 @@ static void put_desc(struct virtqueue *vq, struct chain_at *at, uint32_t k, uint
 }
 
 /* Record the buffer, then its first descriptor's flags: the device may take it from there. */
+VQ_HOT(packed)
 static void make_available(struct virtqueue *vq, uint16_t id, const struct chain_at *at,
 			   struct vq_desc_state st)
 {
@@ -188,7 +189,7 @@ static void make_available(struct virtqueue *vq, uint16_t id, const struct chain
 	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(at->head_flags));
 }
 
-void vq_packed_publish(struct vq_buf *b)
+VQ_HOT(packed) void vq_packed_publish(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 	struct vq_packed *p = &vq->packed;
@@ -216,6 +217,7 @@ void vq_packed_publish(struct vq_buf *b)
 					      .table = b->table});
 }
 
+VQ_HOT(packed)
 int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
 {
 	struct vq_packed *p = &vq->packed;
@@ -248,7 +250,7 @@ int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool
 }
 
 /* A whole checked buffer (add_sgs): straight into the ring or its indirect table. */
-void vq_packed_add_chain(struct virtqueue *vq, const struct vq_chain *c)
+VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_chain *c)
 {
 	struct vq_packed *p = &vq->packed;
 	struct chain_at at = {.slot = p->next_avail, .wrap = p->avail_wrap};
@@ -370,7 +372,7 @@ static uint16_t batch_size(struct virtqueue *vq, uint16_t id, uint32_t *ndesc)
 	return 0;
 }
 
-void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(packed) void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
 	const struct vring_packed_desc *d;
@@ -431,7 +433,7 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 	return detach(vq, id);
 }
 
-bool vq_packed_more_used(struct virtqueue *vq)
+VQ_HOT(packed) bool vq_packed_more_used(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
@@ -439,7 +441,7 @@ bool vq_packed_more_used(struct virtqueue *vq)
 	       desc_is_used(le16_to_cpu(VQ_READ_ONCE(p->desc[p->last_used].flags)), p->used_wrap);
 }
 
-bool vq_packed_kick_prepare(struct virtqueue *vq)
+VQ_HOT(packed) bool vq_packed_kick_prepare(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t new_idx = p->next_avail, old_idx = (uint16_t)(new_idx - vq->num_added);
@@ -458,7 +460,7 @@ bool vq_packed_kick_prepare(struct virtqueue *vq)
 	return vring_need_event(event, new_idx, old_idx);
 }
 
-void vq_packed_disable_cb(struct virtqueue *vq)
+VQ_HOT(packed) void vq_packed_disable_cb(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
@@ -481,7 +483,7 @@ static void enable_flags(struct virtqueue *vq)
 	}
 }
 
-unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
+VQ_HOT(packed) unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t off_wrap = p->last_used | (p->used_wrap ? WRAP_BIT : 0);
@@ -495,7 +497,7 @@ unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
 	return off_wrap;
 }
 
-bool vq_packed_poll(struct virtqueue *vq, unsigned last)
+VQ_HOT(packed) bool vq_packed_poll(struct virtqueue *vq, unsigned last)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t off = (uint16_t)(last & ~WRAP_BIT), wrap = !!(last & WRAP_BIT);

@@ -83,7 +83,7 @@ void vq_split_free(struct virtqueue *vq)
 	vq->split.avail_shadow = NULL;
 }
 
-int vq_split_start(struct vq_buf *b)
+VQ_HOT(split) int vq_split_start(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 
@@ -95,7 +95,7 @@ int vq_split_start(struct vq_buf *b)
 	return 0;
 }
 
-void vq_split_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write)
+VQ_HOT(split) void vq_split_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write)
 {
 	struct virtqueue *vq = b->vq;
 	uint16_t flags = write ? VRING_DESC_F_WRITE : 0;
@@ -144,7 +144,7 @@ static void make_available(struct virtqueue *vq, uint16_t head)
 	vq->num_added++;
 }
 
-void vq_split_publish(struct vq_buf *b)
+VQ_HOT(split) void vq_split_publish(struct vq_buf *b)
 {
 	struct virtqueue *vq = b->vq;
 	struct vq_split *s = &vq->split;
@@ -178,6 +178,7 @@ void vq_split_publish(struct vq_buf *b)
 	make_available(vq, head);
 }
 
+VQ_HOT(split)
 int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
 {
 	struct vq_split *s = &vq->split;
@@ -199,7 +200,7 @@ int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool 
 }
 
 /* A whole checked buffer (add_sgs): straight into the table, chained along the free list. */
-void vq_split_add_chain(struct virtqueue *vq, const struct vq_chain *c)
+VQ_HOT(split) void vq_split_add_chain(struct virtqueue *vq, const struct vq_chain *c)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t head = s->free_head, i = head, last = head, ndesc;
@@ -253,7 +254,7 @@ void vq_split_add_chain(struct virtqueue *vq, const struct vq_chain *c)
 }
 
 /* Return the chain at head to the free list and forget the buffer. */
-static void *detach(struct virtqueue *vq, uint16_t head)
+VQ_HOT(split) static void *detach(struct virtqueue *vq, uint16_t head)
 {
 	struct vq_split *s = &vq->split;
 	struct vq_desc_state *st = &vq->state[head];
@@ -322,7 +323,7 @@ static uint16_t batch_size(struct virtqueue *vq, uint16_t id)
 	return 0;
 }
 
-void *vq_split_get(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(split) void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id;
@@ -407,13 +408,13 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 	return detach(vq, id);
 }
 
-bool vq_split_more_used(struct virtqueue *vq)
+VQ_HOT(split) bool vq_split_more_used(struct virtqueue *vq)
 {
 	return vq->batch.left > 0 || vq->split.used_seen != vq->split.last_used ||
 	       used_idx(vq) != vq->split.last_used;
 }
 
-bool vq_split_kick_prepare(struct virtqueue *vq)
+VQ_HOT(split) bool vq_split_kick_prepare(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t new_idx = s->avail_idx, old_idx = (uint16_t)(new_idx - vq->num_added);
@@ -427,7 +428,7 @@ bool vq_split_kick_prepare(struct virtqueue *vq)
 	return !(le16_to_cpu(VQ_READ_ONCE(s->used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
 
-void vq_split_disable_cb(struct virtqueue *vq)
+VQ_HOT(split) void vq_split_disable_cb(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
@@ -454,7 +455,7 @@ static void enable_flags(struct virtqueue *vq)
 	}
 }
 
-unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
+VQ_HOT(split) unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
@@ -465,14 +466,14 @@ unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
 	return s->last_used;
 }
 
-bool vq_split_poll(struct virtqueue *vq, unsigned last)
+VQ_HOT(split) bool vq_split_poll(struct virtqueue *vq, unsigned last)
 {
 	/* The event write above must be visible before we look at the index. */
 	virt_mb();
 	return (uint16_t)last != used_idx(vq);
 }
 
-bool vq_split_enable_cb_delayed(struct virtqueue *vq)
+VQ_HOT(split) bool vq_split_enable_cb_delayed(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
