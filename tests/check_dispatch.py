@@ -7,7 +7,10 @@ so the data path has no indirect branch. This disassembles the kernel's
 build of drivers/virtio/ring/virtqueue.c and checks that
   - the data-path functions call both layouts' ops directly (by relocation),
   - no function has an indirect call or jump, except the few that invoke
-    a caller's hook (transport notify, driver callback, recycle).
+    a caller's hook (transport notify, driver callback, recycle),
+  - the per-buffer functions sit in .text.vq_hot.core (VQ_HOT), which
+    linker.ld keeps on a page of its own (under TCG, code straddling a page
+    boundary costs a trip through QEMU's loop on every call).
 Usage: check_dispatch.py OBJECT   (exit 0 = pass)
 """
 import re
@@ -32,12 +35,18 @@ def main():
     obj = sys.argv[1]
     out = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", obj],
                          capture_output=True, text=True, check=True).stdout
-    funcs, cur = {}, None
+    funcs, section, cur = {}, {}, None
+    sec = None
     for line in out.splitlines():
+        s = re.match(r"^Disassembly of section ([\w.]+):", line)
+        if s:
+            sec = s.group(1)
+            continue
         m = re.match(r"^[0-9a-f]+ <([\w.]+)>:", line)
         if m:
             cur = m.group(1)
             funcs[cur] = []
+            section[cur] = sec
         elif cur:
             funcs[cur].append(line)
     problems = []
@@ -49,6 +58,10 @@ def main():
         for layout in ("vq_split", "vq_packed"):
             if not re.search(rf"R_X86_64_PLT32\s+{layout}_{op}\b", body):
                 problems.append(f"{fn}: no direct call to {layout}_{op}")
+    for fn in list(DATA_PATH) + ["virtqueue_add_buf_single", "virtqueue_add_sgs",
+                                 "virtqueue_more_used"]:
+        if fn in funcs and section.get(fn) != ".text.vq_hot.core":
+            problems.append(f"{fn}: in section {section.get(fn)}, not .text.vq_hot.core (VQ_HOT)")
     for fn, lines in funcs.items():
         base = fn.split(".")[0]   # gcc clones: recycle_all.part.0 etc.
         ind = [ln.strip() for ln in lines if re.search(r"\b(call|jmp)\s+(notrack\s+)?\*", ln)]
@@ -59,7 +72,7 @@ def main():
     if problems:
         return 1
     print(f"check_dispatch: {len(DATA_PATH)} data-path functions call both layouts directly; "
-          f"indirect branches only in hook callers")
+          f"indirect branches only in hook callers; the per-buffer functions in .text.vq_hot.core")
     return 0
 
 
