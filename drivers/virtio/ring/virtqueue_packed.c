@@ -2,9 +2,11 @@
  * Packed virtqueue layout (VIRTIO 1.2 section 2.8): one descriptor ring
  * shared by driver and device, availability and use told apart by the
  * AVAIL/USED flag bits against each side's wrap counter (2.8.1), plus two
- * event suppression structures (2.8.10). Descriptors are staged in
- * vq->extra by ring slot and written on publish, the first descriptor's
- * flags last, so an abandoned buffer leaves the ring untouched.
+ * event suppression structures (2.8.10). A piecewise buffer's descriptors
+ * are staged in vq->extra by ring slot and written on publish, so an
+ * abandoned buffer leaves the ring untouched; a whole buffer (add_single,
+ * add_chain: checked before, it cannot fail) is written straight into the
+ * ring. Either way the first descriptor's flags are written last.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,8 +1,10 @@
 /*
  * Split virtqueue layout (VIRTIO 1.2 section 2.7): descriptor table,
- * available ring, used ring. Descriptors are staged in the driver's shadow
- * (vq->extra) and copied to the table when the buffer is published, so an
- * abandoned buffer leaves the ring memory untouched. With IN_ORDER the free
+ * available ring, used ring. A piecewise buffer's descriptors are staged in
+ * the driver's shadow (vq->extra) and copied to the table when it is
+ * published, so an abandoned buffer leaves the ring memory untouched; a
+ * whole buffer (add_single, add_chain: checked before, it cannot fail) is
+ * written straight into the table. With IN_ORDER the free
  * list is kept in ring order (freed chains go to its tail), as 2.7.5
  * requires of the driver.
  */
