@@ -25,6 +25,9 @@
 
 #include "console_kdev.h"
 
+/* vcon.fault=ctrl-mute: how long QEMU's start-up notifications get to pass first. */
+#define KVCON_MUTE_SETTLE_NS (200ull * 1000 * 1000)
+
 #define KVCON_FEATURES                                                                \
 	(VIRTIO_BIT(VIRTIO_CONSOLE_F_SIZE) | VIRTIO_BIT(VIRTIO_CONSOLE_F_MULTIPORT) | \
 	 VIRTIO_BIT(VIRTIO_CONSOLE_F_EMERG_WRITE))
@@ -537,6 +540,15 @@ static int kvcon_probe(struct virtio_device *vd)
 		}
 	}
 	virtio_device_ready(vd);
+	/*
+	 * vcon.fault=ctrl-mute tests a device that never takes a control
+	 * message. QEMU (virtio-pci with ioeventfd, its default) notifies
+	 * every queue once when DRIVER_OK is set, from its main loop, a little
+	 * later: a DEVICE_READY queued before that ran would be taken without
+	 * a kick, and the fault would test nothing (seen under load in CI).
+	 */
+	if (k->core.fault_ctrl_mute)
+		ndelay(KVCON_MUTE_SETTLE_NS);
 	flags = kvcon_enter(k);
 	rc = vcon_start(&k->core);
 	kvcon_config_sync(k);
