@@ -1,29 +1,35 @@
 /* sg_ring chain walks (see include/lib/sg_ring.h). */
 #include <lib/sg_ring.h>
 
-int sg_count(const struct sg_ring *r)
+int sg_scan(const struct sg_ring *r, struct sg_summary *sum)
 {
-	unsigned long n = 0;
 	unsigned rings = 0;
 
+	*sum = (struct sg_summary){0};
 	for (; r; r = r->next) {
 		if (r->num > r->max || ++rings > SG_CHAIN_MAX_ENTRIES)
 			return -EINVAL; /* corrupt ring, or a cycle of empty rings */
-		n += r->num;
-		if (n > SG_CHAIN_MAX_ENTRIES)
+		sum->entries += r->num;
+		if (sum->entries > SG_CHAIN_MAX_ENTRIES)
 			return -EINVAL;
+		for (unsigned i = 0; i < r->num; i++) {
+			sum->bytes += r->sg[i].len;
+			sum->zero_len |= r->sg[i].len == 0;
+		}
 	}
-	return (int)n;
+	return 0;
+}
+
+int sg_count(const struct sg_ring *r)
+{
+	struct sg_summary sum;
+
+	return sg_scan(r, &sum) ? -EINVAL : (int)sum.entries;
 }
 
 uint64_t sg_total_len(const struct sg_ring *r)
 {
-	uint64_t total = 0;
-	const struct sg_ring *cur;
-	unsigned i;
+	struct sg_summary sum;
 
-	if (sg_count(r) < 0)
-		return 0; /* a corrupt or cyclic chain describes nothing */
-	sg_for_each(cur, i, r) total += cur->sg[i].len;
-	return total;
+	return sg_scan(r, &sum) ? 0 : sum.bytes; /* a corrupt or cyclic chain describes nothing */
 }

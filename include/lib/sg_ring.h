@@ -17,6 +17,7 @@
 #define LIB_SG_RING_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,20 @@ static inline struct sg_ring *sg_chain(struct sg_ring *a, struct sg_ring *b)
 #define sg_for_each(r, i, head)                  \
 	for ((r) = (head); (r); (r) = (r)->next) \
 		for ((i) = 0; (i) < (r)->num; (i)++)
+
+/* What one walk of a chain found (sg_scan). */
+struct sg_summary {
+	unsigned int entries;
+	uint64_t bytes; /* total length of the entries */
+	bool zero_len;	/* an entry of length 0 */
+};
+
+/*
+ * sg_scan - walk the whole chain starting at r once (NULL is empty).
+ * Returns: 0 and *sum, or -EINVAL if the chain is longer than
+ * SG_CHAIN_MAX_ENTRIES or a ring claims more entries than it holds.
+ */
+int sg_scan(const struct sg_ring *r, struct sg_summary *sum);
 
 /*
  * sg_count - entries in the whole chain starting at r (NULL counts 0).

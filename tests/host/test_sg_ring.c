@@ -52,6 +52,19 @@ static void test_chain_walk_order(void **state)
 	assert_int_equal(sg_total_len(hdr), 4 + 5 + 6 + 7 + 1);
 	assert_int_equal(sg_count(NULL), 0);
 	assert_int_equal(sg_total_len(NULL), 0);
+	{
+		struct sg_summary sum;
+
+		assert_int_equal(sg_scan(hdr, &sum), 0);
+		assert_int_equal(sum.entries, 5);
+		assert_int_equal(sum.bytes, 4 + 5 + 6 + 7 + 1);
+		assert_false(sum.zero_len);
+		hdr->sg[0].len = 0; /* a zero-length entry is reported, not refused */
+		assert_int_equal(sg_scan(hdr, &sum), 0);
+		assert_true(sum.zero_len);
+		assert_int_equal(sum.bytes, 5 + 6 + 7 + 1);
+		hdr->sg[0].len = 4;
+	}
 }
 
 static void test_cycles_refused(void **state)

@@ -281,32 +281,6 @@ VQ_HOT(core) int virtqueue_end_buf(struct vq_buf *b)
 	return 0;
 }
 
-/* One chain of add_sgs, walked once: what sg_count checks, plus its entries. */
-struct chain_scan {
-	uint32_t n;	/* entries */
-	uint64_t bytes; /* their total length */
-	bool zero;	/* an entry of length 0 */
-};
-
-VQ_HOT(core) static int scan_chain(const struct sg_ring *r, struct chain_scan *cs)
-{
-	unsigned rings = 0;
-
-	*cs = (struct chain_scan){0};
-	for (; r; r = r->next) {
-		if (r->num > r->max || ++rings > SG_CHAIN_MAX_ENTRIES)
-			return -EINVAL; /* corrupt ring, or a cycle of empty rings */
-		cs->n += r->num;
-		if (cs->n > SG_CHAIN_MAX_ENTRIES)
-			return -EINVAL;
-		for (unsigned i = 0; i < r->num; i++) {
-			cs->bytes += r->sg[i].len;
-			cs->zero |= r->sg[i].len == 0;
-		}
-	}
-	return 0;
-}
-
 /*
  * A whole buffer in one pass: both chains are walked and checked first, then
  * the layout writes the descriptors straight into the ring or an indirect
@@ -317,13 +291,13 @@ VQ_HOT(core)
 int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const struct sg_ring *in,
 		      void *token)
 {
-	struct chain_scan o, i;
+	struct sg_summary o, i;
 	uint32_t n;
-	int table = -1;
+	int table = -1, rc = 0;
 
-	if (scan_chain(out, &o) || scan_chain(in, &i))
+	if (sg_scan(out, &o) || sg_scan(in, &i))
 		return -EINVAL;
-	n = o.n + i.n;
+	n = o.entries + i.entries;
 	if (n == 0)
 		return -EINVAL;
 	if (vq->broken)
@@ -338,18 +312,20 @@ int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const str
 		if (table < 0)
 			vq->stats.indirect_fallback++;
 	}
-	if (vq->num_free < (table >= 0 ? 1u : n) ||
-	    /* 2.7.5: a chain is less than 2^32 bytes in total. */
-	    o.zero || i.zero || o.bytes + i.bytes > UINT32_MAX) {
+	if (vq->num_free < (table >= 0 ? 1u : n))
+		rc = -ENOSPC;
+	else if (o.zero_len || i.zero_len || o.bytes + i.bytes > UINT32_MAX)
+		rc = -EINVAL; /* 2.7.5: a chain is less than 2^32 bytes in total */
+	if (rc) {
 		if (table >= 0)
 			vq_table_put(vq, (uint16_t)table);
-		return vq->num_free < (table >= 0 ? 1u : n) ? -ENOSPC : -EINVAL;
+		return rc;
 	}
 	VQ_CALL(vq, add_chain, vq,
 		&(struct vq_chain){.out = out,
 				   .in = in,
-				   .nout = o.n,
-				   .nin = i.n,
+				   .nout = o.entries,
+				   .nin = i.entries,
 				   .in_len = (uint32_t)i.bytes,
 				   .table = table >= 0 ? (uint16_t)table : VQ_NO_TABLE,
 				   .token = token});
