@@ -80,7 +80,7 @@ class Guest:
         self.timeout = timeout
         os.makedirs(vm.LOGDIR, exist_ok=True)
         self.logfile = os.path.join(vm.LOGDIR, vm._safe(name) + ".log")
-        self.mon_path = os.path.join(vm.LOGDIR, vm._safe(name) + ".monitor")
+        self.mon_path = vm.monitor_path(name)
         if os.path.exists(self.mon_path):
             os.unlink(self.mon_path)
         if argv is None:

@@ -15,6 +15,7 @@ boot(monitor=[(REGEX, COMMAND), ...]) sends each human-monitor COMMAND
 boot(on_line=FN) calls FN(text) for each serial line as it arrives (from
 the reader thread), for tests that act on the guest's progress.
 """
+import hashlib
 import os
 import re
 import socket
@@ -98,6 +99,21 @@ def _safe(name):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+UNIX_PATH_MAX = 108  # sun_path, with its terminating NUL
+
+
+def monitor_path(name):
+    """The monitor socket of test `name`: beside its log, unless that path is
+    too long for a unix socket (a clone in a deep directory), then in a short
+    per-user directory under /tmp, named by a hash of the long path."""
+    path = os.path.join(LOGDIR, _safe(name) + ".monitor")
+    if len(path.encode()) < UNIX_PATH_MAX:
+        return path
+    short = os.path.join("/tmp", f"vuk-mon-{os.getuid()}")
+    os.makedirs(short, mode=0o700, exist_ok=True)
+    return os.path.join(short, hashlib.sha1(path.encode()).hexdigest()[:20] + ".monitor")
+
+
 def _monitor_send(path, command):
     """One HMP command over the monitor's unix socket; returns its reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
@@ -139,7 +155,7 @@ def boot(name, cmdline="", machine="q35", mem="256M", devices=(), input=None,
     monitor = [(re.compile(rx), cmd) for rx, cmd in monitor]
     mon_path = None
     if monitor:
-        mon_path = os.path.join(LOGDIR, _safe(name) + ".monitor")
+        mon_path = monitor_path(name)
         if os.path.exists(mon_path):
             os.unlink(mon_path)
         argv += ["-monitor", f"unix:{mon_path},server=on,wait=off"]
