@@ -5,7 +5,8 @@ The design (include/virtio/virtqueue.h, drivers/virtio/ring/virtqueue_internal.h
 one const ops table per layout, dispatched by a switch the compiler folds,
 so the data path has no indirect branch. This disassembles the kernel's
 build of drivers/virtio/ring/virtqueue.c and checks that
-  - the data-path functions call both layouts' ops directly (by relocation),
+  - the data-path functions call both layouts' ops directly (by relocation;
+    get_buf and add_buf_single jump to them: a tail call, no frame of their own),
   - no function has an indirect call or jump, except the few that invoke
     a caller's hook (transport notify, driver callback, recycle),
   - the per-buffer functions sit in .text.vq_hot.core (VQ_HOT), which
@@ -22,13 +23,14 @@ DATA_PATH = {
     "virtqueue_start_buf": "start",
     "virtqueue_add_sg": "add",
     "virtqueue_end_buf": "publish",
-    "virtqueue_get_buf": "get",
+    "virtqueue_get_buf": "get_buf",
+    "virtqueue_add_buf_single": "add_single",
     "virtqueue_kick_prepare": "kick_prepare",
 }
 # functions that legitimately call a hook supplied by the driver or transport
 HOOK_CALLERS = {"virtqueue_notify", "virtqueue_kick", "virtqueue_interrupt",
                 "virtqueue_reset", "virtqueue_resize", "recycle_all",
-                "virtqueue_add_buf_single", "virtqueue_add_sgs"}
+                "virtqueue_add_sgs"}
 
 
 def main():

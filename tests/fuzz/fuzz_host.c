@@ -125,12 +125,6 @@ void virtio_dma_free(void *p, size_t size)
 	die("virtio_dma_free: not a live DMA block", p, size);
 }
 
-uint64_t virtio_dma_addr(const void *p, size_t len)
-{
-	(void)len;
-	return (uint64_t)(uintptr_t)p;
-}
-
 size_t fuzz_dma_live(void)
 {
 	return nblocks;

@@ -2429,6 +2429,7 @@ enum hcase {
 	H_IDX_BACK,	       /* split: used idx goes back by one */
 	H_IDX_AHEAD,	       /* split: used idx ahead of what was really used */
 	H_IN_ORDER_REPEAT,     /* IN_ORDER: a batch, then an id inside it again */
+	H_IN_ORDER_NOT_HEAD,   /* IN_ORDER: a batch named by a descriptor inside a chain */
 };
 
 static void check_broken(struct dev *d, uint8_t *arena, struct tok *tk)
@@ -2472,7 +2473,9 @@ static void test_hostile(void **state)
 	uint16_t idA = 0, idC = 0, ndA = 0;
 	void *got[8];
 
-	dev_start(d, num, c->p->features | (h == H_IN_ORDER_REPEAT ? F(IN_ORDER) : 0));
+	dev_start(d, num,
+		  c->p->features |
+			  (h == H_IN_ORDER_REPEAT || h == H_IN_ORDER_NOT_HEAD ? F(IN_ORDER) : 0));
 	tk[0].nout = 1;
 	tk[0].nin = 1;
 	tk[0].len[0] = 16;
@@ -2556,6 +2559,18 @@ static void test_hostile(void **state)
 	case H_IDX_AHEAD:
 		vq_sim_complete(s, bA, 0);
 		vq_sim_set_used_idx(s, 3); /* entries 1 and 2: never written (id 0, len 0) */
+		break;
+	case H_IN_ORDER_NOT_HEAD:
+		/*
+		 * A's second descriptor directly follows its head (in-order: ring
+		 * order). Packed in-order buffer ids are head slots, so this one
+		 * names a slot that is no buffer's id; split, no chain's head.
+		 */
+		if (pk)
+			assert_int_equal(idA, 0); /* A fills slots 0 and 1 */
+		else
+			assert_int_equal(bA->snap_idx[1], idA + 1u);
+		USED(idA + 1u, 0, ndA + 1u);
 		break;
 	case H_IN_ORDER_REPEAT:
 		vq_sim_complete_batch(s, 2, 64);
@@ -2762,6 +2777,7 @@ HP(split, 0, H_IDX_JUMP)
 HP(split, 0, H_IDX_BACK)
 HP(split, 0, H_IDX_AHEAD)
 HP(split, 0, H_IN_ORDER_REPEAT)
+HP(split, 0, H_IN_ORDER_NOT_HEAD)
 HP(packed, F(RING_PACKED), H_ID_RANGE)
 HP(packed, F(RING_PACKED), H_ID_HUGE)
 HP(packed, F(RING_PACKED), H_ID_FREE)
@@ -2772,6 +2788,7 @@ HP(packed, F(RING_PACKED), H_LEN_TOO_BIG)
 HP(packed, F(RING_PACKED), H_LEN_OUT_ONLY)
 HP(packed, F(RING_PACKED), H_LEN_EDGE_OK)
 HP(packed, F(RING_PACKED), H_IN_ORDER_REPEAT)
+HP(packed, F(RING_PACKED), H_IN_ORDER_NOT_HEAD)
 #undef HP
 
 #define T(fn, p)                                            \
@@ -2872,6 +2889,7 @@ int main(void)
 		TH(split, H_IDX_BACK),
 		TH(split, H_IDX_AHEAD),
 		TH(split, H_IN_ORDER_REPEAT),
+		TH(split, H_IN_ORDER_NOT_HEAD),
 		TH(packed, H_ID_RANGE),
 		TH(packed, H_ID_HUGE),
 		TH(packed, H_ID_FREE),
@@ -2882,6 +2900,7 @@ int main(void)
 		TH(packed, H_LEN_OUT_ONLY),
 		TH(packed, H_LEN_EDGE_OK),
 		TH(packed, H_IN_ORDER_REPEAT),
+		TH(packed, H_IN_ORDER_NOT_HEAD),
 		T(test_roundtrips, split),
 		T(test_roundtrips, packed),
 	};

@@ -39,9 +39,3 @@ void virtio_dma_free(void *p, size_t size)
 	(void)size;
 	free(p);
 }
-
-uint64_t virtio_dma_addr(const void *p, size_t len)
-{
-	(void)len;
-	return (uint64_t)(uintptr_t)p;
-}

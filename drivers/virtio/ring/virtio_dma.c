@@ -19,9 +19,3 @@ void virtio_dma_free(void *p, size_t size)
 	if (p)
 		free_pages(p, ALIGN_UP((uint64_t)size, PAGE_SIZE) / PAGE_SIZE);
 }
-
-uint64_t virtio_dma_addr(const void *p, size_t len)
-{
-	(void)len;
-	return virt_to_phys(p);
-}

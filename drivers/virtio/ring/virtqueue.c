@@ -341,32 +341,14 @@ int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const str
 /*
  * One descriptor: the layout writes it straight into the ring, without the
  * piecewise staging (nothing can be abandoned half-way). The same checks, in
- * the same order, and the same results as start_buf + add_sg + end_buf.
+ * the same order, and the same results as start_buf + add_sg + end_buf
+ * (vq_add_single_check). A jump to the layout, which does all of it.
  */
 VQ_HOT(core)
 int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enum vq_dir dir,
 			     void *token)
 {
-	int rc;
-
-	if (vq->broken)
-		return -EIO;
-	if (vq->building)
-		return -EBUSY;
-	if (!token)
-		return -EINVAL;
-	if (vq->num_free == 0)
-		return -ENOSPC;
-	if ((dir != VQ_IN && dir != VQ_OUT) || len == 0)
-		return -EINVAL;
-	rc = VQ_CALL(vq, add_single, vq, virtio_dma_addr(addr, len), len, dir == VQ_IN, token);
-	if (rc)
-		return rc;
-	vq->stats.added++;
-	/* The avail index is 16 bits: never let the unkicked span reach it. */
-	if (vq->num_added >= 0xffff - vq->num)
-		virtqueue_kick(vq);
-	return 0;
+	return VQ_CALL(vq, add_single, vq, addr, len, dir, token);
 }
 
 /* Notifications. */
@@ -408,13 +390,24 @@ uint32_t virtqueue_notification_data(const struct virtqueue *vq)
 
 /* Completions and callbacks. */
 
+/* A jump to the layout, which does all of it (vq_get_buf_clear, or the next function). */
 VQ_HOT(core) void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
+{
+	return VQ_CALL(vq, get_buf, vq, len);
+}
+
+/*
+ * get_buf when vq_get_buf_clear() said no: broken, a piecewise buffer open
+ * (detaching now would reshuffle its descriptors), or a fault injected, which
+ * is taken at the next used entry the device returns.
+ */
+void *vq_get_buf_refused(struct virtqueue *vq, uint32_t *len)
 {
 	uint32_t dummy;
 	void *token;
 
 	if (vq->broken || vq->building)
-		return NULL; /* detaching now would reshuffle the open buffer's descriptors */
+		return NULL;
 	if (vq->inject_fault && VQ_CALL(vq, more_used, vq)) {
 		vq->inject_fault = false;
 		vq_bad_device(vq, "used id is not an outstanding buffer (injected fault)");

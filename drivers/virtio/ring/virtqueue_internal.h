@@ -9,6 +9,7 @@
 #ifndef DRIVERS_VIRTIO_VIRTQUEUE_INTERNAL_H
 #define DRIVERS_VIRTIO_VIRTQUEUE_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,7 @@ struct vq_desc_state {
 	uint16_t ndesc;	 /* ring descriptors the buffer holds */
 	uint16_t link;	 /* split: last descriptor of the chain; packed: free-id list link */
 	uint16_t table;	 /* indirect table index, or VQ_NO_TABLE */
+	uint16_t seq;	 /* split: the avail index it was published at */
 };
 
 /* The driver's copy of a descriptor: staged here, copied to the ring on publish. */
@@ -55,7 +57,8 @@ struct vq_desc_extra {
 
 /* In-order completion of a batch: buffers to hand out before reading the ring again. */
 struct vq_batch {
-	uint16_t left;	   /* buffers of the batch not yet returned */
+	/* split: buffers of the batch not yet returned; packed: 1 until the last is */
+	uint16_t left;
 	uint16_t last_id;  /* the buffer the device named */
 	uint32_t last_len; /* and the length it wrote into it */
 };
@@ -79,13 +82,12 @@ struct vq_packed {
 	struct vring_packed_desc *desc;
 	struct vring_packed_desc_event *driver; /* we write: when to interrupt us */
 	struct vring_packed_desc_event *device; /* the device writes: when to notify it */
-	uint16_t *order;			/* in-order: buffer ids in publication order */
-	uint16_t order_head, order_tail;
-	uint16_t next_avail;  /* next ring slot to fill */
-	uint16_t avail_wrap;  /* driver ring wrap counter (2.8.1) */
-	uint16_t last_used;   /* ring slot of the next used descriptor */
-	uint16_t used_wrap;   /* device ring wrap counter as we track it */
-	uint16_t free_id;     /* head of the free buffer-id list */
+	uint16_t batch_head;			/* in-order: the next buffer of vq->batch */
+	uint16_t next_avail;			/* next ring slot to fill */
+	uint16_t avail_wrap;			/* driver ring wrap counter (2.8.1) */
+	uint16_t last_used;			/* ring slot of the next used descriptor */
+	uint16_t used_wrap;			/* device ring wrap counter as we track it */
+	uint16_t free_id;     /* without IN_ORDER: head of the free buffer-id list */
 	uint16_t event_flags; /* our driver->flags */
 };
 
@@ -153,6 +155,64 @@ static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
 /* Core services for the layouts (virtqueue.c). */
 void vq_bad_device(struct virtqueue *vq, const char *reason);
 void vq_table_put(struct virtqueue *vq, uint16_t table);
+void *vq_get_buf_refused(struct virtqueue *vq, uint32_t *len);
+
+/*
+ * The two per-buffer entry points, virtqueue_add_buf_single and
+ * virtqueue_get_buf, jump straight to the layout's add_single and get_buf
+ * (a tail call: no frame of the core's own on the path), and the layout
+ * runs the core's part inline from these helpers: one frame per operation.
+ */
+
+/*
+ * add_buf_single's checks, in its documented order: 0, or the error it
+ * returns. The ring is not touched.
+ */
+static inline int vq_add_single_check(const struct virtqueue *vq, uint32_t len, enum vq_dir dir,
+				      const void *token)
+{
+	if (vq->broken)
+		return -EIO;
+	if (vq->building)
+		return -EBUSY;
+	if (!token)
+		return -EINVAL;
+	if (vq->num_free == 0)
+		return -ENOSPC;
+	if ((dir != VQ_IN && dir != VQ_OUT) || len == 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* A buffer was made available: count it, and kick before the unkicked span can wrap. */
+static inline void vq_added(struct virtqueue *vq)
+{
+	vq->stats.added++;
+	/* The avail index is 16 bits: never let the unkicked span reach it. */
+	if (__builtin_expect(vq->num_added >= 0xffff - vq->num, 0))
+		virtqueue_kick(vq);
+}
+
+/*
+ * get_buf may read the ring: not broken, no open piecewise buffer (detaching
+ * now would reshuffle its descriptors), no injected fault pending. Otherwise
+ * the layout returns vq_get_buf_refused(), which sorts those cases out.
+ */
+static inline bool vq_get_buf_clear(const struct virtqueue *vq)
+{
+	return !(vq->broken | vq->inject_fault) && !vq->building;
+}
+
+/* get_buf's end: count the buffer taken, if any, and tell its length if asked. */
+static inline void *vq_got(struct virtqueue *vq, void *token, uint32_t l, uint32_t *len)
+{
+	if (token) {
+		vq->stats.used++;
+		if (len)
+			*len = l;
+	}
+	return token;
+}
 static inline void *vq_table(struct virtqueue *vq, uint16_t table)
 {
 	return vq->indir_mem + (size_t)table * vq->indir_max * 16;
@@ -216,11 +276,12 @@ struct virtqueue_ops {
 	int (*start)(struct vq_buf *b);
 	void (*add)(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);
 	void (*publish)(struct vq_buf *b);
-	int (*add_single)(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write,
-			  void *token);
+	int (*add_single)(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir,
+			  void *token); /* all of virtqueue_add_buf_single */
 	void (*add_chain)(struct virtqueue *vq, const struct vq_chain *c);
 	void (*rollback)(struct vq_buf *b);
-	void *(*get)(struct virtqueue *vq, uint32_t *len);
+	void *(*get)(struct virtqueue *vq, uint32_t *len);     /* the ring part only */
+	void *(*get_buf)(struct virtqueue *vq, uint32_t *len); /* all of virtqueue_get_buf */
 	bool (*more_used)(struct virtqueue *vq);
 	bool (*kick_prepare)(struct virtqueue *vq);
 	void (*disable_cb)(struct virtqueue *vq);
@@ -232,27 +293,28 @@ struct virtqueue_ops {
 	void (*ring_addrs)(const struct virtqueue *vq, struct vq_ring_addrs *a);
 };
 
-#define VQ_DECLARE_LAYOUT(p)                                                              \
-	bool p##_valid_num(uint32_t num);                                                 \
-	int p##_init(struct virtqueue *vq);                                               \
-	void p##_free(struct virtqueue *vq);                                              \
-	void p##_reset(struct virtqueue *vq);                                             \
-	int p##_start(struct vq_buf *b);                                                  \
-	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);          \
-	void p##_publish(struct vq_buf *b);                                               \
-	int p##_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, \
-			   void *token);                                                  \
-	void p##_add_chain(struct virtqueue *vq, const struct vq_chain *c);               \
-	void p##_rollback(struct vq_buf *b);                                              \
-	void *p##_get(struct virtqueue *vq, uint32_t *len);                               \
-	bool p##_more_used(struct virtqueue *vq);                                         \
-	bool p##_kick_prepare(struct virtqueue *vq);                                      \
-	void p##_disable_cb(struct virtqueue *vq);                                        \
-	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                             \
-	bool p##_enable_cb_delayed(struct virtqueue *vq);                                 \
-	bool p##_poll(struct virtqueue *vq, unsigned last);                               \
-	void *p##_detach_unused(struct virtqueue *vq);                                    \
-	uint32_t p##_notification_data(const struct virtqueue *vq);                       \
+#define VQ_DECLARE_LAYOUT(p)                                                               \
+	bool p##_valid_num(uint32_t num);                                                  \
+	int p##_init(struct virtqueue *vq);                                                \
+	void p##_free(struct virtqueue *vq);                                               \
+	void p##_reset(struct virtqueue *vq);                                              \
+	int p##_start(struct vq_buf *b);                                                   \
+	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);           \
+	void p##_publish(struct vq_buf *b);                                                \
+	int p##_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir, \
+			   void *token);                                                   \
+	void p##_add_chain(struct virtqueue *vq, const struct vq_chain *c);                \
+	void p##_rollback(struct vq_buf *b);                                               \
+	void *p##_get(struct virtqueue *vq, uint32_t *len);                                \
+	void *p##_get_buf(struct virtqueue *vq, uint32_t *len);                            \
+	bool p##_more_used(struct virtqueue *vq);                                          \
+	bool p##_kick_prepare(struct virtqueue *vq);                                       \
+	void p##_disable_cb(struct virtqueue *vq);                                         \
+	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                              \
+	bool p##_enable_cb_delayed(struct virtqueue *vq);                                  \
+	bool p##_poll(struct virtqueue *vq, unsigned last);                                \
+	void *p##_detach_unused(struct virtqueue *vq);                                     \
+	uint32_t p##_notification_data(const struct virtqueue *vq);                        \
 	void p##_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
 
 #define VQ_LAYOUT_OPS(p)                                                                        \
@@ -260,9 +322,9 @@ struct virtqueue_ops {
 		.valid_num = p##_valid_num, .init = p##_init, .free = p##_free,                 \
 		.reset = p##_reset, .start = p##_start, .add = p##_add, .publish = p##_publish, \
 		.add_single = p##_add_single, .add_chain = p##_add_chain,                       \
-		.rollback = p##_rollback, .get = p##_get, .more_used = p##_more_used,           \
-		.kick_prepare = p##_kick_prepare, .disable_cb = p##_disable_cb,                 \
-		.enable_cb_prepare = p##_enable_cb_prepare,                                     \
+		.rollback = p##_rollback, .get = p##_get, .get_buf = p##_get_buf,               \
+		.more_used = p##_more_used, .kick_prepare = p##_kick_prepare,                   \
+		.disable_cb = p##_disable_cb, .enable_cb_prepare = p##_enable_cb_prepare,       \
 		.enable_cb_delayed = p##_enable_cb_delayed, .poll = p##_poll,                   \
 		.detach_unused = p##_detach_unused, .notification_data = p##_notification_data, \
 		.ring_addrs = p##_ring_addrs,                                                   \

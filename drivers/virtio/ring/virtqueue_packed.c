@@ -7,6 +7,13 @@
  * abandoned buffer leaves the ring untouched; a whole buffer (add_single,
  * add_chain: checked before, it cannot fail) is written straight into the
  * ring. Either way the first descriptor's flags are written last.
+ *
+ * Buffer ids: without IN_ORDER, a free-id list threaded through state[].link.
+ * With IN_ORDER a buffer's id is the ring slot of its first descriptor: the
+ * device uses buffers in the order they were made available, so the ids of
+ * the outstanding buffers are the heads of the chains from last_used on, and
+ * the buffers an in-order batch stands for are found by walking those chains
+ * (no list of ids in publication order, no search for the named one).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,7 +75,7 @@ void vq_packed_reset(struct virtqueue *vq)
 	p->avail_wrap = 1; /* 2.8.1: both wrap counters start at 1 */
 	p->last_used = 0;
 	p->used_wrap = 1;
-	p->order_head = p->order_tail = 0;
+	p->batch_head = 0;
 	p->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	vq->num_free = vq->num;
 }
@@ -81,8 +88,7 @@ int vq_packed_init(struct virtqueue *vq)
 	vq->ring_mem_size =
 		VQ_LINE_UP(device_event_offset(vq) + sizeof(struct vring_packed_desc_event));
 	mem = vq->ring_mem = virtio_dma_alloc(vq->ring_mem_size, VQ_CACHE_LINE);
-	p->order = calloc(vq->num, sizeof(*p->order));
-	if (!mem || !p->order)
+	if (!mem)
 		return -ENOMEM;
 	p->desc = (struct vring_packed_desc *)mem;
 	p->driver = (struct vring_packed_desc_event *)(mem + event_offset(vq));
@@ -95,9 +101,7 @@ void vq_packed_free(struct virtqueue *vq)
 {
 	if (vq->ring_mem)
 		virtio_dma_free(vq->ring_mem, vq->ring_mem_size);
-	free(vq->packed.order);
 	vq->ring_mem = NULL;
-	vq->packed.order = NULL;
 }
 
 int vq_packed_start(struct vq_buf *b)
@@ -107,7 +111,7 @@ int vq_packed_start(struct vq_buf *b)
 	if (vq->num_free < (b->indirect ? 1u : b->nents))
 		return -ENOSPC;
 	/* Outstanding buffers < num whenever a descriptor is free: an id is free too. */
-	b->id = vq->packed.free_id;
+	b->id = vq->in_order ? vq->packed.next_avail : vq->packed.free_id;
 	b->pos = b->indirect ? 0 : vq->packed.next_avail;
 	b->ndesc = 0;
 	return 0;
@@ -182,10 +186,6 @@ static void make_available(struct virtqueue *vq, uint16_t id, const struct chain
 	p->avail_wrap = at->wrap;
 	vq->num_free -= st.ndesc;
 	vq->num_added += st.ndesc;
-	if (vq->in_order) {
-		p->order[p->order_tail] = id;
-		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
-	}
 	/* Everything else about the chain before the flags that hand it over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(p->desc[head].flags, cpu_to_le16(at->head_flags));
@@ -198,7 +198,8 @@ VQ_HOT(packed) void vq_packed_publish(struct vq_buf *b)
 	struct chain_at at = {.slot = p->next_avail, .wrap = p->avail_wrap};
 	uint16_t id = b->id;
 
-	p->free_id = vq->state[id].link;
+	if (!vq->in_order)
+		p->free_id = vq->state[id].link;
 	if (b->indirect) {
 		vq->extra[at.slot] = (struct vq_desc_extra){
 			.addr = virtio_dma_addr(vq_table(vq, b->table), (size_t)b->pos * 16),
@@ -219,17 +220,24 @@ VQ_HOT(packed) void vq_packed_publish(struct vq_buf *b)
 					      .table = b->table});
 }
 
+/* All of virtqueue_add_buf_single: one descriptor straight into the ring. */
 VQ_HOT(packed)
-int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
+int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir,
+			 void *token)
 {
 	struct vq_packed *p = &vq->packed;
-	uint16_t id = p->free_id, head = p->next_avail;
+	uint16_t head = p->next_avail, id = vq->in_order ? head : p->free_id;
+	bool write = dir == VQ_IN;
 	uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail_bits(p->avail_wrap);
 	struct vring_packed_desc *d = &p->desc[head];
+	int rc = vq_add_single_check(vq, len, dir, token);
 
-	/* The caller checked a descriptor is free: so is an id. */
-	p->free_id = vq->state[id].link;
-	d->addr = cpu_to_le64(addr);
+	if (rc)
+		return rc;
+	/* A descriptor is free: so is an id. */
+	if (!vq->in_order)
+		p->free_id = vq->state[id].link;
+	d->addr = cpu_to_le64(virtio_dma_addr(buf, len));
 	d->len = cpu_to_le32(len);
 	d->id = cpu_to_le16(id);
 	vq->state[id] = (struct vq_desc_state){
@@ -241,13 +249,10 @@ int vq_packed_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool
 	p->next_avail = head;
 	vq->num_free--;
 	vq->num_added++;
-	if (vq->in_order) {
-		p->order[p->order_tail] = id;
-		p->order_tail = (uint16_t)(p->order_tail + 1u == vq->num ? 0 : p->order_tail + 1u);
-	}
 	/* Address, length and id before the flags that hand the descriptor over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
+	vq_added(vq);
 	return 0;
 }
 
@@ -256,13 +261,14 @@ VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_ch
 {
 	struct vq_packed *p = &vq->packed;
 	struct chain_at at = {.slot = p->next_avail, .wrap = p->avail_wrap};
-	uint16_t id = p->free_id;
+	uint16_t id = vq->in_order ? p->next_avail : p->free_id;
 	uint32_t n = c->nout + c->nin;
 	struct vq_chain_pos pos;
 
 	vq_chain_begin(&pos, c);
 	/* The core checked the descriptors are free: so is an id. */
-	p->free_id = vq->state[id].link;
+	if (!vq->in_order)
+		p->free_id = vq->state[id].link;
 	if (c->table != VQ_NO_TABLE) {
 		/* 2.8.7: table entries are sequential; only the WRITE flag is used. */
 		struct vring_packed_desc *t = vq_table(vq, c->table);
@@ -292,7 +298,7 @@ VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_ch
 					      .table = c->table});
 }
 
-static void *detach(struct virtqueue *vq, uint16_t id)
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
 {
 	struct vq_packed *p = &vq->packed;
 	struct vq_desc_state *st = &vq->state[id];
@@ -301,8 +307,12 @@ static void *detach(struct virtqueue *vq, uint16_t id)
 	vq->num_free += st->ndesc;
 	if (st->table != VQ_NO_TABLE)
 		vq_table_put(vq, st->table);
-	*st = (struct vq_desc_state){.link = p->free_id};
-	p->free_id = id;
+	if (vq->in_order) {
+		*st = (struct vq_desc_state){0};
+	} else {
+		*st = (struct vq_desc_state){.link = p->free_id};
+		p->free_id = id;
+	}
 	return token;
 }
 
@@ -316,14 +326,6 @@ static void advance_used(struct virtqueue *vq, uint32_t ndesc)
 		p->used_wrap ^= 1;
 	}
 	p->last_used = (uint16_t)next;
-}
-
-static uint16_t pop_order(struct vq_packed *p, uint32_t num)
-{
-	uint16_t id = p->order[p->order_head];
-
-	p->order_head = (uint16_t)(p->order_head + 1u == num ? 0 : p->order_head + 1u);
-	return id;
 }
 
 /*
@@ -348,45 +350,33 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/*
- * IN_ORDER: one used descriptor may stand for a batch ending with the
- * named buffer; the device skips the whole batch's descriptors (2.8 "In-order
- * use of descriptors"; skipped buffers count as wholly written).
- * Returns: buffers in the batch (0 if id is not outstanding), and the
- * descriptors they hold in *ndesc.
- */
-static uint16_t batch_size(struct virtqueue *vq, uint16_t id, uint32_t *ndesc)
+/* The next buffer of an in-order batch: all but the last count as wholly written. */
+VQ_HOT(packed) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
-	uint32_t outstanding = (p->order_tail + vq->num - p->order_head) % vq->num;
+	uint16_t id = p->batch_head;
+	uint32_t next = id + vq->state[id].ndesc;
 
-	if (outstanding == 0 && vq->num_free < vq->num)
-		outstanding = vq->num; /* head == tail with every id out */
-	*ndesc = 0;
-	for (uint32_t n = 0, i = p->order_head; n < outstanding; n++) {
-		uint16_t cur = p->order[i];
-
-		*ndesc += vq->state[cur].ndesc;
-		if (cur == id)
-			return (uint16_t)(n + 1);
-		i = i + 1 == vq->num ? 0 : i + 1;
+	p->batch_head = (uint16_t)(next >= vq->num ? next - vq->num : next);
+	if (id == vq->batch.last_id) {
+		vq->batch.left = 0;
+		*len = vq->batch.last_len;
+	} else {
+		*len = vq->state[id].in_len;
 	}
-	return 0;
+	return detach(vq, id);
 }
 
-VQ_HOT(packed) void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
+/* The ring part of get_buf: the next used buffer, every id and length checked. */
+static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
 	const struct vring_packed_desc *d;
 	uint16_t flags, id;
 	uint32_t l;
 
-	if (vq->batch.left > 0) {
-		id = pop_order(p, vq->num);
-		vq->batch.left--;
-		*len = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
-		return detach(vq, id);
-	}
+	if (vq->batch.left > 0)
+		return batch_next(vq, len);
 
 	d = &p->desc[p->last_used];
 	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
@@ -417,22 +407,45 @@ VQ_HOT(packed) void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 		return NULL;
 	}
 	if (vq->in_order) {
-		uint32_t ndesc;
-		uint16_t n = batch_size(vq, id, &ndesc);
+		/*
+		 * 2.8.9: one used descriptor may stand for every buffer from
+		 * last_used up to the named one, which the device skips. The
+		 * named buffer is outstanding, so its id, a head slot, lies
+		 * among the outstanding chains from last_used on: the batch is
+		 * those chains up to and including it, in ring order.
+		 */
+		uint32_t ndesc = (uint32_t)id + vq->state[id].ndesc - p->last_used;
 
-		if (n == 0) {
-			vq_bad_device(vq, "in-order batch names a buffer out of order");
-			return NULL;
-		}
+		if (id < p->last_used)
+			ndesc += vq->num; /* the batch wraps past the ring's end */
+
+		p->batch_head = p->last_used;
 		advance_used(vq, ndesc);
 		update_used_event(vq, ndesc);
-		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
-		return vq_packed_get(vq, len);
+		vq->batch = (struct vq_batch){.left = 1, .last_id = id, .last_len = l};
+		return batch_next(vq, len);
 	}
 	advance_used(vq, vq->state[id].ndesc);
 	update_used_event(vq, vq->state[id].ndesc);
 	*len = l;
 	return detach(vq, id);
+}
+
+void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
+{
+	return get_one(vq, len);
+}
+
+/* All of virtqueue_get_buf. */
+VQ_HOT(packed) void *vq_packed_get_buf(struct virtqueue *vq, uint32_t *len)
+{
+	uint32_t l = 0;
+	void *token;
+
+	if (!vq_get_buf_clear(vq))
+		return vq_get_buf_refused(vq, len);
+	token = get_one(vq, &l);
+	return vq_got(vq, token, l, len);
 }
 
 VQ_HOT(packed) bool vq_packed_more_used(struct virtqueue *vq)

@@ -175,20 +175,26 @@ VQ_HOT(split) void vq_split_publish(struct vq_buf *b)
 						 .in_len = b->in_len,
 						 .ndesc = b->ndesc,
 						 .link = last,
-						 .table = b->table};
+						 .table = b->table,
+						 .seq = s->avail_idx};
 
 	make_available(vq, head);
 }
 
+/* All of virtqueue_add_buf_single: one descriptor straight into the table. */
 VQ_HOT(split)
-int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool write, void *token)
+int vq_split_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir, void *token)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t head = s->free_head, next = vq->extra[head].next;
+	bool write = dir == VQ_IN;
+	int rc = vq_add_single_check(vq, len, dir, token);
 
-	/* The caller checked a descriptor is free. */
+	if (rc)
+		return rc;
+	/* A descriptor is free: head is on the free list. */
 	s->desc[head] =
-		(struct vring_desc){cpu_to_le64(addr), cpu_to_le32(len),
+		(struct vring_desc){cpu_to_le64(virtio_dma_addr(buf, len)), cpu_to_le32(len),
 				    cpu_to_le16(write ? VRING_DESC_F_WRITE : 0), cpu_to_le16(next)};
 	s->free_head = next;
 	vq->num_free--;
@@ -196,8 +202,10 @@ int vq_split_add_single(struct virtqueue *vq, uint64_t addr, uint32_t len, bool 
 						 .in_len = write ? len : 0,
 						 .ndesc = 1,
 						 .link = head,
-						 .table = VQ_NO_TABLE};
+						 .table = VQ_NO_TABLE,
+						 .seq = s->avail_idx};
 	make_available(vq, head);
+	vq_added(vq);
 	return 0;
 }
 
@@ -251,12 +259,13 @@ VQ_HOT(split) void vq_split_add_chain(struct virtqueue *vq, const struct vq_chai
 						 .in_len = c->in_len,
 						 .ndesc = ndesc,
 						 .link = last,
-						 .table = c->table};
+						 .table = c->table,
+						 .seq = s->avail_idx};
 	make_available(vq, head);
 }
 
 /* Return the chain at head to the free list and forget the buffer. */
-VQ_HOT(split) static void *detach(struct virtqueue *vq, uint16_t head)
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t head)
 {
 	struct vq_split *s = &vq->split;
 	struct vq_desc_state *st = &vq->state[head];
@@ -308,37 +317,26 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/*
- * IN_ORDER: the device may write one used entry for a batch, naming the
- * last buffer, and advance the used index by the batch size (2.7 "In-order
- * use of descriptors"; skipped buffers count as wholly written).
- * Returns: the number of buffers in the batch, 0 if id is not outstanding.
- */
-static uint16_t batch_size(struct virtqueue *vq, uint16_t id)
+/* The next buffer of an in-order batch: all but the last count as wholly written. */
+VQ_HOT(split) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_split *s = &vq->split;
-	uint16_t outstanding = (uint16_t)(s->avail_idx - s->last_used);
+	uint16_t id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
 
-	for (uint16_t n = 0; n < outstanding; n++)
-		if (s->avail_shadow[mask(vq, (uint16_t)(s->last_used + n))] == id)
-			return (uint16_t)(n + 1);
-	return 0;
+	vq->batch.left--;
+	*len = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
+	return detach(vq, id);
 }
 
-VQ_HOT(split) void *vq_split_get(struct virtqueue *vq, uint32_t *len)
+/* The ring part of get_buf: the next used buffer, every id and length checked. */
+static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id;
 	uint32_t l;
 
-	if (vq->batch.left > 0) {
-		/* Earlier buffers of an in-order batch: wholly written. */
-		id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
-		vq->batch.left--;
-		l = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
-		*len = l;
-		return detach(vq, id);
-	}
+	if (vq->batch.left > 0)
+		return batch_next(vq, len);
 
 	/*
 	 * Read used->idx (the line the device writes at every batch) only when
@@ -391,9 +389,16 @@ VQ_HOT(split) void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
 		return NULL;
 	}
-	if (vq->in_order && s->avail_shadow[mask(vq, s->last_used)] != id) {
-		uint16_t n = batch_size(vq, id);
+	/*
+	 * IN_ORDER: the device may write one used entry for a batch, naming the
+	 * last buffer, and advance the used index by the batch size (2.7 "In-order
+	 * use of descriptors"; skipped buffers count as wholly written). The
+	 * named buffer is outstanding, published at avail index seq: the batch
+	 * is every buffer from last_used to it, and the index must cover them.
+	 */
+	uint16_t n = vq->in_order ? (uint16_t)(vq->state[id].seq - s->last_used + 1u) : 1;
 
+	if (n != 1) {
 		if (n == 0 || n > ahead) {
 			vq_bad_device(vq, "in-order batch names a buffer out of order");
 			return NULL;
@@ -402,12 +407,29 @@ VQ_HOT(split) void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		s->last_used += n;
 		update_used_event(vq, n);
-		return vq_split_get(vq, len);
+		return batch_next(vq, len);
 	}
 	s->last_used++;
 	update_used_event(vq, 1);
 	*len = l;
 	return detach(vq, id);
+}
+
+void *vq_split_get(struct virtqueue *vq, uint32_t *len)
+{
+	return get_one(vq, len);
+}
+
+/* All of virtqueue_get_buf. */
+VQ_HOT(split) void *vq_split_get_buf(struct virtqueue *vq, uint32_t *len)
+{
+	uint32_t l = 0;
+	void *token;
+
+	if (!vq_get_buf_clear(vq))
+		return vq_get_buf_refused(vq, len);
+	token = get_one(vq, &l);
+	return vq_got(vq, token, l, len);
 }
 
 VQ_HOT(split) bool vq_split_more_used(struct virtqueue *vq)
