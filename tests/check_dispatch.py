@@ -25,6 +25,8 @@ DATA_PATH = {
     "virtqueue_end_buf": "publish",
     "virtqueue_get_buf": "get_buf",
     "virtqueue_add_buf_single": "add_single",
+    "virtqueue_add_bufs": "add_bufs",
+    "virtqueue_get_bufs": "get_bufs",
     "virtqueue_kick_prepare": "kick_prepare",
 }
 # functions that legitimately call a hook supplied by the driver or transport

@@ -42,6 +42,9 @@
  *           -B: the driver adds up to `batch` buffers in a row, then takes up
  *           to `batch` used ones (default: one, then one, as ringtest does; the
  *           batch then only spaces kicks).
+ *           -U: as -B, through the burst calls: one virtqueue_add_bufs of up
+ *           to `batch` buffers, then one virtqueue_get_bufs of up to `batch`
+ *           (at most 256).
  *   notify  EVENT_IDX negotiated. The driver kicks with virtqueue_kick_prepare
  *           (every `batch` buffers, and before it waits) and waits for an
  *           interrupt after virtqueue_enable_cb() returned true; the device
@@ -67,7 +70,7 @@
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
  *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
- *                  [-w F] [-L N] [-B] [-S]
+ *                  [-w F] [-L N] [-B] [-U] [-S]
  * -S (mode "solo"): no device thread; one thread adds a buffer, runs the
  * device's sweep and gets the buffer back, so no line ever leaves the core:
  * the driver's and device's instructions alone, the floor under poll mode.
@@ -179,7 +182,8 @@ struct run {
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
-	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B) */
+	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B or -U) */
+	bool burst;	  /* -U: through virtqueue_add_bufs / virtqueue_get_bufs */
 	unsigned line_wait;
 	unsigned idle_pauses; /* poll mode: pauses a side waits when it has nothing to do */
 	struct virtqueue *vq;
@@ -497,6 +501,42 @@ static void kick(struct run *r)
 	}
 }
 
+#define MAX_BURST 256 /* -U: the most buffers one burst call adds or takes */
+
+/* -U: a burst of up to add_run buffers in, then up to add_run used ones out. */
+static bool driver_bursts(struct run *r, uint8_t *bufs, uint64_t *started, uint64_t *completed,
+			  unsigned *tokick)
+{
+	struct vq_single sb[MAX_BURST];
+	void *toks[MAX_BURST];
+	uint32_t lens[MAX_BURST];
+	uint64_t left = r->n - *started;
+	unsigned want = left < r->add_run ? (unsigned)left : r->add_run, got;
+	bool progress = false;
+	int rc;
+
+	for (unsigned k = 0; k < want; k++) {
+		uint8_t *b = bufs + ((*started + k) % r->num) * BUF_SIZE;
+
+		sb[k] = (struct vq_single){b, BUF_SIZE, VQ_IN, b};
+	}
+	rc = want ? virtqueue_add_bufs(r->vq, sb, want) : 0;
+	if (rc > 0) {
+		*started += (unsigned)rc;
+		progress = true;
+		if (*tokick > (unsigned)rc) {
+			*tokick -= (unsigned)rc;
+		} else {
+			*tokick = r->batch;
+			if (r->notify)
+				kick(r);
+		}
+	}
+	got = virtqueue_get_bufs(r->vq, toks, lens, r->add_run);
+	*completed += got;
+	return progress || got;
+}
+
 static void driver(struct run *r, uint8_t *bufs)
 {
 	uint64_t started = 0, completed = 0;
@@ -512,6 +552,10 @@ static void driver(struct run *r, uint8_t *bufs)
 			int rc = -1;
 
 			progress = false;
+			if (r->burst) {
+				progress = driver_bursts(r, bufs, &started, &completed, &tokick);
+				continue;
+			}
 			/* Up to a batch of buffers in a row (-B), then as many used ones back. */
 			for (unsigned k = 0; k < r->add_run && started < r->n; k++) {
 				uint8_t *b = bufs + (started % r->num) * BUF_SIZE;
@@ -564,6 +608,26 @@ static void solo(struct run *r, uint8_t *bufs)
 	struct packed_dev p;
 
 	dev_init(r, &s, &p);
+	if (r->burst) {
+		/* -U: a burst in, the device's sweep, the burst back */
+		uint64_t started = 0, completed = 0;
+		unsigned tokick = r->batch;
+
+		while (completed < r->n) {
+			uint64_t before = completed;
+
+			if (driver_bursts(r, bufs, &started, &completed, &tokick) &&
+			    completed != before)
+				continue;
+			if (started == completed ||
+			    (r->layout == VQ_PACKED ? packed_use_bufs(&p) : split_use_bufs(&s)) ==
+				    0) {
+				fprintf(stderr, "ringbench: solo: buffers lost\n");
+				exit(1);
+			}
+		}
+		return;
+	}
 	for (uint64_t i = 0; i < r->n; i++) {
 		uint8_t *b = bufs + (i % r->num) * BUF_SIZE;
 		uint32_t len;
@@ -699,7 +763,7 @@ static void usage(void)
 	fprintf(stderr, "usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]\n"
 			"                 [-l split|packed|both] [-m poll|notify|both]\n"
 			"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F] "
-			"[-w F] [-L N] [-B]\n");
+			"[-w F] [-L N] [-B] [-U] [-S]\n");
 	exit(2);
 }
 
@@ -770,12 +834,12 @@ int main(int argc, char **argv)
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
-	bool n_given = false, batch_adds = false, solo_mode = false;
+	bool n_given = false, batch_adds = false, bursts = false, solo_mode = false;
 	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BUL:Sh")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -787,6 +851,7 @@ int main(int argc, char **argv)
 		case 'q': quiet = strtod(optarg, NULL); break;
 		case 'w': wait = strtod(optarg, NULL); break;
 		case 'B': batch_adds = true; break;
+		case 'U': bursts = batch_adds = true; break;
 		case 'S': solo_mode = true; break;
 		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': nbatches = parse_list(optarg, batches, 8); break;
@@ -807,6 +872,9 @@ int main(int argc, char **argv)
 	}
 	if (n == 0 || pings == 1 || nsizes == 0 || nbatches == 0 || reps == 0 || reps > MAX_REPS)
 		usage();
+	for (unsigned i = 0; i < nbatches; i++)
+		if (batches[i] == 0 || (bursts && batches[i] > MAX_BURST))
+			usage();
 	for (unsigned i = 0; i < nsizes; i++) /* a power of two: both layouts take it */
 		if (sizes[i] > 32768 || (sizes[i] & (sizes[i] - 1)))
 			usage();
@@ -836,7 +904,10 @@ int main(int argc, char **argv)
 		printf("driver on CPU %d, device on CPU %d\n", cpus[0], cpus[1]);
 	printf("poll mode: a side with nothing to do waits %.2f P before it looks again "
 	       "(pause = %.1f ns), the device up to %u looks for a whole line%s\n",
-	       wait, pause_ns, line_wait, batch_adds ? ", driver adds a batch in a row" : "");
+	       wait, pause_ns, line_wait,
+	       bursts	    ? ", driver adds and takes a batch per call (add_bufs, get_bufs)"
+	       : batch_adds ? ", driver adds a batch in a row"
+			    : "");
 	if (pings) {
 		double rt = pingpong(pings, cpus[0], cpus[1]);
 
@@ -878,6 +949,7 @@ int main(int argc, char **argv)
 							r.line_wait = line_wait;
 							r.solo = solo_mode;
 							r.add_run = batch_adds ? batches[b] : 1;
+							r.burst = bursts;
 							r.idle_pauses =
 								idle_pauses(wait, oneway[k]);
 							ns[k] = run_one(&r, cpus[0]);

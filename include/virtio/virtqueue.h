@@ -161,6 +161,27 @@ int virtqueue_add_sgs(struct virtqueue *vq, const struct sg_ring *out, const str
 int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enum vq_dir dir,
 			     void *token);
 
+/* One single-descriptor buffer of a burst (virtqueue_add_bufs). */
+struct vq_single {
+	void *addr;
+	uint32_t len;
+	enum vq_dir dir;
+	void *token;
+};
+
+/*
+ * virtqueue_add_bufs - add_buf_single for bufs[0..n-1] at once, in order:
+ * the ring state is read and written once for the burst, and the device is
+ * handed the whole burst at one moment (split: one avail index store;
+ * packed: the first buffer's flags are written last), so it reads full
+ * lines of new descriptors. Every entry is checked before any is added.
+ * Returns: how many were added, bufs[0] onwards (fewer than n when fewer
+ * descriptors are free: the rest are untouched; 0 for n == 0); -EINVAL (an
+ * entry with a NULL token, a zero length or a bad direction: nothing was
+ * added); -ENOSPC (no descriptor free); -EBUSY; -EIO (broken).
+ */
+int virtqueue_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n);
+
 /*
  * virtqueue_kick_prepare - whether the device wants a notification for
  * the buffers added since the last kick (event index / flags). Resets the
@@ -187,6 +208,16 @@ uint32_t virtqueue_notification_data(const struct virtqueue *vq);
  * written); NULL when none is ready or the queue is broken.
  */
 void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len);
+
+/*
+ * virtqueue_get_bufs - up to max used buffers at once, in the order
+ * virtqueue_get_buf would return them, with its checks: tokens[i], and
+ * lens[i] if lens is not NULL. The interrupt event (EVENT_IDX) is moved
+ * once, after the last. Returns: how many were taken (0 when none is
+ * ready, or the queue is or became broken: virtqueue_is_broken tells; the
+ * buffers taken before a bad entry are returned, the bad one is not).
+ */
+unsigned virtqueue_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max);
 
 /* virtqueue_more_used - a used buffer is waiting (false when broken). */
 bool virtqueue_more_used(struct virtqueue *vq);

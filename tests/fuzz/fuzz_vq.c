@@ -1077,9 +1077,21 @@ static uint64_t tok_total(const struct tok *t)
  * After an add attempt. valid: the request keeps the contract (so only
  * -ENOSPC or -EINVAL for resources/size may refuse it); rc: the result.
  */
+static void after_add_as(struct tok *t, bool valid, int rc, const struct add_snap *s, uint32_t nf,
+			 uint16_t avail_idx);
+
+/* add_bufs: buffers of the burst added after the one being checked (counted already). */
+static unsigned burst_left;
+
 static void after_add(struct tok *t, bool valid, int rc, const struct add_snap *s)
 {
-	uint32_t nf = virtqueue_num_free(m.vq);
+	after_add_as(t, valid, rc, s, virtqueue_num_free(m.vq), PACKED ? 0 : dev.avail->idx);
+}
+
+/* after_add, with num_free and avail->idx as they stood right after this buffer. */
+static void after_add_as(struct tok *t, bool valid, int rc, const struct add_snap *s, uint32_t nf,
+			 uint16_t avail_idx)
+{
 	bool was_broken = m.broken;
 
 	valid = valid && tok_total(t) <= UINT32_MAX;
@@ -1114,7 +1126,7 @@ static void after_add(struct tok *t, bool valid, int rc, const struct add_snap *
 		CHECK(nf == s->num_free, "failed add changed num_free %u -> %u", s->num_free, nf);
 		CHECK(stats()->added == s->added, "failed add counted");
 		if (!PACKED)
-			CHECK(dev.avail->idx == s->avail_idx, "failed add moved avail->idx");
+			CHECK(avail_idx == s->avail_idx, "failed add moved avail->idx");
 		else if (m.honest)
 			CHECK(packed_next_hidden(), "failed add left a descriptor available");
 		check_tok_guards(t);
@@ -1125,15 +1137,15 @@ static void after_add(struct tok *t, bool valid, int rc, const struct add_snap *
 	t->out = true;
 	t->st = T_POSTED;
 	m.added++;
-	CHECK(stats()->added == m.added, "stats.added %llu, expected %llu",
-	      (unsigned long long)stats()->added, (unsigned long long)m.added);
+	CHECK(stats()->added == m.added + burst_left, "stats.added %llu, expected %llu",
+	      (unsigned long long)stats()->added, (unsigned long long)(m.added + burst_left));
 	CHECK(nf < s->num_free && (s->num_free - nf == 1 || s->num_free - nf == t->nent),
 	      "add took %u descriptors for %u entries", s->num_free - nf, t->nent);
 	if (PACKED) {
 		CHECK(!packed_next_hidden(), "added buffer not available to the device");
 		m.drv_lin += s->num_free - nf;
 	} else {
-		CHECK(dev.avail->idx == (uint16_t)(s->avail_idx + 1),
+		CHECK(avail_idx == (uint16_t)(s->avail_idx + 1),
 		      "added buffer not published in avail->idx");
 	}
 }
@@ -1198,6 +1210,63 @@ static void op_add_single(void)
 	rc = virtqueue_add_buf_single(m.vq, t->ent[0].addr, t->ent[0].len, s & 1 ? VQ_IN : VQ_OUT,
 				      null_tok ? NULL : t);
 	after_add(t, !null_tok && t->ent[0].len > 0, rc, &sn);
+}
+
+/*
+ * virtqueue_add_bufs: up to 8 single-descriptor buffers, now and then one
+ * that breaks the contract (NULL token, zero length), which refuses them all.
+ * Each buffer added is checked as if added alone, in order; the rest as
+ * refused.
+ */
+static void op_add_bufs(void)
+{
+	uint8_t s = u8();
+	unsigned n = u8() % 9, bad = (s & 0xe0) == 0xe0 ? u8() % 9 : ~0u;
+	struct vq_single b[8];
+	struct tok *t[8];
+	struct add_snap sn, at;
+	bool valid = true, was_broken = m.broken;
+	int rc;
+
+	for (unsigned k = 0; k < n; k++) {
+		uint8_t d = u8();
+
+		t[k] = new_tok(d & 1 ? 0 : 1, d & 1 ? 1 : 0, k == bad);
+		b[k] = (struct vq_single){t[k]->ent[0].addr, t[k]->ent[0].len,
+					  d & 1 ? VQ_IN : VQ_OUT, t[k]};
+		if (k == bad && (s & 1))
+			b[k].token = NULL;
+		valid = valid && b[k].token && b[k].len > 0;
+	}
+	snap(&sn);
+	rc = virtqueue_add_bufs(m.vq, b, n);
+	sync_broken();
+	CHECK(rc <= (int)n, "add_bufs added %d of %u", rc, n);
+	if (was_broken)
+		CHECK(n == 0 ? rc == -EIO || rc == 0 : rc == -EIO, "add_bufs on a broken queue: %d",
+		      rc);
+	else if (!valid)
+		CHECK(rc == -EINVAL, "add_bufs with a bad entry: %d, not -EINVAL", rc);
+	else if (m.honest && n > 0)
+		CHECK(rc == (int)(n < sn.num_free ? n : sn.num_free) ||
+			      (sn.num_free == 0 && rc == -ENOSPC),
+		      "add_bufs of %u with %u free: %d", n, sn.num_free, rc);
+	/* the ones added, each as if added alone after the one before */
+	at = sn;
+	for (int k = 0; k < rc; k++) {
+		burst_left = (unsigned)(rc - k - 1);
+		after_add_as(t[k], true, 0, &at, sn.num_free - (uint32_t)k - 1,
+			     (uint16_t)(sn.avail_idx + k + 1));
+		burst_left = 0;
+		at.num_free--;
+		at.avail_idx++;
+		at.added++;
+	}
+	/* the others: refused (all of them for one bad entry), nothing of them in the ring */
+	snap(&at);
+	for (unsigned k = rc > 0 ? (unsigned)rc : 0; k < n; k++)
+		after_add(t[k], rc != -EINVAL && b[k].token && b[k].len > 0, rc < 0 ? rc : -ENOSPC,
+			  &at);
 }
 
 /* Piecewise: start_buf, add_sg per group, end_buf, with a deliberate mistake or an abort. */
@@ -1329,16 +1398,39 @@ static void op_add_piecewise(void)
 
 static void op_get(void)
 {
-	unsigned count = 1 + u8() % 8;
+	uint8_t s = u8();
+	unsigned count = 1 + s % 8, got = 0;
+	bool burst = s & 0x80;
+	void *ptoks[8];
+	uint32_t plens[8];
 
+	/* get_bufs for all of them at once, checked as get_buf calls one by one */
+	if (burst) {
+		bool was_broken = m.broken;
+
+		for (unsigned i = 0; i < 8; i++)
+			plens[i] = 0xdeadbeef;
+		got = virtqueue_get_bufs(m.vq, ptoks, plens, count);
+		CHECK(got <= count, "get_bufs returned %u of at most %u", got, count);
+		if (was_broken)
+			CHECK(got == 0, "get_bufs returned buffers from a broken queue");
+		/* the model's broken flag follows after the last one returned */
+	}
 	for (unsigned i = 0; i < count; i++) {
 		struct tok *exp = dev.fifo.n ? dev.fifo.v[0] : NULL, *t;
 		bool was_broken = m.broken;
 		uint32_t len = 0xdeadbeef;
 		void *p;
 
-		p = virtqueue_get_buf(m.vq, &len);
-		sync_broken();
+		if (burst) {
+			p = i < got ? ptoks[i] : NULL;
+			len = i < got ? plens[i] : len;
+			if (i >= got)
+				sync_broken();
+		} else {
+			p = virtqueue_get_buf(m.vq, &len);
+			sync_broken();
+		}
 		if (was_broken)
 			CHECK(!p, "get_buf returned a buffer from a broken queue");
 		if (m.honest && !m.broken) {
@@ -1356,7 +1448,7 @@ static void op_get(void)
 		      (unsigned long long)t->wlen);
 		retire(t);
 		m.used++;
-		CHECK(stats()->used == m.used, "stats.used wrong");
+		CHECK(stats()->used == m.used + (burst ? got - i - 1 : 0), "stats.used wrong");
 		m.poll_valid = false;
 	}
 }
@@ -1744,7 +1836,12 @@ static void run(void)
 		switch (op) {
 		case 0:
 		case 1: op_add_sgs(); break;
-		case 2: op_add_single(); break;
+		case 2:
+			if (u8() & 1)
+				op_add_single();
+			else
+				op_add_bufs();
+			break;
 		case 3: op_add_piecewise(); break;
 		case 4:
 		case 5: op_get(); break;

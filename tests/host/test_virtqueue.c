@@ -35,6 +35,8 @@ struct param {
 };
 static const struct param split = {"split", 0, 0};
 static const struct param packed = {"packed", F(RING_PACKED), 0};
+/* test_hostile collects what comes back with one virtqueue_get_bufs call (teardown clears it). */
+static bool hostile_burst;
 
 /* Randomness: xorshift64*, seeded from VQ_SEED (default fixed) */
 
@@ -156,6 +158,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 
+	hostile_burst = false;
 	for (int i = 0; i < 2; i++) {
 		dev_stop(&c->d[i]);
 		vq_sim_fini(&c->d[i].sim);
@@ -1784,6 +1787,226 @@ static void test_add_sgs_matches_piecewise(void **state)
 	assert_true(full > 50);
 }
 
+/*
+ * virtqueue_add_bufs and virtqueue_get_bufs are add_buf_single and get_buf
+ * for many buffers at once. Twin queues, A fed in bursts, B one buffer at a
+ * time, the same random buffers (either direction, bursts of 0 to 12, some
+ * larger than the free room, some with a bad entry) and completions (in
+ * order, out of order, in-order batches): every return code, the whole
+ * driver area (descriptors and avail ring or event areas) byte for byte,
+ * every buffer as the device reads it, the counters, the tokens and lengths
+ * taken back, in order, and the interrupt event must agree.
+ */
+/* The twins' driver areas byte for byte, their counters and free descriptors. */
+static void twins_same(struct dev *A, struct dev *B, uint64_t fset, unsigned step,
+		       const char *after)
+{
+	static struct rb_snap sa, sb;
+
+	rb_take(A, &sa);
+	rb_take(B, &sb);
+	assert_int_equal(sa.size, sb.size);
+	for (size_t i = 0; i < sa.size; i++)
+		if (sa.mem[i] != sb.mem[i])
+			fail_msg("features %#llx step %u: driver area byte %zu differs after %s",
+				 (unsigned long long)fset, step, i, after);
+	assert_memory_equal(&sa.st, &sb.st, sizeof(sa.st));
+	assert_int_equal(sa.num_free, sb.num_free);
+}
+
+static void test_bursts_match_singles(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *A = &c->d[0], *B = &c->d[1];
+	static const uint64_t fsets[] = {0, F(IN_ORDER), F(EVENT_IDX),
+					 F(INDIRECT_DESC) | F(IN_ORDER) | F(EVENT_IDX)};
+	uint64_t partial = 0, refused = 0, got_many = 0, batches = 0, compared = 0;
+
+	for (unsigned f = 0; f < ARRAY_SIZE(fsets); f++) {
+		uint32_t num = is_packed(c) ? 13 : 16;
+		bool in_order = fsets[f] & F(IN_ORDER);
+
+		dev_start(A, num, c->p->features | fsets[f]);
+		dev_start(B, num, c->p->features | fsets[f]);
+		for (unsigned step = 0; step < 3000; step++) {
+			struct vq_single bufs[12];
+			unsigned n = rnd_below(13), nb = 0;
+			void *ta[16], *tb[16];
+			uint32_t la[16], lb[16];
+			struct vq_sim_buf *ba, *bb;
+			int ra, rb = 0;
+
+			for (unsigned k = 0; k < n; k++) {
+				bufs[k] = (struct vq_single){
+					.addr = rb_data + rnd_below(3000),
+					.len = 1 + rnd_below(300),
+					.dir = rnd_below(2) ? VQ_IN : VQ_OUT,
+					.token = rb_data + 3000 + (step * 12 + k) % 1000,
+				};
+			}
+			if (n && rnd_below(30) == 0) {
+				unsigned k = rnd_below(n), how = rnd_below(3);
+
+				if (how == 0)
+					bufs[k].token = NULL;
+				else if (how == 1)
+					bufs[k].len = 0;
+				else
+					bufs[k].dir = (enum vq_dir)7;
+			}
+			ra = virtqueue_add_bufs(A->vq, bufs, n);
+			if (ra == -EINVAL) {
+				refused++;
+			} else {
+				for (; nb < n; nb++) {
+					rb = virtqueue_add_buf_single(B->vq, bufs[nb].addr,
+								      bufs[nb].len, bufs[nb].dir,
+								      bufs[nb].token);
+					if (rb)
+						break;
+				}
+				if (nb == 0 && n > 0)
+					assert_int_equal(ra, rb); /* -ENOSPC */
+				else
+					assert_int_equal(ra, (int)nb);
+				partial += ra > 0 && (unsigned)ra < n;
+			}
+			assert_int_equal(virtqueue_kick(A->vq), virtqueue_kick(B->vq));
+			twins_same(A, B, fsets[f], step, "adding");
+			while ((ba = vq_sim_pop(&A->sim)) != NULL) {
+				bb = vq_sim_pop(&B->sim);
+				assert_non_null(bb);
+				assert_int_equal(ba->id, bb->id);
+				assert_int_equal(ba->pos, bb->pos);
+				assert_int_equal(ba->nsegs, 1);
+				assert_int_equal(bb->nsegs, 1);
+				assert_ptr_equal(ba->segs[0].addr, bb->segs[0].addr);
+				assert_int_equal(ba->segs[0].len, bb->segs[0].len);
+				assert_int_equal(ba->segs[0].write, bb->segs[0].write);
+				compared++;
+			}
+			assert_null(vq_sim_pop(&B->sim));
+			/* the device uses some: one by one, out of order, or in-order batches */
+			if (in_order && A->sim.ninflight > 1 && rnd_below(3) == 0) {
+				uint32_t k = 1 + rnd_below(A->sim.ninflight);
+				uint32_t len = (uint32_t)A->sim.inflight[k - 1]->in_len;
+
+				len = len ? rnd_below(len + 1) : 0;
+				vq_sim_complete_batch(&A->sim, k, len);
+				vq_sim_complete_batch(&B->sim, k, len);
+				batches++;
+			} else {
+				for (unsigned u = rnd_below(6); u > 0 && A->sim.ninflight; u--) {
+					uint32_t k = in_order ? 0 : rnd_below(A->sim.ninflight);
+					uint32_t len = (uint32_t)A->sim.inflight[k]->in_len;
+
+					len = len ? rnd_below(len + 1) : 0;
+					vq_sim_complete(&A->sim, A->sim.inflight[k], len);
+					vq_sim_complete(&B->sim, B->sim.inflight[k], len);
+				}
+			}
+			/* callbacks on now and then: the interrupt event is then written */
+			if (rnd_below(4) == 0) {
+				virtqueue_enable_cb(A->vq);
+				virtqueue_enable_cb(B->vq);
+			} else if (rnd_below(4) == 0) {
+				virtqueue_disable_cb(A->vq);
+				virtqueue_disable_cb(B->vq);
+			}
+			for (;;) {
+				unsigned max = rnd_below(6), na, k;
+				uint32_t *lp = rnd_below(4) ? la : NULL;
+
+				na = virtqueue_get_bufs(A->vq, ta, lp, max);
+				assert_true(na <= max);
+				for (k = 0; k < max; k++) {
+					tb[k] = virtqueue_get_buf(B->vq, &lb[k]);
+					if (!tb[k])
+						break;
+				}
+				assert_int_equal(na, k);
+				for (k = 0; k < na; k++) {
+					assert_ptr_equal(ta[k], tb[k]);
+					if (lp)
+						assert_int_equal(lp[k], lb[k]);
+				}
+				got_many += na > 1;
+				if (max && na < max)
+					break;
+			}
+			twins_same(A, B, fsets[f], step, "taking");
+		}
+		assert_false(virtqueue_is_broken(A->vq));
+	}
+	/* the paths the comparison must have taken */
+	assert_true(compared > 5000);
+	assert_true(partial > 50);
+	assert_true(refused > 50);
+	assert_true(got_many > 500);
+	assert_true(batches > 50);
+}
+
+/* The bursts' own refusals: nothing changes. */
+static void test_burst_errors(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *d = &c->d[0];
+	uint32_t num = is_packed(c) ? 5 : 4;
+	struct vq_single bufs[8];
+	void *tok[8];
+	uint32_t lens[8];
+	struct rb_snap sn;
+	struct vq_buf b;
+
+	dev_start(d, num, c->p->features);
+	for (unsigned k = 0; k < 8; k++)
+		bufs[k] = (struct vq_single){rb_data + 64 * k, 64, k % 2 ? VQ_IN : VQ_OUT,
+					     rb_data + 1024 + k};
+	rb_take(d, &sn);
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs, 0), 0);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, lens, 8), 0);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, lens, 0), 0);
+	bufs[3].token = NULL; /* a bad entry after the room runs out: still refused */
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs, 8), -EINVAL);
+	rb_same(d, &sn, "add_bufs with a NULL token");
+	bufs[3].token = rb_data + 1027;
+	/* an open piecewise buffer: -EBUSY, and get_bufs takes nothing */
+	assert_int_equal(virtqueue_start_buf(d->vq, &b, tok, 1, 1), 0);
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs, 2), -EBUSY);
+	virtqueue_abort_buf(&b);
+	rb_same(d, &sn, "add_bufs while building");
+	/* more than the room: the first num, the rest untouched */
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs, 8), (int)num);
+	assert_int_equal(virtqueue_num_free(d->vq), 0);
+	assert_int_equal(virtqueue_stats(d->vq)->added, num);
+	rb_take(d, &sn);
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs + num, 1), -ENOSPC);
+	rb_same(d, &sn, "add_bufs on a full ring");
+	virtqueue_kick(d->vq);
+	while (vq_sim_pop(&d->sim))
+		;
+	while (d->sim.ninflight)
+		vq_sim_complete(&d->sim, d->sim.inflight[0], (uint32_t)d->sim.inflight[0]->in_len);
+	vq_sim_signal(&d->sim);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, lens, 2), 2);
+	assert_ptr_equal(tok[0], bufs[0].token);
+	assert_int_equal(lens[0], 0); /* nothing writable */
+	assert_ptr_equal(tok[1], bufs[1].token);
+	assert_int_equal(lens[1], 64);
+	/* an open piecewise buffer: get_bufs takes nothing, as get_buf */
+	assert_int_equal(virtqueue_start_buf(d->vq, &b, tok, 1, 1), 0);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, lens, 8), 0);
+	virtqueue_abort_buf(&b);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, NULL, 8), num - 2);
+	assert_int_equal(virtqueue_stats(d->vq)->used, num);
+	assert_int_equal(virtqueue_num_free(d->vq), num);
+	/* a broken queue refuses both */
+	virtqueue_mark_broken(d->vq, "test");
+	assert_int_equal(virtqueue_add_bufs(d->vq, bufs, 2), -EIO);
+	assert_int_equal(virtqueue_get_bufs(d->vq, tok, lens, 2), 0);
+	dev_stop(d);
+}
+
 /* -ENOSPC and -EINVAL from add: nothing changes. */
 static void test_add_errors(void **state)
 {
@@ -2444,8 +2667,14 @@ static void check_broken(struct dev *d, uint8_t *arena, struct tok *tk)
 		fail_msg("the queue is not broken");
 	assert_non_null(virtqueue_broken_reason(vq));
 	assert_null(virtqueue_get_buf(vq, &len));
+	assert_int_equal(virtqueue_get_bufs(vq, (void **)&b.token, &len, 1), 0);
 	assert_false(virtqueue_more_used(vq));
 	sg_add(o, arena + GAP, 1);
+	{
+		struct vq_single one = {arena + GAP, 1, VQ_IN, tk};
+
+		assert_int_equal(virtqueue_add_bufs(vq, &one, 1), -EIO);
+	}
 	assert_int_equal(virtqueue_add_sgs(vq, o, NULL, tk), -EIO);
 	assert_int_equal(virtqueue_add_buf_single(vq, arena + GAP, 1, VQ_IN, tk), -EIO);
 	assert_int_equal(virtqueue_start_buf(vq, &b, tk, 1, 1), -EIO);
@@ -2584,12 +2813,17 @@ static void test_hostile(void **state)
 	}
 #undef USED
 	vq_sim_signal(s);
-	for (int i = 0; i < 8; i++) {
-		void *t = virtqueue_get_buf(d->vq, &lens[ngot]);
+	if (hostile_burst) {
+		/* one get_bufs for all: it returns what came before the bad entry */
+		ngot = virtqueue_get_bufs(d->vq, got, lens, 8);
+	} else {
+		for (int i = 0; i < 8; i++) {
+			void *t = virtqueue_get_buf(d->vq, &lens[ngot]);
 
-		if (!t)
-			break;
-		got[ngot++] = t;
+			if (!t)
+				break;
+			got[ngot++] = t;
+		}
 	}
 	if (h == H_LEN_EDGE_OK) {
 		assert_false(virtqueue_is_broken(d->vq));
@@ -2612,6 +2846,12 @@ static void test_hostile(void **state)
 				 got[i], lens[i]);
 	}
 	check_broken(d, arena, tk);
+}
+
+static void test_hostile_burst(void **state)
+{
+	hostile_burst = true;
+	test_hostile(state);
 }
 
 extern int virtio_dma_host_fail_after; /* virtio_dma_host.c */
@@ -2795,10 +3035,11 @@ HP(packed, F(RING_PACKED), H_IN_ORDER_NOT_HEAD)
 	{                                                   \
 #fn "/" #p, fn, setup, teardown, (void *)&p \
 	}
-#define TH(lay, hc)                                                          \
-	{                                                                    \
-		"test_hostile/" #lay "/" #hc, test_hostile, setup, teardown, \
-			(void *)&hp_##lay##_##hc                             \
+#define TH(lay, hc)                                                                              \
+	{"test_hostile/" #lay "/" #hc, test_hostile, setup, teardown, (void *)&hp_##lay##_##hc}, \
+	{                                                                                        \
+		"test_hostile_burst/" #lay "/" #hc, test_hostile_burst, setup, teardown,         \
+			(void *)&hp_##lay##_##hc                                                 \
 	}
 
 /*
@@ -2850,6 +3091,10 @@ int main(void)
 		T(test_rollback, packed),
 		T(test_add_errors, split),
 		T(test_add_errors, packed),
+		T(test_bursts_match_singles, split),
+		T(test_bursts_match_singles, packed),
+		T(test_burst_errors, split),
+		T(test_burst_errors, packed),
 		T(test_add_sgs_matches_piecewise, split),
 		T(test_add_sgs_matches_piecewise, packed),
 		T(test_indirect_selection, split),

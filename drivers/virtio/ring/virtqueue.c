@@ -351,6 +351,11 @@ int virtqueue_add_buf_single(struct virtqueue *vq, void *addr, uint32_t len, enu
 	return VQ_CALL(vq, add_single, vq, addr, len, dir, token);
 }
 
+VQ_HOT(core) int virtqueue_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n)
+{
+	return VQ_CALL(vq, add_bufs, vq, bufs, n);
+}
+
 /* Notifications. */
 
 VQ_HOT(core) bool virtqueue_kick_prepare(struct virtqueue *vq)
@@ -396,6 +401,12 @@ VQ_HOT(core) void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 	return VQ_CALL(vq, get_buf, vq, len);
 }
 
+VQ_HOT(core)
+unsigned virtqueue_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
+{
+	return VQ_CALL(vq, get_bufs, vq, tokens, lens, max);
+}
+
 /*
  * get_buf when vq_get_buf_clear() said no: broken, a piecewise buffer open
  * (detaching now would reshuffle its descriptors), or a fault injected, which
@@ -417,6 +428,20 @@ void *vq_get_buf_refused(struct virtqueue *vq, uint32_t *len)
 	if (token)
 		vq->stats.used++;
 	return token;
+}
+
+/* get_bufs when get_buf would be refused: what get_buf would do, once. */
+unsigned vq_get_bufs_refused(struct virtqueue *vq, void **tokens, uint32_t *lens)
+{
+	uint32_t len;
+	void *token = vq_get_buf_refused(vq, &len);
+
+	if (!token)
+		return 0;
+	tokens[0] = token;
+	if (lens)
+		lens[0] = len;
+	return 1;
 }
 
 void *virtqueue_get_buf_after_reset(struct virtqueue *vq, uint32_t *len)

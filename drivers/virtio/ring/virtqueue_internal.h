@@ -142,7 +142,9 @@ static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
 
 /*
  * The functions that run for every buffer, by part: each part is placed on a
- * page of its own (linker.ld, which checks that each still fits in one).
+ * page of its own (linker.ld, which checks that each still fits in one):
+ * core; each layout's adding side (split, packed: adds, kick_prepare); each
+ * layout's used side (split_used, packed_used: gets, callbacks on and off).
  * Under QEMU's TCG, code that straddles a 4 KiB page boundary is translated
  * into a block that is never chained to: every pass through it goes back to
  * QEMU's execution loop, and a get_buf that straddled a page measured 2-20 us
@@ -156,6 +158,7 @@ static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
 void vq_bad_device(struct virtqueue *vq, const char *reason);
 void vq_table_put(struct virtqueue *vq, uint16_t table);
 void *vq_get_buf_refused(struct virtqueue *vq, uint32_t *len);
+unsigned vq_get_bufs_refused(struct virtqueue *vq, void **tokens, uint32_t *lens);
 
 /*
  * The two per-buffer entry points, virtqueue_add_buf_single and
@@ -182,6 +185,40 @@ static inline int vq_add_single_check(const struct virtqueue *vq, uint32_t len, 
 	if ((dir != VQ_IN && dir != VQ_OUT) || len == 0)
 		return -EINVAL;
 	return 0;
+}
+
+/*
+ * add_bufs's checks: broken, busy, then every entry (before any is added),
+ * then room: how many of the n to add (the free descriptors bound it; each
+ * takes one), or the error it returns. The ring is not touched.
+ */
+static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_single *bufs,
+				    unsigned n)
+{
+	if (vq->broken)
+		return -EIO;
+	if (vq->building)
+		return -EBUSY;
+	for (unsigned k = 0; k < n; k++)
+		if (!bufs[k].token || (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT) ||
+		    bufs[k].len == 0)
+			return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (vq->num_free == 0)
+		return -ENOSPC;
+	return (int)MIN_U32(n, vq->num_free);
+}
+
+/*
+ * n buffers were made available: count them, and kick before the unkicked
+ * span can wrap (before them it was below 0xffff - num, and n <= num).
+ */
+static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
+{
+	vq->stats.added += n;
+	if (__builtin_expect(vq->num_added >= 0xffff - vq->num, 0))
+		virtqueue_kick(vq);
 }
 
 /* A buffer was made available: count it, and kick before the unkicked span can wrap. */
@@ -213,6 +250,57 @@ static inline void *vq_got(struct virtqueue *vq, void *token, uint32_t l, uint32
 	}
 	return token;
 }
+/* get_buf for the layouts: as vq_get_bufs_loop, for one buffer. */
+static inline __attribute__((always_inline)) void *
+vq_get_buf_one(struct virtqueue *vq, uint32_t *len,
+	       void *(*get_one)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed),
+	       void (*update_used_event)(struct virtqueue *vq, uint32_t consumed))
+{
+	uint32_t l = 0, consumed = 0;
+	void *token;
+
+	if (!vq_get_buf_clear(vq))
+		return vq_get_buf_refused(vq, len);
+	token = get_one(vq, &l, &consumed);
+	if (consumed)
+		update_used_event(vq, consumed);
+	return vq_got(vq, token, l, len);
+}
+
+/*
+ * get_bufs for the layouts: the layout's get_one (its ring part, which adds
+ * what it consumed to *consumed) until max buffers or none is ready, then
+ * the interrupt event moved once, by the layout's update_used_event. Both
+ * are constants where this is inlined: direct calls, inlined in turn.
+ */
+static inline __attribute__((always_inline)) unsigned
+vq_get_bufs_loop(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max,
+		 void *(*get_one)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed),
+		 void (*update_used_event)(struct virtqueue *vq, uint32_t consumed))
+{
+	uint32_t consumed = 0;
+	unsigned n = 0;
+
+	if (!max)
+		return 0;
+	if (!vq_get_buf_clear(vq))
+		return vq_get_bufs_refused(vq, tokens, lens);
+	for (; n < max; n++) {
+		uint32_t l;
+		void *token = get_one(vq, &l, &consumed);
+
+		if (!token)
+			break;
+		tokens[n] = token;
+		if (lens)
+			lens[n] = l;
+	}
+	if (consumed)
+		update_used_event(vq, consumed);
+	vq->stats.used += n;
+	return n;
+}
+
 static inline void *vq_table(struct virtqueue *vq, uint16_t table)
 {
 	return vq->indir_mem + (size_t)table * vq->indir_max * 16;
@@ -278,10 +366,14 @@ struct virtqueue_ops {
 	void (*publish)(struct vq_buf *b);
 	int (*add_single)(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir,
 			  void *token); /* all of virtqueue_add_buf_single */
+	int (*add_bufs)(struct virtqueue *vq, const struct vq_single *bufs,
+			unsigned n); /* all of virtqueue_add_bufs */
 	void (*add_chain)(struct virtqueue *vq, const struct vq_chain *c);
 	void (*rollback)(struct vq_buf *b);
 	void *(*get)(struct virtqueue *vq, uint32_t *len);     /* the ring part only */
 	void *(*get_buf)(struct virtqueue *vq, uint32_t *len); /* all of virtqueue_get_buf */
+	unsigned (*get_bufs)(struct virtqueue *vq, void **tokens, uint32_t *lens,
+			     unsigned max); /* all of virtqueue_get_bufs */
 	bool (*more_used)(struct virtqueue *vq);
 	bool (*kick_prepare)(struct virtqueue *vq);
 	void (*disable_cb)(struct virtqueue *vq);
@@ -293,38 +385,41 @@ struct virtqueue_ops {
 	void (*ring_addrs)(const struct virtqueue *vq, struct vq_ring_addrs *a);
 };
 
-#define VQ_DECLARE_LAYOUT(p)                                                               \
-	bool p##_valid_num(uint32_t num);                                                  \
-	int p##_init(struct virtqueue *vq);                                                \
-	void p##_free(struct virtqueue *vq);                                               \
-	void p##_reset(struct virtqueue *vq);                                              \
-	int p##_start(struct vq_buf *b);                                                   \
-	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);           \
-	void p##_publish(struct vq_buf *b);                                                \
-	int p##_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir, \
-			   void *token);                                                   \
-	void p##_add_chain(struct virtqueue *vq, const struct vq_chain *c);                \
-	void p##_rollback(struct vq_buf *b);                                               \
-	void *p##_get(struct virtqueue *vq, uint32_t *len);                                \
-	void *p##_get_buf(struct virtqueue *vq, uint32_t *len);                            \
-	bool p##_more_used(struct virtqueue *vq);                                          \
-	bool p##_kick_prepare(struct virtqueue *vq);                                       \
-	void p##_disable_cb(struct virtqueue *vq);                                         \
-	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                              \
-	bool p##_enable_cb_delayed(struct virtqueue *vq);                                  \
-	bool p##_poll(struct virtqueue *vq, unsigned last);                                \
-	void *p##_detach_unused(struct virtqueue *vq);                                     \
-	uint32_t p##_notification_data(const struct virtqueue *vq);                        \
+#define VQ_DECLARE_LAYOUT(p)                                                                      \
+	bool p##_valid_num(uint32_t num);                                                         \
+	int p##_init(struct virtqueue *vq);                                                       \
+	void p##_free(struct virtqueue *vq);                                                      \
+	void p##_reset(struct virtqueue *vq);                                                     \
+	int p##_start(struct vq_buf *b);                                                          \
+	void p##_add(struct vq_buf *b, uint64_t addr, uint32_t len, bool write);                  \
+	void p##_publish(struct vq_buf *b);                                                       \
+	int p##_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_dir dir,        \
+			   void *token);                                                          \
+	int p##_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n);         \
+	void p##_add_chain(struct virtqueue *vq, const struct vq_chain *c);                       \
+	void p##_rollback(struct vq_buf *b);                                                      \
+	void *p##_get(struct virtqueue *vq, uint32_t *len);                                       \
+	void *p##_get_buf(struct virtqueue *vq, uint32_t *len);                                   \
+	unsigned p##_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max); \
+	bool p##_more_used(struct virtqueue *vq);                                                 \
+	bool p##_kick_prepare(struct virtqueue *vq);                                              \
+	void p##_disable_cb(struct virtqueue *vq);                                                \
+	unsigned p##_enable_cb_prepare(struct virtqueue *vq);                                     \
+	bool p##_enable_cb_delayed(struct virtqueue *vq);                                         \
+	bool p##_poll(struct virtqueue *vq, unsigned last);                                       \
+	void *p##_detach_unused(struct virtqueue *vq);                                            \
+	uint32_t p##_notification_data(const struct virtqueue *vq);                               \
 	void p##_ring_addrs(const struct virtqueue *vq, struct vq_ring_addrs *a)
 
 #define VQ_LAYOUT_OPS(p)                                                                        \
 	{                                                                                       \
 		.valid_num = p##_valid_num, .init = p##_init, .free = p##_free,                 \
 		.reset = p##_reset, .start = p##_start, .add = p##_add, .publish = p##_publish, \
-		.add_single = p##_add_single, .add_chain = p##_add_chain,                       \
-		.rollback = p##_rollback, .get = p##_get, .get_buf = p##_get_buf,               \
-		.more_used = p##_more_used, .kick_prepare = p##_kick_prepare,                   \
-		.disable_cb = p##_disable_cb, .enable_cb_prepare = p##_enable_cb_prepare,       \
+		.add_single = p##_add_single, .add_bufs = p##_add_bufs,                         \
+		.add_chain = p##_add_chain, .rollback = p##_rollback, .get = p##_get,           \
+		.get_buf = p##_get_buf, .get_bufs = p##_get_bufs, .more_used = p##_more_used,   \
+		.kick_prepare = p##_kick_prepare, .disable_cb = p##_disable_cb,                 \
+		.enable_cb_prepare = p##_enable_cb_prepare,                                     \
 		.enable_cb_delayed = p##_enable_cb_delayed, .poll = p##_poll,                   \
 		.detach_unused = p##_detach_unused, .notification_data = p##_notification_data, \
 		.ring_addrs = p##_ring_addrs,                                                   \

@@ -256,6 +256,60 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 	return 0;
 }
 
+/*
+ * All of virtqueue_add_bufs: each buffer one descriptor straight into the
+ * ring, as add_single writes it, but the first one's flags last, after the
+ * others' (as within a chain): the device, which takes descriptors in ring
+ * order, finds the whole burst there at once and reads its lines once. It
+ * cannot look at a later slot before the first one is available, so the
+ * one barrier before that write orders all of them.
+ */
+VQ_HOT(packed)
+int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n)
+{
+	struct vq_packed *p = &vq->packed;
+	uint16_t first = p->next_avail, slot = first, wrap = p->avail_wrap, head_flags = 0;
+	int cnt = vq_add_bufs_check(vq, bufs, n);
+
+	if (cnt <= 0)
+		return cnt;
+	for (int k = 0; k < cnt; k++) {
+		const struct vq_single *b = &bufs[k];
+		uint16_t id = vq->in_order ? slot : p->free_id;
+		bool write = b->dir == VQ_IN;
+		uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail_bits(wrap);
+		struct vring_packed_desc *d = &p->desc[slot];
+
+		/* cnt <= free descriptors: an id is free for each. */
+		if (!vq->in_order)
+			p->free_id = vq->state[id].link;
+		d->addr = cpu_to_le64(virtio_dma_addr(b->addr, b->len));
+		d->len = cpu_to_le32(b->len);
+		d->id = cpu_to_le16(id);
+		vq->state[id] = (struct vq_desc_state){.token = b->token,
+						       .in_len = write ? b->len : 0,
+						       .ndesc = 1,
+						       .table = VQ_NO_TABLE};
+		if (k == 0)
+			head_flags = flags;
+		else
+			VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
+		if (++slot == vq->num) {
+			slot = 0;
+			wrap ^= 1;
+		}
+	}
+	p->next_avail = slot;
+	p->avail_wrap = wrap;
+	vq->num_free -= (uint32_t)cnt;
+	vq->num_added += (uint32_t)cnt;
+	/* Every descriptor of the burst before the flags that hand it over. */
+	virt_wmb();
+	VQ_WRITE_ONCE(p->desc[first].flags, cpu_to_le16(head_flags));
+	vq_added_n(vq, (uint32_t)cnt);
+	return cnt;
+}
+
 /* A whole checked buffer (add_sgs): straight into the ring or its indirect table. */
 VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_chain *c)
 {
@@ -351,7 +405,7 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 }
 
 /* The next buffer of an in-order batch: all but the last count as wholly written. */
-VQ_HOT(packed) static void *batch_next(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(packed_used) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t id = p->batch_head;
@@ -367,8 +421,13 @@ VQ_HOT(packed) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 	return detach(vq, id);
 }
 
-/* The ring part of get_buf: the next used buffer, every id and length checked. */
-static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len)
+/*
+ * The ring part of get_buf: the next used buffer, every id and length
+ * checked. Adds the descriptors it consumed to *consumed: the caller moves
+ * the interrupt event (update_used_event) once, after its last get_one.
+ */
+static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len,
+							   uint32_t *consumed)
 {
 	struct vq_packed *p = &vq->packed;
 	const struct vring_packed_desc *d;
@@ -421,34 +480,40 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 
 		p->batch_head = p->last_used;
 		advance_used(vq, ndesc);
-		update_used_event(vq, ndesc);
+		*consumed += ndesc;
 		vq->batch = (struct vq_batch){.left = 1, .last_id = id, .last_len = l};
 		return batch_next(vq, len);
 	}
 	advance_used(vq, vq->state[id].ndesc);
-	update_used_event(vq, vq->state[id].ndesc);
+	*consumed += vq->state[id].ndesc;
 	*len = l;
 	return detach(vq, id);
 }
 
 void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 {
-	return get_one(vq, len);
+	uint32_t consumed = 0;
+	void *token = get_one(vq, len, &consumed);
+
+	if (consumed)
+		update_used_event(vq, consumed);
+	return token;
 }
 
 /* All of virtqueue_get_buf. */
-VQ_HOT(packed) void *vq_packed_get_buf(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(packed_used) void *vq_packed_get_buf(struct virtqueue *vq, uint32_t *len)
 {
-	uint32_t l = 0;
-	void *token;
-
-	if (!vq_get_buf_clear(vq))
-		return vq_get_buf_refused(vq, len);
-	token = get_one(vq, &l);
-	return vq_got(vq, token, l, len);
+	return vq_get_buf_one(vq, len, get_one, update_used_event);
 }
 
-VQ_HOT(packed) bool vq_packed_more_used(struct virtqueue *vq)
+/* All of virtqueue_get_bufs: get_buf's loop, the event moved once at the end. */
+VQ_HOT(packed_used)
+unsigned vq_packed_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
+{
+	return vq_get_bufs_loop(vq, tokens, lens, max, get_one, update_used_event);
+}
+
+VQ_HOT(packed_used) bool vq_packed_more_used(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
@@ -475,7 +540,7 @@ VQ_HOT(packed) bool vq_packed_kick_prepare(struct virtqueue *vq)
 	return vring_need_event(event, new_idx, old_idx);
 }
 
-VQ_HOT(packed) void vq_packed_disable_cb(struct virtqueue *vq)
+VQ_HOT(packed_used) void vq_packed_disable_cb(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 
@@ -498,7 +563,7 @@ static void enable_flags(struct virtqueue *vq)
 	}
 }
 
-VQ_HOT(packed) unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
+VQ_HOT(packed_used) unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t off_wrap = p->last_used | (p->used_wrap ? WRAP_BIT : 0);
@@ -512,7 +577,7 @@ VQ_HOT(packed) unsigned vq_packed_enable_cb_prepare(struct virtqueue *vq)
 	return off_wrap;
 }
 
-VQ_HOT(packed) bool vq_packed_poll(struct virtqueue *vq, unsigned last)
+VQ_HOT(packed_used) bool vq_packed_poll(struct virtqueue *vq, unsigned last)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t off = (uint16_t)(last & ~WRAP_BIT), wrap = !!(last & WRAP_BIT);

@@ -209,6 +209,49 @@ int vq_split_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_d
 	return 0;
 }
 
+/*
+ * All of virtqueue_add_bufs: each buffer one descriptor, as add_single
+ * writes it, and the avail index stored once for the burst, after every
+ * descriptor and ring entry of it.
+ */
+VQ_HOT(split) int vq_split_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n)
+{
+	struct vq_split *s = &vq->split;
+	uint16_t head = s->free_head, idx = s->avail_idx;
+	int cnt = vq_add_bufs_check(vq, bufs, n);
+
+	if (cnt <= 0)
+		return cnt;
+	/* cnt <= free descriptors: the free list holds them. */
+	for (int k = 0; k < cnt; k++, idx++) {
+		const struct vq_single *b = &bufs[k];
+		uint16_t next = vq->extra[head].next, slot = mask(vq, idx);
+		bool write = b->dir == VQ_IN;
+
+		s->desc[head] = (struct vring_desc){
+			cpu_to_le64(virtio_dma_addr(b->addr, b->len)), cpu_to_le32(b->len),
+			cpu_to_le16(write ? VRING_DESC_F_WRITE : 0), cpu_to_le16(next)};
+		vq->state[head] = (struct vq_desc_state){.token = b->token,
+							 .in_len = write ? b->len : 0,
+							 .ndesc = 1,
+							 .link = head,
+							 .table = VQ_NO_TABLE,
+							 .seq = idx};
+		s->avail_shadow[slot] = head;
+		s->avail->ring[slot] = cpu_to_le16(head);
+		head = next;
+	}
+	s->free_head = head;
+	vq->num_free -= (uint32_t)cnt;
+	vq->num_added += (uint32_t)cnt;
+	s->avail_idx = idx;
+	/* Descriptors and ring entries before the index that publishes them. */
+	virt_wmb();
+	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(idx));
+	vq_added_n(vq, (uint32_t)cnt);
+	return cnt;
+}
+
 /* A whole checked buffer (add_sgs): straight into the table, chained along the free list. */
 VQ_HOT(split) void vq_split_add_chain(struct virtqueue *vq, const struct vq_chain *c)
 {
@@ -318,7 +361,7 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 }
 
 /* The next buffer of an in-order batch: all but the last count as wholly written. */
-VQ_HOT(split) static void *batch_next(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(split_used) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
@@ -328,8 +371,13 @@ VQ_HOT(split) static void *batch_next(struct virtqueue *vq, uint32_t *len)
 	return detach(vq, id);
 }
 
-/* The ring part of get_buf: the next used buffer, every id and length checked. */
-static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len)
+/*
+ * The ring part of get_buf: the next used buffer, every id and length
+ * checked. Adds the used entries it consumed to *consumed: the caller moves
+ * the interrupt event (update_used_event) once, after its last get_one.
+ */
+static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len,
+							   uint32_t *consumed)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id;
@@ -406,33 +454,39 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 		/* Hand out the batch front to back; the named buffer comes last. */
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		s->last_used += n;
-		update_used_event(vq, n);
+		*consumed += n;
 		return batch_next(vq, len);
 	}
 	s->last_used++;
-	update_used_event(vq, 1);
+	*consumed += 1;
 	*len = l;
 	return detach(vq, id);
 }
 
 void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 {
-	return get_one(vq, len);
+	uint32_t consumed = 0;
+	void *token = get_one(vq, len, &consumed);
+
+	if (consumed)
+		update_used_event(vq, consumed);
+	return token;
 }
 
 /* All of virtqueue_get_buf. */
-VQ_HOT(split) void *vq_split_get_buf(struct virtqueue *vq, uint32_t *len)
+VQ_HOT(split_used) void *vq_split_get_buf(struct virtqueue *vq, uint32_t *len)
 {
-	uint32_t l = 0;
-	void *token;
-
-	if (!vq_get_buf_clear(vq))
-		return vq_get_buf_refused(vq, len);
-	token = get_one(vq, &l);
-	return vq_got(vq, token, l, len);
+	return vq_get_buf_one(vq, len, get_one, update_used_event);
 }
 
-VQ_HOT(split) bool vq_split_more_used(struct virtqueue *vq)
+/* All of virtqueue_get_bufs: get_buf's loop, the event moved once at the end. */
+VQ_HOT(split_used)
+unsigned vq_split_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
+{
+	return vq_get_bufs_loop(vq, tokens, lens, max, get_one, update_used_event);
+}
+
+VQ_HOT(split_used) bool vq_split_more_used(struct virtqueue *vq)
 {
 	return vq->batch.left > 0 || vq->split.used_seen != vq->split.last_used ||
 	       used_idx(vq) != vq->split.last_used;
@@ -452,7 +506,7 @@ VQ_HOT(split) bool vq_split_kick_prepare(struct virtqueue *vq)
 	return !(le16_to_cpu(VQ_READ_ONCE(s->used->flags)) & VRING_USED_F_NO_NOTIFY);
 }
 
-VQ_HOT(split) void vq_split_disable_cb(struct virtqueue *vq)
+VQ_HOT(split_used) void vq_split_disable_cb(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
@@ -479,7 +533,7 @@ static void enable_flags(struct virtqueue *vq)
 	}
 }
 
-VQ_HOT(split) unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
+VQ_HOT(split_used) unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
@@ -490,14 +544,14 @@ VQ_HOT(split) unsigned vq_split_enable_cb_prepare(struct virtqueue *vq)
 	return s->last_used;
 }
 
-VQ_HOT(split) bool vq_split_poll(struct virtqueue *vq, unsigned last)
+VQ_HOT(split_used) bool vq_split_poll(struct virtqueue *vq, unsigned last)
 {
 	/* The event write above must be visible before we look at the index. */
 	virt_mb();
 	return (uint16_t)last != used_idx(vq);
 }
 
-VQ_HOT(split) bool vq_split_enable_cb_delayed(struct virtqueue *vq)
+VQ_HOT(split_used) bool vq_split_enable_cb_delayed(struct virtqueue *vq)
 {
 	struct vq_split *s = &vq->split;
 
