@@ -287,7 +287,8 @@ def section_ringcost(md, plots, doc):
         return
     s = doc.get("setup", {})
     md(f"Guest ns per buffer spent in our ring functions (median TSC per call of the add, "
-       f"kick_prepare and get_buf that returned a buffer; tests/guest/ringcost.c), median of "
+       f"kick_prepare and get_buf that returned a buffer; \"burst\": add_bufs/get_bufs, each "
+       f"call's time shared by its buffers; tests/guest/ringcost.c), median of "
        f"{s.get('runs')} boot(s) under {s.get('accel', 'tcg').upper()}: emulated-code time, "
        "for comparing builds on one machine. ring/ref divides by the guest's time for a "
        "fixed loop in the same boot.")
@@ -299,10 +300,11 @@ def section_ringcost(md, plots, doc):
             rows.append([c.get("config", "?"), "", "", "", cell_error(c["error"])] +
                         [""] * (len(cols) - 1))
             continue
-        rows.append([c["device"], c["layout"], c["qsize"], c["depth"]] +
+        burst = " burst" if c.get("calls") == "burst" else ""
+        rows.append([c["device"], c["layout"], c["qsize"], f"{c['depth']}{burst}"] +
                     [fmt(c.get(k), 3 if k == "kicks/buf" else (2 if k == "ring/ref" else 1))
                      for k in cols])
-        labels.append(f"{c['device']} {c['layout']} QD{c['depth']}")
+        labels.append(f"{c['device']} {c['layout']} QD{c['depth']}{burst}")
         values.append(c.get("ring"))
     md.table(["device", "layout", "queue", "depth"] + cols, rows)
     image(md, plots.bars("ringcost.png", "Ring inside the guest: ns per buffer (TCG)",

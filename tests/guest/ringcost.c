@@ -10,7 +10,10 @@
  * medians per call (the vCPU thread may be preempted inside a call: a mean
  * would show the host). get_buf is timed once virtqueue_more_used() says a
  * buffer is there: the transport's notify and the looks while the device
- * works (empty_polls) are counted apart, not in the figures. Prints figures (bench/ring/ringcost.py
+ * works (empty_polls) are counted apart, not in the figures. A third pass at
+ * the deeper depth uses the burst calls (calls=burst): virtqueue_add_bufs for
+ * rng, virtqueue_get_bufs for both; each call's time is shared by the buffers
+ * it moved. Prints figures (bench/ring/ringcost.py
  * collects them); passes when every buffer came back exactly once and the
  * device said what it must (blk: status OK, the id QEMU was given).
  */
@@ -29,6 +32,7 @@
 #define RC_BUFS	     4096
 #define RC_MAX_DEPTH 32
 #define RC_RNG_LEN   16
+#define RC_SETTLE_NS 300000ull	/* bursts: the device's time to use one, untimed */
 #define RC_ID	     "ringcost" /* the disk's serial: tests/qemu/test_ringcost.py */
 
 struct rc_slot {
@@ -116,6 +120,115 @@ struct rc_counts {
 	uint64_t empties, bytes;
 };
 
+/* Kick if the device wants it (timed), then wait, untimed, for a used buffer. */
+static int kick_and_wait(struct virtqueue *vq, struct rc_counts *c)
+{
+	uint64_t deadline, t = rdtsc();
+	bool kick = virtqueue_kick_prepare(vq);
+
+	t_kick[c->kick_calls++] = (uint32_t)(rdtsc() - t);
+	if (kick) {
+		virtqueue_notify(vq);
+		c->kicks++;
+	}
+	deadline = clock_ns() + 2000000000ull;
+	/*
+	 * Wait, untimed, until a used buffer is there, then time the get
+	 * that takes it: under TCG the device completes in QEMU's main
+	 * loop, and whichever guest instruction runs while the vCPU waits
+	 * for it would carry that wait (tens of microseconds) into the
+	 * figure. The waiting looks are counted apart.
+	 */
+	while (!virtqueue_more_used(vq)) {
+		c->empties++;
+		if (virtqueue_is_broken(vq) || clock_ns() > deadline) {
+			printf("ringcost: no answer (%s)\n",
+			       virtqueue_broken_reason(vq) ?: "timeout");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A completion taken back: checked, counted, its slot free again. */
+static int took(bool blk, struct rc_slot *s, uint32_t len, struct rc_counts *c)
+{
+	if (check(blk, s, len)) {
+		printf("ringcost: bad completion %p len %u\n", (void *)s, len);
+		return -1;
+	}
+	s->out = false;
+	c->bytes += len;
+	return 0;
+}
+
+/*
+ * The burst calls: every free slot in one virtqueue_add_bufs (rng; blk's
+ * three-entry requests go one add_sgs each), every used buffer in one
+ * virtqueue_get_bufs; each call's time is shared by the buffers it moved.
+ */
+static int stream_bursts(struct virtqueue *vq, bool blk, unsigned depth, struct rc_counts *c)
+{
+	unsigned started = 0, added = 0;
+
+	for (unsigned i = 0; i < RC_MAX_DEPTH; i++)
+		slots[i].out = false;
+	while (c->got < RC_BUFS) {
+		struct vq_single b[RC_MAX_DEPTH];
+		void *tok[RC_MAX_DEPTH];
+		uint32_t lens[RC_MAX_DEPTH];
+		unsigned n = 0, got;
+		uint64_t t;
+		int rc = 0;
+
+		for (unsigned i = 0; i < depth && started + n < RC_BUFS; i++)
+			if (!slots[i].out)
+				b[n++] = (struct vq_single){slots[i].data, RC_RNG_LEN, VQ_IN,
+							    &slots[i]};
+		t = rdtsc();
+		if (!blk && n) {
+			rc = virtqueue_add_bufs(vq, b, n);
+		} else {
+			for (unsigned i = 0; i < n && rc >= 0; i++)
+				rc = add_request(vq, blk, b[i].token) ? -1 : rc + 1;
+		}
+		t = rdtsc() - t;
+		if (rc != (int)n) {
+			printf("ringcost: add of %u gave %d\n", n, rc);
+			return -1;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			((struct rc_slot *)b[i].token)->out = true;
+			t_add[added++] = (uint32_t)(t / n);
+		}
+		started += n;
+		if (kick_and_wait(vq, c))
+			return -1;
+		/*
+		 * QEMU uses a burst one buffer per pass of its main loop (tens of
+		 * microseconds for 8 under TCG), and a get_bufs started at the
+		 * first would carry that wait: give the device, untimed, the time
+		 * to use them all. get_bufs then takes what is there.
+		 */
+		for (uint64_t settle = clock_ns() + RC_SETTLE_NS; clock_ns() < settle;)
+			cpu_relax();
+		t = rdtsc();
+		got = virtqueue_get_bufs(vq, tok, lens, depth);
+		t = rdtsc() - t;
+		if (!got) {
+			printf("ringcost: a used buffer was announced, get_bufs found none (%s)\n",
+			       virtqueue_broken_reason(vq) ?: "not broken");
+			return -1;
+		}
+		for (unsigned i = 0; i < got; i++) {
+			if (took(blk, tok[i], lens[i], c))
+				return -1;
+			t_get[c->got++] = (uint32_t)(t / got);
+		}
+	}
+	return 0;
+}
+
 static int stream(struct virtqueue *vq, bool blk, unsigned depth, struct rc_counts *c)
 {
 	unsigned started = 0, next = 0;
@@ -123,9 +236,9 @@ static int stream(struct virtqueue *vq, bool blk, unsigned depth, struct rc_coun
 	for (unsigned i = 0; i < RC_MAX_DEPTH; i++)
 		slots[i].out = false;
 	while (c->got < RC_BUFS) {
-		uint64_t deadline, t;
 		struct rc_slot *s;
 		uint32_t len;
+		uint64_t t;
 
 		while (started < RC_BUFS && started - c->got < depth) {
 			while (slots[next].out)
@@ -138,30 +251,8 @@ static int stream(struct virtqueue *vq, bool blk, unsigned depth, struct rc_coun
 			t_add[started++] = (uint32_t)(rdtsc() - t);
 			slots[next].out = true;
 		}
-		t = rdtsc();
-		bool kick = virtqueue_kick_prepare(vq);
-
-		t_kick[c->kick_calls++] = (uint32_t)(rdtsc() - t);
-		if (kick) {
-			virtqueue_notify(vq);
-			c->kicks++;
-		}
-		deadline = clock_ns() + 2000000000ull;
-		/*
-		 * Wait, untimed, until a used buffer is there, then time the get
-		 * that takes it: under TCG the device completes in QEMU's main
-		 * loop, and whichever guest instruction runs while the vCPU waits
-		 * for it would carry that wait (tens of microseconds) into the
-		 * figure. The waiting looks are counted apart.
-		 */
-		while (!virtqueue_more_used(vq)) {
-			c->empties++;
-			if (virtqueue_is_broken(vq) || clock_ns() > deadline) {
-				printf("ringcost: no answer (%s)\n",
-				       virtqueue_broken_reason(vq) ?: "timeout");
-				return -1;
-			}
-		}
+		if (kick_and_wait(vq, c))
+			return -1;
 		t = rdtsc();
 		s = virtqueue_get_buf(vq, &len);
 		t = rdtsc() - t;
@@ -170,13 +261,9 @@ static int stream(struct virtqueue *vq, bool blk, unsigned depth, struct rc_coun
 			       virtqueue_broken_reason(vq) ?: "not broken");
 			return -1;
 		}
-		if (check(blk, s, len)) {
-			printf("ringcost: bad completion %p len %u\n", (void *)s, len);
+		if (took(blk, s, len, c))
 			return -1;
-		}
 		t_get[c->got++] = (uint32_t)t;
-		s->out = false;
-		c->bytes += len;
 	}
 	return 0;
 }
@@ -203,21 +290,24 @@ KTEST(ringcost, "guest ns per buffer in the ring functions against virtio-blk or
 	virtqueue_disable_cb(vq);
 	if (depths[1] > virtqueue_num(vq))
 		depths[1] = virtqueue_num(vq);
-	for (unsigned i = 0; i < 2 && !fail; i++) {
+	/* depth 1 and the deepest one call per buffer, then the deepest in bursts */
+	for (unsigned i = 0; i < 3 && !fail; i++) {
 		struct rc_counts c = {0};
+		unsigned depth = depths[i < 2 ? i : 1];
 		uint64_t add, kick, get;
 
-		if (stream(vq, blk, depths[i], &c)) {
+		if (i < 2 ? stream(vq, blk, depth, &c) : stream_bursts(vq, blk, depth, &c)) {
 			fail = 1;
 			break;
 		}
 		add = median_x10(t_add, c.got);
 		kick = median_x10(t_kick, c.kick_calls) * c.kick_calls / c.got;
 		get = median_x10(t_get, c.got);
-		printf("ringcost: device=%s layout=%s qsize=%u depth=%u buffers=%u bytes=%llu "
-		       "kicks=%u",
+		printf("ringcost: device=%s layout=%s qsize=%u depth=%u calls=%s buffers=%u "
+		       "bytes=%llu kicks=%u",
 		       blk ? "blk" : "rng", virtqueue_layout(vq) == VQ_PACKED ? "packed" : "split",
-		       virtqueue_num(vq), depths[i], c.got, (unsigned long long)c.bytes, c.kicks);
+		       virtqueue_num(vq), depth, i < 2 ? "single" : "burst", c.got,
+		       (unsigned long long)c.bytes, c.kicks);
 		print_x10("add_ns", add);
 		print_x10("kick_prepare_ns", kick);
 		print_x10("get_ns", get);

@@ -18,20 +18,24 @@ def test_ringcost_blk(boot, packed):
                devices=["-drive", "driver=null-co,id=d0,if=none", "-device",
                         f"virtio-blk-pci,drive=d0,serial=ringcost,packed={packed}"])
     run.expect(PASS, [
-        rf"^ringcost: device=blk layout={layout} qsize=256 depth=1 buffers=4096 bytes=86016 "
-        rf"kicks=\d+ {FIGURES}",
-        rf"^ringcost: device=blk layout={layout} qsize=256 depth=32 buffers=4096 bytes=86016 "
-        rf"kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=blk layout={layout} qsize=256 depth=1 calls=single buffers=4096 "
+        rf"bytes=86016 kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=blk layout={layout} qsize=256 depth=32 calls=single buffers=4096 "
+        rf"bytes=86016 kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=blk layout={layout} qsize=256 depth=32 calls=burst buffers=4096 "
+        rf"bytes=86016 kicks=\d+ {FIGURES}",
         r"^TEST PASS: ringcost$"])
 
 
 def test_ringcost_rng(boot):
     run = boot(cmdline="test=ringcost", devices=["-device", "virtio-rng-pci"])
     run.expect(PASS, [
-        rf"^ringcost: device=rng layout=split qsize=8 depth=1 buffers=4096 bytes=65536 "
-        rf"kicks=\d+ {FIGURES}",
-        rf"^ringcost: device=rng layout=split qsize=8 depth=8 buffers=4096 bytes=65536 "
-        rf"kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=rng layout=split qsize=8 depth=1 calls=single buffers=4096 "
+        rf"bytes=65536 kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=rng layout=split qsize=8 depth=8 calls=single buffers=4096 "
+        rf"bytes=65536 kicks=\d+ {FIGURES}",
+        rf"^ringcost: device=rng layout=split qsize=8 depth=8 calls=burst buffers=4096 "
+        rf"bytes=65536 kicks=\d+ {FIGURES}",
         r"^TEST PASS: ringcost$"])
 
 
