@@ -42,9 +42,12 @@
  *           -B: the driver adds up to `batch` buffers in a row, then takes up
  *           to `batch` used ones (default: one, then one, as ringtest does; the
  *           batch then only spaces kicks).
- *           -U: as -B, through the burst calls: one virtqueue_add_bufs of up
- *           to `batch` buffers, then one virtqueue_get_bufs of up to `batch`
- *           (at most 256).
+ *   calls   (column) "single": one call per buffer, as above; "burst": the
+ *           driver adds up to `batch` buffers with one virtqueue_add_bufs,
+ *           then takes up to `batch` used ones with one virtqueue_get_bufs
+ *           (batch at most 256; in notify mode it kicks once per burst).
+ *           -c single|burst|both; by default every batch runs single calls
+ *           and every batch above 1 runs bursts too.
  *   notify  EVENT_IDX negotiated. The driver kicks with virtqueue_kick_prepare
  *           (every `batch` buffers, and before it waits) and waits for an
  *           interrupt after virtqueue_enable_cb() returned true; the device
@@ -64,13 +67,13 @@
  * median) and gives ns/buf in units of it (column xP, the median over the
  * repetitions of ns/buf / P): the machine is shared, so only ratios taken at
  * the same moment compare. With -r N each row is the median of N repetitions.
- * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P xP
+ * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P xP calls
  * (order: "any" = IN_ORDER not negotiated, "in" = negotiated).
  *
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
  *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
- *                  [-w F] [-L N] [-B] [-U] [-S]
+ *                  [-w F] [-L N] [-B] [-c single|burst|both] [-S]
  * -S (mode "solo"): no device thread; one thread adds a buffer, runs the
  * device's sweep and gets the buffer back, so no line ever leaves the core:
  * the driver's and device's instructions alone, the floor under poll mode.
@@ -182,8 +185,8 @@ struct run {
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
-	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B or -U) */
-	bool burst;	  /* -U: through virtqueue_add_bufs / virtqueue_get_bufs */
+	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B or in bursts) */
+	bool burst;	  /* calls "burst": virtqueue_add_bufs / virtqueue_get_bufs */
 	unsigned line_wait;
 	unsigned idle_pauses; /* poll mode: pauses a side waits when it has nothing to do */
 	struct virtqueue *vq;
@@ -501,9 +504,9 @@ static void kick(struct run *r)
 	}
 }
 
-#define MAX_BURST 256 /* -U: the most buffers one burst call adds or takes */
+#define MAX_BURST 256 /* the most buffers one burst call adds or takes */
 
-/* -U: a burst of up to add_run buffers in, then up to add_run used ones out. */
+/* calls "burst": up to add_run buffers in, then up to add_run used ones out. */
 static bool driver_bursts(struct run *r, uint8_t *bufs, uint64_t *started, uint64_t *completed,
 			  unsigned *tokick)
 {
@@ -609,7 +612,7 @@ static void solo(struct run *r, uint8_t *bufs)
 
 	dev_init(r, &s, &p);
 	if (r->burst) {
-		/* -U: a burst in, the device's sweep, the burst back */
+		/* bursts: a burst in, the device's sweep, the burst back */
 		uint64_t started = 0, completed = 0;
 		unsigned tokick = r->batch;
 
@@ -763,7 +766,8 @@ static void usage(void)
 	fprintf(stderr, "usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]\n"
 			"                 [-l split|packed|both] [-m poll|notify|both]\n"
 			"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F] "
-			"[-w F] [-L N] [-B] [-U] [-S]\n");
+			"[-w F] [-L N] [-B]\n"
+			"                 [-c single|burst|both] [-S]\n");
 	exit(2);
 }
 
@@ -827,6 +831,51 @@ static double quiet_p(uint64_t pings, const int *cpus, double quiet, double *bes
 	return p;
 }
 
+/* How every row is measured: the command line's settings. */
+struct row_setup {
+	unsigned reps;
+	double quiet, wait;
+	uint64_t row_pings;
+	int cpus[2];
+	double best_p; /* the quietest P seen so far */
+};
+
+/* One table row: rs->reps runs of proto (median), each with P measured right before it. */
+static void row(const struct run *proto, struct row_setup *rs)
+{
+	static struct run r;
+	double ns[MAX_REPS], oneway[MAX_REPS], ratio[MAX_REPS];
+	double kicks = 0, irqs = 0;
+	unsigned tries = 0;
+
+	for (unsigned k = 0; k < rs->reps; k++) {
+		/* P at this moment, right before the run. */
+		oneway[k] = quiet_p(rs->row_pings, rs->cpus, rs->quiet, &rs->best_p);
+		r = *proto;
+		r.idle_pauses = idle_pauses(rs->wait, oneway[k]);
+		ns[k] = run_one(&r, rs->cpus[0]);
+		/* A busy moment during the run: take it again. */
+		if (rs->quiet && tries < MAX_TRIES &&
+		    quiet_p(rs->row_pings, rs->cpus, 0, &rs->best_p) > rs->quiet * rs->best_p) {
+			tries++;
+			k--;
+			continue;
+		}
+		ratio[k] = oneway[k] > 0 ? ns[k] / oneway[k] : 0;
+		kicks += (double)r.kicks / (double)r.n;
+		irqs += (double)r.interrupts / (double)r.n;
+	}
+	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %6.2f %6s\n",
+	       proto->layout == VQ_PACKED ? "packed" : "split",
+	       proto->solo     ? "solo"
+	       : proto->notify ? "notify"
+			       : "poll",
+	       proto->batch, median(ns, rs->reps), kicks / rs->reps, irqs / rs->reps, proto->num,
+	       proto->in_order ? "in" : "any", median(oneway, rs->reps), median(ratio, rs->reps),
+	       proto->burst ? "burst" : "single");
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = 2000000, pings = 1000000, row_pings;
@@ -834,12 +883,14 @@ int main(int argc, char **argv)
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
-	bool n_given = false, batch_adds = false, bursts = false, solo_mode = false;
+	bool n_given = false, batch_adds = false, solo_mode = false;
+	bool calls[2] = {true, true}, calls_given = false; /* [0] single, [1] burst */
+	struct row_setup rs;
 	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BUL:Sh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sc:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -851,7 +902,11 @@ int main(int argc, char **argv)
 		case 'q': quiet = strtod(optarg, NULL); break;
 		case 'w': wait = strtod(optarg, NULL); break;
 		case 'B': batch_adds = true; break;
-		case 'U': bursts = batch_adds = true; break;
+		case 'c':
+			calls[0] = !strcmp(optarg, "single") || !strcmp(optarg, "both");
+			calls[1] = !strcmp(optarg, "burst") || !strcmp(optarg, "both");
+			calls_given = true;
+			break;
 		case 'S': solo_mode = true; break;
 		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': nbatches = parse_list(optarg, batches, 8); break;
@@ -873,7 +928,7 @@ int main(int argc, char **argv)
 	if (n == 0 || pings == 1 || nsizes == 0 || nbatches == 0 || reps == 0 || reps > MAX_REPS)
 		usage();
 	for (unsigned i = 0; i < nbatches; i++)
-		if (batches[i] == 0 || (bursts && batches[i] > MAX_BURST))
+		if (batches[i] == 0 || (calls[1] && batches[i] > MAX_BURST))
 			usage();
 	for (unsigned i = 0; i < nsizes; i++) /* a power of two: both layouts take it */
 		if (sizes[i] > 32768 || (sizes[i] & (sizes[i] - 1)))
@@ -905,9 +960,7 @@ int main(int argc, char **argv)
 	printf("poll mode: a side with nothing to do waits %.2f P before it looks again "
 	       "(pause = %.1f ns), the device up to %u looks for a whole line%s\n",
 	       wait, pause_ns, line_wait,
-	       bursts	    ? ", driver adds and takes a batch per call (add_bufs, get_bufs)"
-	       : batch_adds ? ", driver adds a batch in a row"
-			    : "");
+	       batch_adds ? ", single calls: driver adds a batch in a row" : "");
 	if (pings) {
 		double rt = pingpong(pings, cpus[0], cpus[1]);
 
@@ -915,70 +968,42 @@ int main(int argc, char **argv)
 		       rt, rt / 2);
 		best_p = rt / 2;
 	}
-	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s\n", "layout", "mode", "batch",
-	       "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP");
+	rs = (struct row_setup){.reps = reps,
+				.quiet = quiet,
+				.wait = wait,
+				.row_pings = row_pings,
+				.cpus = {cpus[0], cpus[1]},
+				.best_p = best_p};
+	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s %6s\n", "layout", "mode", "batch",
+	       "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP", "calls");
 	for (unsigned si = 0; si < nsizes; si++)
-		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++) {
-			if (!layouts[l])
-				continue;
-			for (int mode = 0; mode < 2; mode++) {
-				if (!modes[mode])
-					continue;
-				for (int order = 0; order < 2; order++) {
-					if (!orders[order])
-						continue;
-					for (unsigned b = 0; b < nbatches; b++) {
-						static struct run r;
-						double ns[MAX_REPS], oneway[MAX_REPS],
-							ratio[MAX_REPS];
-						double kicks = 0, irqs = 0;
-						unsigned tries = 0;
+		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++)
+			for (int mode = 0; mode < 2; mode++)
+				for (int order = 0; order < 2; order++)
+					for (unsigned b = 0; b < nbatches; b++)
+						for (int burst = 0; burst < 2; burst++) {
+							struct run proto = {
+								.layout = (enum vq_layout)l,
+								.notify = mode == 1,
+								.in_order = order == 1,
+								.burst = burst,
+								.batch = batches[b],
+								.num = sizes[si],
+								.n = n,
+								.add_run = burst || batch_adds
+										   ? batches[b]
+										   : 1,
+								.line_wait = line_wait,
+								.solo = solo_mode,
+								.dev_cpu = cpus[1],
+							};
 
-						for (unsigned k = 0; k < reps; k++) {
-							/* P at this moment, right before the run. */
-							oneway[k] = quiet_p(row_pings, cpus, quiet,
-									    &best_p);
-							memset(&r, 0, sizeof(r));
-							r.layout = (enum vq_layout)l;
-							r.notify = mode == 1;
-							r.in_order = order == 1;
-							r.batch = batches[b];
-							r.num = sizes[si];
-							r.n = n;
-							r.dev_cpu = cpus[1];
-							r.line_wait = line_wait;
-							r.solo = solo_mode;
-							r.add_run = batch_adds ? batches[b] : 1;
-							r.burst = bursts;
-							r.idle_pauses =
-								idle_pauses(wait, oneway[k]);
-							ns[k] = run_one(&r, cpus[0]);
-							/* A busy moment during the run: take it again. */
-							if (quiet && tries < MAX_TRIES &&
-							    quiet_p(row_pings, cpus, 0, &best_p) >
-								    quiet * best_p) {
-								tries++;
-								k--;
-								continue;
-							}
-							ratio[k] = oneway[k] > 0 ? ns[k] / oneway[k]
-										 : 0;
-							kicks += (double)r.kicks / (double)n;
-							irqs += (double)r.interrupts / (double)n;
+							/* by default, bursts only where there is a batch */
+							if (layouts[l] && modes[mode] &&
+							    orders[order] && calls[burst] &&
+							    (calls_given || !burst ||
+							     batches[b] > 1))
+								row(&proto, &rs);
 						}
-						printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s "
-						       "%6.1f %6.2f\n",
-						       l == VQ_PACKED ? "packed" : "split",
-						       solo_mode ? "solo"
-						       : mode	 ? "notify"
-								 : "poll",
-						       batches[b], median(ns, reps), kicks / reps,
-						       irqs / reps, sizes[si], order ? "in" : "any",
-						       median(oneway, reps), median(ratio, reps));
-						fflush(stdout);
-					}
-				}
-			}
-		}
 	return 0;
 }

@@ -200,6 +200,44 @@ void *virtqueue_get_buf(struct virtqueue *vq, uint32_t *len)
 	return b->token;
 }
 
+/* The burst calls, with the real ones' results, as the single calls above, one by one. */
+int virtqueue_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsigned n)
+{
+	unsigned k;
+
+	if (vq->broken)
+		return -EIO;
+	for (k = 0; k < n; k++)
+		if (!bufs[k].token || !bufs[k].len || (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT))
+			return -EINVAL;
+	if (n && virtqueue_num_free(vq) == 0)
+		return -ENOSPC;
+	for (k = 0; k < n && virtqueue_num_free(vq) > 0; k++) {
+		DECLARE_SG(one, 1);
+
+		sg_add(one, bufs[k].addr, bufs[k].len);
+		if (virtqueue_add_sgs(vq, bufs[k].dir == VQ_OUT ? one : NULL,
+				      bufs[k].dir == VQ_IN ? one : NULL, bufs[k].token))
+			break;
+	}
+	return (int)k;
+}
+
+unsigned virtqueue_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
+{
+	unsigned k;
+
+	for (k = 0; k < max; k++) {
+		uint32_t len;
+
+		if (!(tokens[k] = virtqueue_get_buf(vq, &len)))
+			break;
+		if (lens)
+			lens[k] = len;
+	}
+	return k;
+}
+
 void virtqueue_disable_cb(struct virtqueue *vq)
 {
 	(void)vq;

@@ -116,12 +116,58 @@ static void rx_release_chain(struct vnet_rxbuf *b)
 	}
 }
 
+/* Receive buffers posted per virtqueue_add_bufs call (single-page buffers). */
+#define VNET_RX_BURST 32u
+
+/*
+ * Single-page buffers (mergeable, the header in the page): posted up to
+ * VNET_RX_BURST at a time, published to the device once per burst.
+ * Returns: whether any was posted.
+ */
+static bool rx_refill_pages(struct vnet_dev *dev)
+{
+	bool added = false;
+
+	for (;;) {
+		struct vq_single b[VNET_RX_BURST];
+		unsigned want = virtqueue_num_free(dev->rxq), n = 0;
+		int rc;
+
+		if (want > VNET_RX_BURST)
+			want = VNET_RX_BURST;
+		for (; n < want; n++) {
+			struct vnet_rxbuf *p = rx_page_get(dev);
+
+			if (!p) {
+				dev->stats.rx_no_page++;
+				break;
+			}
+			p->next = NULL;
+			b[n] = (struct vq_single){p->data, VNET_RXBUF_ROOM, VQ_IN, p};
+		}
+		rc = n ? virtqueue_add_bufs(dev->rxq, b, n) : 0;
+		for (unsigned i = rc > 0 ? (unsigned)rc : 0; i < n; i++)
+			vnet_rxbuf_release(b[i].token);
+		if (rc > 0) {
+			dev->rx_posted += (unsigned)rc;
+			added = true;
+		}
+		if (!want || rc != (int)want)
+			return added; /* the ring is full, the pool is empty, or the queue broke */
+	}
+}
+
 /* Post receive buffers until the ring or the page pool is full (5.1.6.3). */
 static void rx_refill(struct vnet_dev *dev)
 {
 	unsigned npages = dev->mergeable ? 1 : dev->rx_pages_per_buf;
 	bool added = false;
 
+	if (npages == 1 && !dev->hdr_separate) {
+		if (rx_refill_pages(dev))
+			virtqueue_kick(dev->rxq);
+		return;
+	}
 	while (virtqueue_num_free(dev->rxq) > 0) {
 		struct vnet_rxbuf *head = NULL, **tail = &head;
 		DECLARE_SG(sg, VNET_RX_MAX_PAGES + 1);
@@ -362,20 +408,27 @@ static void vnet_fault(struct vnet_dev *dev)
 
 /* Transmit. */
 
+/* Sent frames taken back per virtqueue_get_bufs call. */
+#define VNET_TX_RECLAIM_BURST 32u
+
 static void tx_reclaim(struct vnet_dev *dev)
 {
-	struct vnet_txslot *s;
-	uint32_t len;
+	void *got[VNET_TX_RECLAIM_BURST];
+	unsigned n;
 
-	while ((s = virtqueue_get_buf(dev->txq, &len)) != NULL) {
-		void *token = s->token;
+	do {
+		n = virtqueue_get_bufs(dev->txq, got, NULL, VNET_TX_RECLAIM_BURST);
+		for (unsigned i = 0; i < n; i++) {
+			struct vnet_txslot *s = got[i];
+			void *token = s->token;
 
-		s->token = NULL;
-		s->next = dev->tx_free;
-		dev->tx_free = s;
-		dev->tx_inflight--;
-		dev->ops->tx_done(dev, token);
-	}
+			s->token = NULL;
+			s->next = dev->tx_free;
+			dev->tx_free = s;
+			dev->tx_inflight--;
+			dev->ops->tx_done(dev, token);
+		}
+	} while (n == VNET_TX_RECLAIM_BURST);
 }
 
 void vnet_tx_flush(struct vnet_dev *dev)
