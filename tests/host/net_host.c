@@ -208,7 +208,8 @@ int virtqueue_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 	if (vq->broken)
 		return -EIO;
 	for (k = 0; k < n; k++)
-		if (!bufs[k].token || !bufs[k].len || (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT))
+		if (!bufs[k].token || !bufs[k].len ||
+		    (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT))
 			return -EINVAL;
 	if (n && virtqueue_num_free(vq) == 0)
 		return -ENOSPC;
