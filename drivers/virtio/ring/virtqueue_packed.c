@@ -36,9 +36,7 @@ static inline uint16_t avail_bits(uint16_t wrap)
 /* A descriptor is used when AVAIL == USED == the device's wrap counter for that lap. */
 static inline bool desc_is_used(uint16_t flags, uint16_t wrap)
 {
-	bool avail = flags & F_AVAIL, used = flags & F_USED;
-
-	return avail == used && used == !!wrap;
+	return (flags & (F_AVAIL | F_USED)) == (wrap ? F_AVAIL | F_USED : 0);
 }
 
 bool vq_packed_valid_num(uint32_t num)
@@ -226,22 +224,31 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 			 void *token)
 {
 	struct vq_packed *p = &vq->packed;
-	uint16_t head = p->next_avail, id = vq->in_order ? head : p->free_id;
-	bool write = dir == VQ_IN;
-	uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail_bits(p->avail_wrap);
-	struct vring_packed_desc *d = &p->desc[head];
 	int rc = vq_add_single_check(vq, len, dir, token);
+	uint16_t head, id, flags;
+	struct vring_packed_desc *d;
 
 	if (rc)
 		return rc;
+	head = id = p->next_avail;
+	d = &p->desc[head];
 	/* A descriptor is free: so is an id. */
-	if (!vq->in_order)
+	if (!vq->in_order) {
+		id = p->free_id;
 		p->free_id = vq->state[id].link;
+	}
+	flags = avail_bits(p->avail_wrap);
 	d->addr = cpu_to_le64(virtio_dma_addr(buf, len));
 	d->len = cpu_to_le32(len);
 	d->id = cpu_to_le16(id);
-	vq->state[id] = (struct vq_desc_state){
-		.token = token, .in_len = write ? len : 0, .ndesc = 1, .table = VQ_NO_TABLE};
+	if (dir == VQ_IN) {
+		flags |= VRING_DESC_F_WRITE;
+		vq->state[id] = (struct vq_desc_state){
+			.token = token, .in_len = len, .ndesc = 1, .table = VQ_NO_TABLE};
+	} else {
+		vq->state[id] =
+			(struct vq_desc_state){.token = token, .ndesc = 1, .table = VQ_NO_TABLE};
+	}
 	if (++head == vq->num) {
 		head = 0;
 		p->avail_wrap ^= 1;
@@ -405,7 +412,7 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 }
 
 /* The next buffer of an in-order batch: all but the last count as wholly written. */
-VQ_HOT(packed_used) static void *batch_next(struct virtqueue *vq, uint32_t *len)
+static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t id = p->batch_head;
@@ -441,16 +448,14 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
 	if (!desc_is_used(flags, p->used_wrap))
 		return NULL;
-	if (vq->num_free == vq->num) {
-		vq_bad_device(vq, "used descriptor while no buffer is outstanding");
-		return NULL;
-	}
 	/* Read id and length only after seeing the flags that cover them. */
 	virt_rmb();
 	id = le16_to_cpu(VQ_READ_ONCE(d->id));
 	l = le32_to_cpu(VQ_READ_ONCE(d->len));
 	if (id >= vq->num || !vq->state[id].token) {
-		vq_bad_device(vq, "used buffer id is not outstanding");
+		vq_bad_device(vq, vq->num_free == vq->num
+					  ? "used descriptor while no buffer is outstanding"
+					  : "used buffer id is not outstanding");
 		return NULL;
 	}
 	/*
@@ -465,13 +470,14 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
 		return NULL;
 	}
-	if (vq->in_order) {
+	if (vq->in_order && id != p->last_used) {
 		/*
 		 * 2.8.9: one used descriptor may stand for every buffer from
 		 * last_used up to the named one, which the device skips. The
 		 * named buffer is outstanding, so its id, a head slot, lies
 		 * among the outstanding chains from last_used on: the batch is
-		 * those chains up to and including it, in ring order.
+		 * those chains up to and including it, in ring order. (Named
+		 * at last_used, it is a batch of one: taken as in any order.)
 		 */
 		uint32_t ndesc = (uint32_t)id + vq->state[id].ndesc - p->last_used;
 
