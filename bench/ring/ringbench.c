@@ -906,6 +906,8 @@ int main(int argc, char **argv)
 			calls[0] = !strcmp(optarg, "single") || !strcmp(optarg, "both");
 			calls[1] = !strcmp(optarg, "burst") || !strcmp(optarg, "both");
 			calls_given = true;
+			if (!calls[0] && !calls[1])
+				usage();
 			break;
 		case 'S': solo_mode = true; break;
 		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
