@@ -120,6 +120,12 @@ struct rc_counts {
 	uint64_t empties, bytes;
 };
 
+static void slots_free(void)
+{
+	for (unsigned i = 0; i < RC_MAX_DEPTH; i++)
+		slots[i].out = false;
+}
+
 /* Kick if the device wants it (timed), then wait, untimed, for a used buffer. */
 static int kick_and_wait(struct virtqueue *vq, struct rc_counts *c)
 {
@@ -171,8 +177,7 @@ static int stream_bursts(struct virtqueue *vq, bool blk, unsigned depth, struct 
 {
 	unsigned started = 0, added = 0;
 
-	for (unsigned i = 0; i < RC_MAX_DEPTH; i++)
-		slots[i].out = false;
+	slots_free();
 	while (c->got < RC_BUFS) {
 		struct vq_single b[RC_MAX_DEPTH];
 		void *tok[RC_MAX_DEPTH];
@@ -233,8 +238,7 @@ static int stream(struct virtqueue *vq, bool blk, unsigned depth, struct rc_coun
 {
 	unsigned started = 0, next = 0;
 
-	for (unsigned i = 0; i < RC_MAX_DEPTH; i++)
-		slots[i].out = false;
+	slots_free();
 	while (c->got < RC_BUFS) {
 		struct rc_slot *s;
 		uint32_t len;

@@ -67,6 +67,7 @@ struct drv {
 	bool busy[MAXQ];
 	uint32_t outstanding; /* added, not yet returned by get_buf */
 	uint64_t added, got, irqs, quiet_checks;
+	uint64_t burst_added, burst_got; /* through virtqueue_add_bufs / virtqueue_get_bufs */
 	bool in_handler;
 };
 
@@ -81,10 +82,23 @@ static void maybe_device(struct drv *d)
 		device_step(d);
 }
 
+/* A buffer came back. */
+static void got_back(struct drv *d, const int *t)
+{
+	unsigned i = (unsigned)(t - d->token);
+
+	assert_true(i < d->num && d->busy[i]);
+	d->busy[i] = false;
+	d->outstanding--;
+	d->got++;
+}
+
 /* The driver's interrupt handler: consume, re-arm, repeat while more came. */
 static void handler(struct virtqueue *vq)
 {
 	struct drv *d = cur;
+	void *toks[8];
+	unsigned n;
 	int *t;
 	uint32_t len;
 
@@ -95,14 +109,19 @@ static void handler(struct virtqueue *vq)
 	do {
 		virtqueue_disable_cb(vq);
 		maybe_device(d);
-		while ((t = virtqueue_get_buf(vq, &len)) != NULL) {
-			unsigned i = (unsigned)(t - d->token);
-
-			assert_true(i < d->num && d->busy[i]);
-			d->busy[i] = false;
-			d->outstanding--;
-			d->got++;
-			maybe_device(d);
+		if (rnd_below(2)) {
+			/* in bursts: the interrupt event moves once per get_bufs */
+			while ((n = virtqueue_get_bufs(vq, toks, NULL, 1 + rnd_below(8))) != 0) {
+				for (unsigned k = 0; k < n; k++)
+					got_back(d, toks[k]);
+				d->burst_got += n;
+				maybe_device(d);
+			}
+		} else {
+			while ((t = virtqueue_get_buf(vq, &len)) != NULL) {
+				got_back(d, t);
+				maybe_device(d);
+			}
 		}
 		maybe_device(d);
 	} while (d->p->rearm == REARM_DELAYED ? !virtqueue_enable_cb_delayed(vq)
@@ -144,8 +163,38 @@ static void mb_hook(void *arg)
 		device_step(arg);
 }
 
+/* Up to n buffers with one virtqueue_add_bufs. Returns: how many were added. */
+static unsigned submit_burst(struct drv *d, unsigned n)
+{
+	struct vq_single b[MAXQ];
+	unsigned idx[MAXQ], m = 0;
+	int rc;
+
+	for (unsigned i = 0; i < d->num && m < n; i++)
+		if (!d->busy[i]) {
+			b[m] = (struct vq_single){d->buf[i], 64, VQ_IN, &d->token[i]};
+			idx[m++] = i;
+		}
+	rc = virtqueue_add_bufs(d->vq, b, m);
+	if (rc == -ENOSPC)
+		return 0;
+	assert_true(rc >= 0 && (unsigned)rc <= m);
+	for (int k = 0; k < rc; k++)
+		d->busy[idx[k]] = true;
+	d->outstanding += (unsigned)rc;
+	d->added += (unsigned)rc;
+	d->burst_added += (unsigned)rc;
+	maybe_device(d);
+	return (unsigned)rc;
+}
+
 static void submit(struct drv *d, unsigned n)
 {
+	if (rnd_below(3) == 0) {
+		submit_burst(d, n);
+		virtqueue_kick(d->vq);
+		return;
+	}
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i;
 		int rc;
@@ -254,6 +303,7 @@ static void run(const struct param *p, uint32_t num, unsigned steps)
 	/* The schedule exercised what it claims: sleeps, second looks, interrupts. */
 	assert_true(d->got == d->added && d->added > steps / 8);
 	assert_true(d->sim.sleeps > 0 && d->irqs > 0);
+	assert_true(d->burst_added > 0 && d->burst_got > 0);
 	print_message("%s, %u entries: %llu buffers, %llu kicks, %llu interrupts, %llu device "
 		      "sleeps, %llu found by its second look, %llu quiet points checked\n",
 		      p->name, num, (unsigned long long)d->added, (unsigned long long)d->sim.kicks,

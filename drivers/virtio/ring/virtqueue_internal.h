@@ -212,7 +212,8 @@ static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_
 
 /*
  * n buffers were made available: count them, and kick before the unkicked
- * span can wrap (before them it was below 0xffff - num, and n <= num).
+ * span can wrap: the avail index is 16 bits (before them the span was below
+ * 0xffff - num, and n <= num).
  */
 static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
 {
@@ -221,13 +222,10 @@ static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
 		virtqueue_kick(vq);
 }
 
-/* A buffer was made available: count it, and kick before the unkicked span can wrap. */
+/* A buffer was made available. */
 static inline void vq_added(struct virtqueue *vq)
 {
-	vq->stats.added++;
-	/* The avail index is 16 bits: never let the unkicked span reach it. */
-	if (__builtin_expect(vq->num_added >= 0xffff - vq->num, 0))
-		virtqueue_kick(vq);
+	vq_added_n(vq, 1);
 }
 
 /*
@@ -250,6 +248,20 @@ static inline void *vq_got(struct virtqueue *vq, void *token, uint32_t l, uint32
 	}
 	return token;
 }
+/* The ring part only (the layout's get op): get_one, then the event moved. */
+static inline __attribute__((always_inline)) void *
+vq_get_ring(struct virtqueue *vq, uint32_t *len,
+	    void *(*get_one)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed),
+	    void (*update_used_event)(struct virtqueue *vq, uint32_t consumed))
+{
+	uint32_t consumed = 0;
+	void *token = get_one(vq, len, &consumed);
+
+	if (consumed)
+		update_used_event(vq, consumed);
+	return token;
+}
+
 /* get_buf for the layouts: as vq_get_bufs_loop, for one buffer. */
 static inline __attribute__((always_inline)) void *
 vq_get_buf_one(struct virtqueue *vq, uint32_t *len,

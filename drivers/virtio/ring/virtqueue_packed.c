@@ -498,12 +498,7 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 
 void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 {
-	uint32_t consumed = 0;
-	void *token = get_one(vq, len, &consumed);
-
-	if (consumed)
-		update_used_event(vq, consumed);
-	return token;
+	return vq_get_ring(vq, len, get_one, update_used_event);
 }
 
 /* All of virtqueue_get_buf. */
