@@ -15,6 +15,12 @@
  *   packed  reads the descriptor's flags (that is how it learns it is
  *           available), checks the id is in range, reads its length; writes
  *           id and length, then the flags that make it used (2.8.5-2.8.6).
+ *           It writes a sweep's used descriptors once it has read the sweep,
+ *           in ring order, the first one's flags last (after the others, a
+ *           release store), as QEMU (virtqueue_packed_flush) and DPDK's vhost
+ *           batches do: the driver, reading in ring order, finds the sweep
+ *           whole. -U each: each used descriptor written whole in turn, right
+ *           after its available one is read (the bench before this option).
  * With IN_ORDER (order "in") the split device also checks that the heads come
  * in ring order (0, 1, 2, ...: 2.7.5 asks it of the driver; packed ids may be
  * any, the slots are in order by construction), and uses the in-order
@@ -73,7 +79,7 @@
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
  *                  [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F]
- *                  [-w F] [-L N] [-B] [-c single|burst|both] [-S]
+ *                  [-w F] [-L N] [-B] [-c single|burst|both] [-U sweep|each] [-S]
  * -S (mode "solo"): no device thread; one thread adds a buffer, runs the
  * device's sweep and gets the buffer back, so no line ever leaves the core:
  * the driver's and device's instructions alone, the floor under poll mode.
@@ -188,6 +194,7 @@ struct run {
 	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B or in bursts) */
 	bool burst;	  /* calls "burst": virtqueue_add_bufs / virtqueue_get_bufs */
 	unsigned line_wait;
+	bool used_each;	      /* -U each: packed device writes used descriptors one by one */
 	unsigned idle_pauses; /* poll mode: pauses a side waits when it has nothing to do */
 	struct virtqueue *vq;
 	struct vq_ring_addrs addrs;
@@ -309,6 +316,7 @@ struct packed_dev {
 	uint16_t used_wrap;
 	uint16_t signalled; /* used slot at the last interrupt check */
 	uint16_t signalled_wrap;
+	bool each; /* -U each: each used descriptor written whole in turn */
 };
 
 /* Slot (in the lap of next) available? */
@@ -338,14 +346,15 @@ static void packed_wait_line(const struct packed_dev *d, unsigned pauses, unsign
 	}
 }
 
-static void packed_put_used(struct packed_dev *d, uint16_t id, uint32_t len, uint16_t skip)
+/* The flags that make a descriptor used in the lap with this wrap counter (2.8.1). */
+static uint16_t packed_used_flags(uint16_t wrap)
 {
-	struct vring_packed_desc *u = &d->desc[d->used];
+	return (uint16_t)(wrap ? F_AVAIL | F_USED | VRING_DESC_F_WRITE : VRING_DESC_F_WRITE);
+}
 
-	u->id = id;
-	u->len = len;
-	STORE(&u->flags, (uint16_t)(d->used_wrap ? F_AVAIL | F_USED | VRING_DESC_F_WRITE
-						 : VRING_DESC_F_WRITE));
+/* Step the used slot past skip slots. */
+static void packed_used_step(struct packed_dev *d, uint16_t skip)
+{
 	d->used = (uint16_t)(d->used + skip);
 	if (d->used >= d->num) {
 		d->used = (uint16_t)(d->used - d->num);
@@ -353,11 +362,44 @@ static void packed_put_used(struct packed_dev *d, uint16_t id, uint32_t len, uin
 	}
 }
 
-/* One sweep. Returns: buffers used. */
+static void packed_put_used(struct packed_dev *d, uint16_t id, uint32_t len, uint16_t skip)
+{
+	struct vring_packed_desc *u = &d->desc[d->used];
+
+	u->id = id;
+	u->len = len;
+	STORE(&u->flags, packed_used_flags(d->used_wrap));
+	packed_used_step(d, skip);
+}
+
+/*
+ * -U sweep (default): the sweep's used descriptors in ring order, the first
+ * one's flags last (a release store after all the others), as QEMU's
+ * virtqueue_packed_flush and DPDK's vhost batches write them: the driver,
+ * which reads used descriptors in ring order, finds the sweep whole.
+ */
+static void packed_put_sweep(struct packed_dev *d, const uint16_t *ids, const uint32_t *lens,
+			     uint16_t n)
+{
+	struct vring_packed_desc *first = &d->desc[d->used];
+	uint16_t first_flags = packed_used_flags(d->used_wrap);
+
+	for (uint16_t k = 0; k < n; k++) {
+		struct vring_packed_desc *u = &d->desc[d->used];
+
+		u->id = ids[k];
+		u->len = lens[k];
+		if (k)
+			STORE(&u->flags, packed_used_flags(d->used_wrap));
+		packed_used_step(d, 1);
+	}
+	STORE(&first->flags, first_flags);
+}
+
 static unsigned packed_use_bufs(struct packed_dev *d)
 {
-	uint16_t id = 0, n;
-	uint32_t len = 0;
+	uint16_t id = 0, n, ids[DEV_SWEEP];
+	uint32_t len = 0, lens[DEV_SWEEP];
 
 	for (n = 0; n < DEV_SWEEP && packed_avail(d); n++) {
 		/* The acquire load of the flags orders the id and length reads after it. */
@@ -371,11 +413,19 @@ static unsigned packed_use_bufs(struct packed_dev *d)
 			d->next = 0;
 			d->wrap ^= 1;
 		}
-		if (!d->in_order)
+		if (d->in_order)
+			continue;
+		if (d->each) {
 			packed_put_used(d, id, len, 1);
+			continue;
+		}
+		ids[n] = id;
+		lens[n] = len;
 	}
 	if (d->in_order && n) /* 2.8.9: one used descriptor for the batch, the last id */
 		packed_put_used(d, id, len, n);
+	else if (!d->each && n)
+		packed_put_sweep(d, ids, lens, n);
 	return n;
 }
 
@@ -429,6 +479,7 @@ static void dev_init(const struct run *r, struct split_dev *s, struct packed_dev
 		.device = (void *)(uintptr_t)r->addrs.device,
 		.num = r->num,
 		.in_order = r->in_order,
+		.each = r->used_each,
 		.wrap = 1,
 		.used_wrap = 1,
 		.signalled_wrap = 1,
@@ -767,7 +818,7 @@ static void usage(void)
 			"                 [-l split|packed|both] [-m poll|notify|both]\n"
 			"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F] "
 			"[-w F] [-L N] [-B]\n"
-			"                 [-c single|burst|both] [-S]\n");
+			"                 [-c single|burst|both] [-U sweep|each] [-S]\n");
 	exit(2);
 }
 
@@ -883,14 +934,14 @@ int main(int argc, char **argv)
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
-	bool n_given = false, batch_adds = false, solo_mode = false;
+	bool n_given = false, batch_adds = false, solo_mode = false, used_each = false;
 	bool calls[2] = {true, true}, calls_given = false; /* [0] single, [1] burst */
 	struct row_setup rs;
 	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sc:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sc:U:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -910,6 +961,11 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'S': solo_mode = true; break;
+		case 'U':
+			if (strcmp(optarg, "each") && strcmp(optarg, "sweep"))
+				usage();
+			used_each = !strcmp(optarg, "each");
+			break;
 		case 'L': line_wait = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': nbatches = parse_list(optarg, batches, 8); break;
 		case 'l':
@@ -996,6 +1052,7 @@ int main(int argc, char **argv)
 										   ? batches[b]
 										   : 1,
 								.line_wait = line_wait,
+								.used_each = used_each,
 								.solo = solo_mode,
 								.dev_cpu = cpus[1],
 							};

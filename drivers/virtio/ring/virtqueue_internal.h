@@ -97,8 +97,20 @@ struct virtqueue {
 	uint32_t num;
 	uint32_t num_free;  /* free ring descriptors */
 	uint32_t num_added; /* split: buffers, packed: descriptors, since the last kick */
-	bool indirect, event_idx, in_order, broken;
-	bool inject_fault; /* virtqueue_inject_fault: the next used entry is taken as bad */
+	bool indirect, event_idx, in_order;
+	/*
+	 * What keeps get_buf off the ring (vq_get_buf_clear), read as one
+	 * word: broken; a fault injected (virtqueue_inject_fault: the next
+	 * used entry is taken as bad); a piecewise buffer open (open ==
+	 * (building != NULL)).
+	 */
+	union {
+		struct {
+			bool broken, inject_fault, open;
+			bool stop_unused; /* always false */
+		};
+		uint32_t get_stop;
+	};
 	const char *broken_reason;
 	const char *name;
 	vq_callback_t callback;
@@ -187,6 +199,8 @@ static inline int vq_add_single_check(const struct virtqueue *vq, uint32_t len, 
 	return 0;
 }
 
+_Static_assert(VQ_OUT == 0 && VQ_IN == 1, "vq_add_bufs_check: dir > VQ_IN is not a direction");
+
 /*
  * add_bufs's checks: broken, busy, then every entry (before any is added),
  * then room: how many of the n to add (the free descriptors bound it; each
@@ -200,8 +214,7 @@ static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_
 	if (vq->building)
 		return -EBUSY;
 	for (unsigned k = 0; k < n; k++)
-		if (!bufs[k].token || (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT) ||
-		    bufs[k].len == 0)
+		if (!bufs[k].token | ((unsigned)bufs[k].dir > VQ_IN) | (bufs[k].len == 0))
 			return -EINVAL;
 	if (n == 0)
 		return 0;
@@ -210,22 +223,20 @@ static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_
 	return (int)MIN_U32(n, vq->num_free);
 }
 
+int vq_kick_for_wrap(struct virtqueue *vq, int rc);
+
 /*
- * n buffers were made available: count them, and kick before the unkicked
- * span can wrap: the avail index is 16 bits (before them the span was below
- * 0xffff - num, and n <= num).
+ * n buffers were made available by an add that returns rc: count them, and
+ * kick before the unkicked span can wrap: the avail index is 16 bits (before
+ * them the span was below 0xffff - num, and n <= num). Returns rc; the kick
+ * is a tail call, so the add needs no frame for it.
  */
-static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
+static inline int vq_added_n(struct virtqueue *vq, uint32_t n, int rc)
 {
 	vq->stats.added += n;
 	if (__builtin_expect(vq->num_added >= 0xffff - vq->num, 0))
-		virtqueue_kick(vq);
-}
-
-/* A buffer was made available. */
-static inline void vq_added(struct virtqueue *vq)
-{
-	vq_added_n(vq, 1);
+		return vq_kick_for_wrap(vq, rc);
+	return rc;
 }
 
 /*
@@ -235,7 +246,7 @@ static inline void vq_added(struct virtqueue *vq)
  */
 static inline bool vq_get_buf_clear(const struct virtqueue *vq)
 {
-	return !(vq->broken | vq->inject_fault) && !vq->building;
+	return !vq->get_stop;
 }
 
 /* get_buf's end: count the buffer taken, if any, and tell its length if asked. */
@@ -262,33 +273,77 @@ vq_get_ring(struct virtqueue *vq, uint32_t *len,
 	return token;
 }
 
-/* get_buf for the layouts: as vq_get_bufs_loop, for one buffer. */
+/*
+ * What a layout's get_fast found. get_fast is the common case of its get_one,
+ * inline and without a call: the next used buffer when it is a plain one
+ * (no indirect table to give back, no in-order batch to start), every check
+ * of get_one made. Anything else, including every check that fails, is
+ * VQ_GET_SLOW with nothing changed that get_one would not find the same
+ * (it only fills caches of what the device wrote): the layout's get_general
+ * (get_one, out of line) then starts over from the same used entry, takes
+ * the buffer or reports the bad device. So the fast path needs no frame,
+ * and every hostile case still meets get_one's checks and messages.
+ */
+enum vq_get_fast {
+	VQ_GET_TAKEN, /* *token, *len: a buffer taken */
+	VQ_GET_NONE,  /* nothing used */
+	VQ_GET_SLOW,  /* ask get_general */
+};
+
+typedef enum vq_get_fast (*vq_get_fast_fn)(struct virtqueue *vq, void **token, uint32_t *len,
+					   uint32_t *consumed);
+typedef void *(*vq_get_one_fn)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed);
+typedef void (*vq_used_event_fn)(struct virtqueue *vq, uint32_t consumed);
+
+/*
+ * get_buf for the layouts: get_fast, then the event moved and the buffer
+ * counted; anything get_fast leaves goes to get_buf_slow (the same with
+ * get_general), a tail call.
+ */
 static inline __attribute__((always_inline)) void *
-vq_get_buf_one(struct virtqueue *vq, uint32_t *len,
-	       void *(*get_one)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed),
-	       void (*update_used_event)(struct virtqueue *vq, uint32_t consumed))
+vq_get_buf_one(struct virtqueue *vq, uint32_t *len, vq_get_fast_fn get_fast,
+	       void *(*get_buf_slow)(struct virtqueue *vq, uint32_t *len),
+	       vq_used_event_fn update_used_event)
 {
 	uint32_t l = 0, consumed = 0;
 	void *token;
 
 	if (!vq_get_buf_clear(vq))
 		return vq_get_buf_refused(vq, len);
-	token = get_one(vq, &l, &consumed);
+	switch (get_fast(vq, &token, &l, &consumed)) {
+	case VQ_GET_NONE: return NULL;
+	case VQ_GET_SLOW: return get_buf_slow(vq, len);
+	case VQ_GET_TAKEN: break;
+	}
+	update_used_event(vq, consumed);
+	vq->stats.used++;
+	if (len)
+		*len = l;
+	return token;
+}
+
+/* get_buf_slow for the layouts: get_general's buffer, the event moved, counted. */
+static inline __attribute__((always_inline)) void *
+vq_get_buf_general(struct virtqueue *vq, uint32_t *len, vq_get_one_fn get_general,
+		   vq_used_event_fn update_used_event)
+{
+	uint32_t l = 0, consumed = 0;
+	void *token = get_general(vq, &l, &consumed);
+
 	if (consumed)
 		update_used_event(vq, consumed);
 	return vq_got(vq, token, l, len);
 }
 
 /*
- * get_bufs for the layouts: the layout's get_one (its ring part, which adds
- * what it consumed to *consumed) until max buffers or none is ready, then
- * the interrupt event moved once, by the layout's update_used_event. Both
- * are constants where this is inlined: direct calls, inlined in turn.
+ * get_bufs for the layouts: get_fast (get_general when it asks) until max
+ * buffers or none is ready, then the interrupt event moved once, by the
+ * layout's update_used_event. All are constants where this is inlined.
  */
 static inline __attribute__((always_inline)) unsigned
 vq_get_bufs_loop(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max,
-		 void *(*get_one)(struct virtqueue *vq, uint32_t *len, uint32_t *consumed),
-		 void (*update_used_event)(struct virtqueue *vq, uint32_t consumed))
+		 vq_get_fast_fn get_fast, vq_get_one_fn get_general,
+		 vq_used_event_fn update_used_event)
 {
 	uint32_t consumed = 0;
 	unsigned n = 0;
@@ -298,11 +353,18 @@ vq_get_bufs_loop(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned m
 	if (!vq_get_buf_clear(vq))
 		return vq_get_bufs_refused(vq, tokens, lens);
 	for (; n < max; n++) {
+		enum vq_get_fast r;
 		uint32_t l;
-		void *token = get_one(vq, &l, &consumed);
+		void *token;
 
-		if (!token)
+		r = get_fast(vq, &token, &l, &consumed);
+		if (r == VQ_GET_NONE)
 			break;
+		if (r == VQ_GET_SLOW) {
+			token = get_general(vq, &l, &consumed);
+			if (!token)
+				break;
+		}
 		tokens[n] = token;
 		if (lens)
 			lens[n] = l;

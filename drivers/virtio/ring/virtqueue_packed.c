@@ -237,30 +237,23 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 		id = p->free_id;
 		p->free_id = vq->state[id].link;
 	}
-	flags = avail_bits(p->avail_wrap);
+	flags = avail_bits(p->avail_wrap) | (dir == VQ_IN ? VRING_DESC_F_WRITE : 0);
 	d->addr = cpu_to_le64(virtio_dma_addr(buf, len));
 	d->len = cpu_to_le32(len);
 	d->id = cpu_to_le16(id);
-	if (dir == VQ_IN) {
-		flags |= VRING_DESC_F_WRITE;
-		vq->state[id] = (struct vq_desc_state){
-			.token = token, .in_len = len, .ndesc = 1, .table = VQ_NO_TABLE};
-	} else {
-		vq->state[id] =
-			(struct vq_desc_state){.token = token, .ndesc = 1, .table = VQ_NO_TABLE};
-	}
+	vq->state[id] = (struct vq_desc_state){
+		.token = token, .in_len = dir == VQ_IN ? len : 0, .ndesc = 1, .table = VQ_NO_TABLE};
 	if (++head == vq->num) {
 		head = 0;
 		p->avail_wrap ^= 1;
 	}
 	p->next_avail = head;
 	vq->num_free--;
-	vq->num_added++;
 	/* Address, length and id before the flags that hand the descriptor over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
-	vq_added(vq);
-	return 0;
+	vq->num_added++;
+	return vq_added_n(vq, 1, 0);
 }
 
 /*
@@ -280,32 +273,43 @@ int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 
 	if (cnt <= 0)
 		return cnt;
+	/*
+	 * The ring and the driver's state through locals: a store through one
+	 * of them could otherwise be the vq field the next entry reads.
+	 */
+	struct vring_packed_desc *desc = p->desc;
+	struct vq_desc_state *state = vq->state;
+	uint16_t num = (uint16_t)vq->num, free_id = p->free_id, avail = avail_bits(wrap);
+	bool in_order = vq->in_order;
+
 	for (int k = 0; k < cnt; k++) {
 		const struct vq_single *b = &bufs[k];
-		uint16_t id = vq->in_order ? slot : p->free_id;
+		uint16_t id = in_order ? slot : free_id;
 		bool write = b->dir == VQ_IN;
-		uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail_bits(wrap);
-		struct vring_packed_desc *d = &p->desc[slot];
+		uint16_t flags = (write ? VRING_DESC_F_WRITE : 0) | avail;
+		struct vring_packed_desc *d = &desc[slot];
 
 		/* cnt <= free descriptors: an id is free for each. */
-		if (!vq->in_order)
-			p->free_id = vq->state[id].link;
+		if (!in_order)
+			free_id = state[id].link;
 		d->addr = cpu_to_le64(virtio_dma_addr(b->addr, b->len));
 		d->len = cpu_to_le32(b->len);
 		d->id = cpu_to_le16(id);
-		vq->state[id] = (struct vq_desc_state){.token = b->token,
-						       .in_len = write ? b->len : 0,
-						       .ndesc = 1,
-						       .table = VQ_NO_TABLE};
+		state[id] = (struct vq_desc_state){.token = b->token,
+						   .in_len = write ? b->len : 0,
+						   .ndesc = 1,
+						   .table = VQ_NO_TABLE};
 		if (k == 0)
 			head_flags = flags;
 		else
 			VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
-		if (++slot == vq->num) {
+		if (++slot == num) {
 			slot = 0;
 			wrap ^= 1;
+			avail = avail_bits(wrap);
 		}
 	}
+	p->free_id = free_id;
 	p->next_avail = slot;
 	p->avail_wrap = wrap;
 	vq->num_free -= (uint32_t)cnt;
@@ -313,8 +317,7 @@ int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 	/* Every descriptor of the burst before the flags that hand it over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(p->desc[first].flags, cpu_to_le16(head_flags));
-	vq_added_n(vq, (uint32_t)cnt);
-	return cnt;
+	return vq_added_n(vq, (uint32_t)cnt, cnt);
 }
 
 /* A whole checked buffer (add_sgs): straight into the ring or its indirect table. */
@@ -359,15 +362,14 @@ VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_ch
 					      .table = c->table});
 }
 
-static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
+/* Forget buffer id, which held no indirect table; its descriptors are free. */
+static inline __attribute__((always_inline)) void *release(struct virtqueue *vq, uint16_t id)
 {
 	struct vq_packed *p = &vq->packed;
 	struct vq_desc_state *st = &vq->state[id];
 	void *token = st->token;
 
 	vq->num_free += st->ndesc;
-	if (st->table != VQ_NO_TABLE)
-		vq_table_put(vq, st->table);
 	if (vq->in_order) {
 		*st = (struct vq_desc_state){0};
 	} else {
@@ -375,6 +377,13 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 		p->free_id = id;
 	}
 	return token;
+}
+
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
+{
+	if (vq->state[id].table != VQ_NO_TABLE)
+		vq_table_put(vq, vq->state[id].table);
+	return release(vq, id);
 }
 
 static void advance_used(struct virtqueue *vq, uint32_t ndesc)
@@ -411,13 +420,20 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/* The next buffer of an in-order batch: all but the last count as wholly written. */
-static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *vq, uint32_t *len)
+/*
+ * The next buffer of an in-order batch: all but the last count as wholly
+ * written. Fast (see get_step): a buffer with an indirect table is left to
+ * the slow path, which finds the batch where this left it.
+ */
+static inline __attribute__((always_inline)) enum vq_get_fast
+batch_next(struct virtqueue *vq, void **token, uint32_t *len, const bool fast)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t id = p->batch_head;
 	uint32_t next = id + vq->state[id].ndesc;
 
+	if (fast && vq->state[id].table != VQ_NO_TABLE)
+		return VQ_GET_SLOW;
 	p->batch_head = (uint16_t)(next >= vq->num ? next - vq->num : next);
 	if (id == vq->batch.last_id) {
 		vq->batch.left = 0;
@@ -425,38 +441,45 @@ static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *
 	} else {
 		*len = vq->state[id].in_len;
 	}
-	return detach(vq, id);
+	*token = fast ? release(vq, id) : detach(vq, id);
+	return VQ_GET_TAKEN;
 }
 
 /*
  * The ring part of get_buf: the next used buffer, every id and length
  * checked. Adds the descriptors it consumed to *consumed: the caller moves
- * the interrupt event (update_used_event) once, after its last get_one.
+ * the interrupt event (update_used_event) once, after its last one.
+ * Two instances of one text: get_fast (fast: no call anywhere; whatever
+ * would call, a bad device or an indirect table, is VQ_GET_SLOW before
+ * anything is changed) and get_general (reports the bad device, gives the
+ * table back). Both run every check.
  */
-static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len,
-							   uint32_t *consumed)
+static inline __attribute__((always_inline)) enum vq_get_fast
+get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast)
 {
 	struct vq_packed *p = &vq->packed;
 	const struct vring_packed_desc *d;
-	uint16_t flags, id;
+	uint16_t flags, id, last = p->last_used;
 	uint32_t l;
 
 	if (vq->batch.left > 0)
-		return batch_next(vq, len);
+		return batch_next(vq, token, len, fast);
 
-	d = &p->desc[p->last_used];
+	d = &p->desc[last];
 	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
 	if (!desc_is_used(flags, p->used_wrap))
-		return NULL;
+		return VQ_GET_NONE;
 	/* Read id and length only after seeing the flags that cover them. */
 	virt_rmb();
 	id = le16_to_cpu(VQ_READ_ONCE(d->id));
 	l = le32_to_cpu(VQ_READ_ONCE(d->len));
 	if (id >= vq->num || !vq->state[id].token) {
+		if (fast)
+			return VQ_GET_SLOW;
 		vq_bad_device(vq, vq->num_free == vq->num
 					  ? "used descriptor while no buffer is outstanding"
 					  : "used buffer id is not outstanding");
-		return NULL;
+		return VQ_GET_NONE;
 	}
 	/*
 	 * 2.8 "Element Address and Length": without WRITE the length is
@@ -467,10 +490,14 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 	if (!(flags & VRING_DESC_F_WRITE) && vq->state[id].in_len == 0)
 		l = 0;
 	if (l > vq->state[id].in_len) {
+		if (fast)
+			return VQ_GET_SLOW;
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
-		return NULL;
+		return VQ_GET_NONE;
 	}
-	if (vq->in_order && id != p->last_used) {
+	if (vq->in_order && id != last) {
+		if (fast)
+			return VQ_GET_SLOW; /* a batch starts: rare enough to leave */
 		/*
 		 * 2.8.9: one used descriptor may stand for every buffer from
 		 * last_used up to the named one, which the device skips. The
@@ -479,39 +506,65 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 		 * those chains up to and including it, in ring order. (Named
 		 * at last_used, it is a batch of one: taken as in any order.)
 		 */
-		uint32_t ndesc = (uint32_t)id + vq->state[id].ndesc - p->last_used;
+		uint32_t ndesc = (uint32_t)id + vq->state[id].ndesc - last;
 
-		if (id < p->last_used)
+		if (id < last)
 			ndesc += vq->num; /* the batch wraps past the ring's end */
 
-		p->batch_head = p->last_used;
+		p->batch_head = last;
 		advance_used(vq, ndesc);
 		*consumed += ndesc;
 		vq->batch = (struct vq_batch){.left = 1, .last_id = id, .last_len = l};
-		return batch_next(vq, len);
+		return batch_next(vq, token, len, fast);
 	}
+	if (fast && vq->state[id].table != VQ_NO_TABLE)
+		return VQ_GET_SLOW;
 	advance_used(vq, vq->state[id].ndesc);
 	*consumed += vq->state[id].ndesc;
 	*len = l;
-	return detach(vq, id);
+	*token = fast ? release(vq, id) : detach(vq, id);
+	return VQ_GET_TAKEN;
+}
+
+static inline __attribute__((always_inline)) enum vq_get_fast
+get_fast(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed)
+{
+	return get_step(vq, token, len, consumed, true);
+}
+
+/* get_step's general instance: the buffer, or NULL (none used, or a bad device). */
+VQ_HOT(packed_used)
+static __attribute__((noinline)) void *get_general(struct virtqueue *vq, uint32_t *len,
+						   uint32_t *consumed)
+{
+	void *token;
+
+	return get_step(vq, &token, len, consumed, false) == VQ_GET_TAKEN ? token : NULL;
 }
 
 void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 {
-	return vq_get_ring(vq, len, get_one, update_used_event);
+	return vq_get_ring(vq, len, get_general, update_used_event);
+}
+
+/* get_buf past the fast path: an indirect table, an in-order batch starting, a bad device. */
+VQ_HOT(packed_used)
+static __attribute__((noinline)) void *get_buf_slow(struct virtqueue *vq, uint32_t *len)
+{
+	return vq_get_buf_general(vq, len, get_general, update_used_event);
 }
 
 /* All of virtqueue_get_buf. */
 VQ_HOT(packed_used) void *vq_packed_get_buf(struct virtqueue *vq, uint32_t *len)
 {
-	return vq_get_buf_one(vq, len, get_one, update_used_event);
+	return vq_get_buf_one(vq, len, get_fast, get_buf_slow, update_used_event);
 }
 
 /* All of virtqueue_get_bufs: get_buf's loop, the event moved once at the end. */
 VQ_HOT(packed_used)
 unsigned vq_packed_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
 {
-	return vq_get_bufs_loop(vq, tokens, lens, max, get_one, update_used_event);
+	return vq_get_bufs_loop(vq, tokens, lens, max, get_fast, get_general, update_used_event);
 }
 
 VQ_HOT(packed_used) bool vq_packed_more_used(struct virtqueue *vq)

@@ -205,8 +205,7 @@ int vq_split_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_d
 						 .table = VQ_NO_TABLE,
 						 .seq = s->avail_idx};
 	make_available(vq, head);
-	vq_added(vq);
-	return 0;
+	return vq_added_n(vq, 1, 0);
 }
 
 /*
@@ -222,23 +221,32 @@ VQ_HOT(split) int vq_split_add_bufs(struct virtqueue *vq, const struct vq_single
 
 	if (cnt <= 0)
 		return cnt;
-	/* cnt <= free descriptors: the free list holds them. */
+	/*
+	 * The ring and the driver's arrays through locals: a store through
+	 * one of them could otherwise be the vq field the next entry reads.
+	 * cnt <= free descriptors: the free list holds them.
+	 */
+	struct vring_desc *desc = s->desc;
+	struct vq_desc_state *state = vq->state;
+	const struct vq_desc_extra *extra = vq->extra;
+	uint16_t *shadow = s->avail_shadow, *ring = s->avail->ring, m = (uint16_t)(vq->num - 1);
+
 	for (int k = 0; k < cnt; k++, idx++) {
 		const struct vq_single *b = &bufs[k];
-		uint16_t next = vq->extra[head].next, slot = mask(vq, idx);
+		uint16_t next = extra[head].next, slot = idx & m;
 		bool write = b->dir == VQ_IN;
 
-		s->desc[head] = (struct vring_desc){
+		desc[head] = (struct vring_desc){
 			cpu_to_le64(virtio_dma_addr(b->addr, b->len)), cpu_to_le32(b->len),
 			cpu_to_le16(write ? VRING_DESC_F_WRITE : 0), cpu_to_le16(next)};
-		vq->state[head] = (struct vq_desc_state){.token = b->token,
-							 .in_len = write ? b->len : 0,
-							 .ndesc = 1,
-							 .link = head,
-							 .table = VQ_NO_TABLE,
-							 .seq = idx};
-		s->avail_shadow[slot] = head;
-		s->avail->ring[slot] = cpu_to_le16(head);
+		state[head] = (struct vq_desc_state){.token = b->token,
+						     .in_len = write ? b->len : 0,
+						     .ndesc = 1,
+						     .link = head,
+						     .table = VQ_NO_TABLE,
+						     .seq = idx};
+		shadow[slot] = head;
+		ring[slot] = cpu_to_le16(head);
 		head = next;
 	}
 	s->free_head = head;
@@ -248,8 +256,7 @@ VQ_HOT(split) int vq_split_add_bufs(struct virtqueue *vq, const struct vq_single
 	/* Descriptors and ring entries before the index that publishes them. */
 	virt_wmb();
 	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(idx));
-	vq_added_n(vq, (uint32_t)cnt);
-	return cnt;
+	return vq_added_n(vq, (uint32_t)cnt, cnt);
 }
 
 /* A whole checked buffer (add_sgs): straight into the table, chained along the free list. */
@@ -307,8 +314,11 @@ VQ_HOT(split) void vq_split_add_chain(struct virtqueue *vq, const struct vq_chai
 	make_available(vq, head);
 }
 
-/* Return the chain at head to the free list and forget the buffer. */
-static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t head)
+/*
+ * Return the chain at head, which held no indirect table, to the free list
+ * and forget the buffer.
+ */
+static inline __attribute__((always_inline)) void *release(struct virtqueue *vq, uint16_t head)
 {
 	struct vq_split *s = &vq->split;
 	struct vq_desc_state *st = &vq->state[head];
@@ -327,10 +337,16 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 		s->free_head = head;
 	}
 	vq->num_free += st->ndesc;
-	if (st->table != VQ_NO_TABLE)
-		vq_table_put(vq, st->table);
 	*st = (struct vq_desc_state){0};
 	return token;
+}
+
+/* The same for any buffer: its indirect table, if any, goes back too. */
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t head)
+{
+	if (vq->state[head].table != VQ_NO_TABLE)
+		vq_table_put(vq, vq->state[head].table);
+	return release(vq, head);
 }
 
 static uint16_t used_idx(struct virtqueue *vq)
@@ -360,31 +376,44 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/* The next buffer of an in-order batch: all but the last count as wholly written. */
-VQ_HOT(split_used) static void *batch_next(struct virtqueue *vq, uint32_t *len)
+/*
+ * The next buffer of an in-order batch: all but the last count as wholly
+ * written. Fast (see get_step): a buffer with an indirect table is left to
+ * the slow path, which finds the batch where this left it.
+ */
+static inline __attribute__((always_inline)) enum vq_get_fast
+batch_next(struct virtqueue *vq, void **token, uint32_t *len, const bool fast)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
 
+	if (fast && vq->state[id].table != VQ_NO_TABLE)
+		return VQ_GET_SLOW;
 	vq->batch.left--;
 	*len = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
-	return detach(vq, id);
+	*token = fast ? release(vq, id) : detach(vq, id);
+	return VQ_GET_TAKEN;
 }
 
 /*
  * The ring part of get_buf: the next used buffer, every id and length
  * checked. Adds the used entries it consumed to *consumed: the caller moves
- * the interrupt event (update_used_event) once, after its last get_one.
+ * the interrupt event (update_used_event) once, after its last one.
+ * Two instances of one text: get_fast (fast: no call anywhere; whatever
+ * would call, a bad device or an indirect table, is VQ_GET_SLOW before the
+ * buffer is taken: used_seen and the copied entries it may have filled are
+ * what get_general would fill the same) and get_general (reports the bad
+ * device, gives the table back). Both run every check.
  */
-static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq, uint32_t *len,
-							   uint32_t *consumed)
+static inline __attribute__((always_inline)) enum vq_get_fast
+get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id;
 	uint32_t l;
 
 	if (vq->batch.left > 0)
-		return batch_next(vq, len);
+		return batch_next(vq, token, len, fast);
 
 	/*
 	 * Read used->idx (the line the device writes at every batch) only when
@@ -394,10 +423,12 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 		uint16_t seen = used_idx(vq);
 
 		if (seen == s->last_used)
-			return NULL;
+			return VQ_GET_NONE;
 		if ((uint16_t)(seen - s->last_used) > (uint16_t)(s->avail_idx - s->last_used)) {
+			if (fast)
+				return VQ_GET_SLOW;
 			vq_bad_device(vq, "used index ahead of the buffers made available");
-			return NULL;
+			return VQ_GET_NONE;
 		}
 		/* Read the entries only after seeing the index that covers them. */
 		virt_rmb();
@@ -408,34 +439,55 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 	/*
 	 * Copy the ready entries from here, a line's worth, in one go: the device
 	 * may be writing the next ones on the same line, and each re-read of it
-	 * would take the line back from the device.
+	 * would take the line back from the device. A lone ready entry is read
+	 * straight (the copy emptied): nothing to gain from copying it.
 	 */
-	if ((uint16_t)(s->last_used - s->copy_base) >= s->copy_n) {
+	struct vq_used_copy one;
+	const struct vq_used_copy *u;
+	uint16_t at = (uint16_t)(s->last_used - s->copy_base);
+
+	if (at < s->copy_n) {
+		u = &s->copy[at];
+	} else {
 		uint16_t n = ahead < VQ_COPY_MAX(s) ? ahead : (uint16_t)VQ_COPY_MAX(s);
 
-		for (uint16_t k = 0; k < n; k++) {
-			const struct vring_used_elem *e =
-				&s->used->ring[mask(vq, (uint16_t)(s->last_used + k))];
+		if (n == 1) {
+			const struct vring_used_elem *e = &s->used->ring[mask(vq, s->last_used)];
 
 			/* read once: the device may change it */
-			s->copy[k].id = le32_to_cpu(VQ_READ_ONCE(e->id));
-			s->copy[k].len = le32_to_cpu(VQ_READ_ONCE(e->len));
+			one.id = le32_to_cpu(VQ_READ_ONCE(e->id));
+			one.len = le32_to_cpu(VQ_READ_ONCE(e->len));
+			s->copy_n = 0;
+			u = &one;
+		} else {
+			for (uint16_t k = 0; k < n; k++) {
+				const struct vring_used_elem *e =
+					&s->used->ring[mask(vq, (uint16_t)(s->last_used + k))];
+
+				/* read once: the device may change it */
+				s->copy[k].id = le32_to_cpu(VQ_READ_ONCE(e->id));
+				s->copy[k].len = le32_to_cpu(VQ_READ_ONCE(e->len));
+			}
+			s->copy_base = s->last_used;
+			s->copy_n = n;
+			u = &s->copy[0];
 		}
-		s->copy_base = s->last_used;
-		s->copy_n = n;
 	}
-	const struct vq_used_copy *u = &s->copy[(uint16_t)(s->last_used - s->copy_base)];
 	uint32_t raw_id = u->id;
 
 	l = u->len;
 	id = (uint16_t)raw_id;
 	if (raw_id >= vq->num || !vq->state[id].token) {
+		if (fast)
+			return VQ_GET_SLOW;
 		vq_bad_device(vq, "used id is not an outstanding buffer");
-		return NULL;
+		return VQ_GET_NONE;
 	}
 	if (l > vq->state[id].in_len) {
+		if (fast)
+			return VQ_GET_SLOW;
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
-		return NULL;
+		return VQ_GET_NONE;
 	}
 	/*
 	 * IN_ORDER: the device may write one used entry for a batch, naming the
@@ -448,37 +500,67 @@ static inline __attribute__((always_inline)) void *get_one(struct virtqueue *vq,
 
 	if (n != 1) {
 		if (n == 0 || n > ahead) {
+			if (fast)
+				return VQ_GET_SLOW;
 			vq_bad_device(vq, "in-order batch names a buffer out of order");
-			return NULL;
+			return VQ_GET_NONE;
 		}
+		if (fast)
+			return VQ_GET_SLOW; /* a batch starts: rare enough to leave */
 		/* Hand out the batch front to back; the named buffer comes last. */
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		s->last_used += n;
 		*consumed += n;
-		return batch_next(vq, len);
+		return batch_next(vq, token, len, fast);
 	}
+	if (fast && vq->state[id].table != VQ_NO_TABLE)
+		return VQ_GET_SLOW;
 	s->last_used++;
 	*consumed += 1;
 	*len = l;
-	return detach(vq, id);
+	*token = fast ? release(vq, id) : detach(vq, id);
+	return VQ_GET_TAKEN;
+}
+
+static inline __attribute__((always_inline)) enum vq_get_fast
+get_fast(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed)
+{
+	return get_step(vq, token, len, consumed, true);
+}
+
+/* get_step's general instance: the buffer, or NULL (none used, or a bad device). */
+VQ_HOT(split_used)
+static __attribute__((noinline)) void *get_general(struct virtqueue *vq, uint32_t *len,
+						   uint32_t *consumed)
+{
+	void *token;
+
+	return get_step(vq, &token, len, consumed, false) == VQ_GET_TAKEN ? token : NULL;
 }
 
 void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 {
-	return vq_get_ring(vq, len, get_one, update_used_event);
+	return vq_get_ring(vq, len, get_general, update_used_event);
+}
+
+/* get_buf past the fast path: an indirect table, an in-order batch starting, a bad device. */
+VQ_HOT(split_used)
+static __attribute__((noinline)) void *get_buf_slow(struct virtqueue *vq, uint32_t *len)
+{
+	return vq_get_buf_general(vq, len, get_general, update_used_event);
 }
 
 /* All of virtqueue_get_buf. */
 VQ_HOT(split_used) void *vq_split_get_buf(struct virtqueue *vq, uint32_t *len)
 {
-	return vq_get_buf_one(vq, len, get_one, update_used_event);
+	return vq_get_buf_one(vq, len, get_fast, get_buf_slow, update_used_event);
 }
 
 /* All of virtqueue_get_bufs: get_buf's loop, the event moved once at the end. */
 VQ_HOT(split_used)
 unsigned vq_split_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
 {
-	return vq_get_bufs_loop(vq, tokens, lens, max, get_one, update_used_event);
+	return vq_get_bufs_loop(vq, tokens, lens, max, get_fast, get_general, update_used_event);
 }
 
 VQ_HOT(split_used) bool vq_split_more_used(struct virtqueue *vq)
