@@ -555,6 +555,16 @@ static void kick(struct run *r)
 	}
 }
 
+/*
+ * The i-th buffer's memory. The ring size is a power of two: a mask, not a
+ * division (a 64-bit divide per buffer cost the driver thread several ns,
+ * as much as a third of the ring's own work at batch 32).
+ */
+static uint8_t *buf_at(const struct run *r, uint8_t *bufs, uint64_t i)
+{
+	return bufs + (i & (r->num - 1)) * BUF_SIZE;
+}
+
 #define MAX_BURST 256 /* the most buffers one burst call adds or takes */
 
 /* calls "burst": up to add_run buffers in, then up to add_run used ones out. */
@@ -570,7 +580,7 @@ static bool driver_bursts(struct run *r, uint8_t *bufs, uint64_t *started, uint6
 	int rc;
 
 	for (unsigned k = 0; k < want; k++) {
-		uint8_t *b = bufs + ((*started + k) % r->num) * BUF_SIZE;
+		uint8_t *b = buf_at(r, bufs, *started + k);
 
 		sb[k] = (struct vq_single){b, BUF_SIZE, VQ_IN, b};
 	}
@@ -612,7 +622,7 @@ static void driver(struct run *r, uint8_t *bufs)
 			}
 			/* Up to a batch of buffers in a row (-B), then as many used ones back. */
 			for (unsigned k = 0; k < r->add_run && started < r->n; k++) {
-				uint8_t *b = bufs + (started % r->num) * BUF_SIZE;
+				uint8_t *b = buf_at(r, bufs, started);
 
 				rc = virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b);
 				if (rc)
@@ -683,7 +693,7 @@ static void solo(struct run *r, uint8_t *bufs)
 		return;
 	}
 	for (uint64_t i = 0; i < r->n; i++) {
-		uint8_t *b = bufs + (i % r->num) * BUF_SIZE;
+		uint8_t *b = buf_at(r, bufs, i);
 		uint32_t len;
 
 		if (virtqueue_add_buf_single(r->vq, b, BUF_SIZE, VQ_IN, b) ||

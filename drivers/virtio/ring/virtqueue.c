@@ -47,11 +47,6 @@ static int table_get(struct virtqueue *vq)
 	return vq->indir_nfree ? vq->indir_free[--vq->indir_nfree] : -1;
 }
 
-void vq_table_put(struct virtqueue *vq, uint16_t table)
-{
-	vq->indir_free[vq->indir_nfree++] = table;
-}
-
 static int pool_init(struct virtqueue *vq, const struct vq_config *cfg)
 {
 	if (!vq->indirect)

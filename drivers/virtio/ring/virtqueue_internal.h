@@ -168,7 +168,6 @@ static inline uint32_t MAX_U32(uint32_t a, uint32_t b)
 
 /* Core services for the layouts (virtqueue.c). */
 void vq_bad_device(struct virtqueue *vq, const char *reason);
-void vq_table_put(struct virtqueue *vq, uint16_t table);
 void *vq_get_buf_refused(struct virtqueue *vq, uint32_t *len);
 unsigned vq_get_bufs_refused(struct virtqueue *vq, void **tokens, uint32_t *lens);
 
@@ -274,15 +273,15 @@ vq_get_ring(struct virtqueue *vq, uint32_t *len,
 }
 
 /*
- * What a layout's get_fast found. get_fast is the common case of its get_one,
- * inline and without a call: the next used buffer when it is a plain one
- * (no indirect table to give back, no in-order batch to start), every check
- * of get_one made. Anything else, including every check that fails, is
- * VQ_GET_SLOW with nothing changed that get_one would not find the same
- * (it only fills caches of what the device wrote): the layout's get_general
- * (get_one, out of line) then starts over from the same used entry, takes
- * the buffer or reports the bad device. So the fast path needs no frame,
- * and every hostile case still meets get_one's checks and messages.
+ * What a layout's get_fast found. get_fast is the common case of its
+ * get_step, inline and without a call: the next used buffer unless it
+ * starts an in-order batch, every check made. That, and every check that
+ * fails, is VQ_GET_SLOW with nothing changed that get_step would not find
+ * the same (at most caches of what the device wrote are filled): the
+ * layout's get_general (get_step's other instance, out of line) then starts
+ * over from the same used entry, starts the batch or reports the bad
+ * device. So the fast path needs no frame, and every hostile case still
+ * meets the same checks and messages.
  */
 enum vq_get_fast {
 	VQ_GET_TAKEN, /* *token, *len: a buffer taken */
@@ -373,6 +372,12 @@ vq_get_bufs_loop(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned m
 		update_used_event(vq, consumed);
 	vq->stats.used += n;
 	return n;
+}
+
+/* An indirect table back on the free stack (inline: get_buf's fast path calls nothing). */
+static inline void vq_table_put(struct virtqueue *vq, uint16_t table)
+{
+	vq->indir_free[vq->indir_nfree++] = table;
 }
 
 static inline void *vq_table(struct virtqueue *vq, uint16_t table)

@@ -362,14 +362,16 @@ VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_ch
 					      .table = c->table});
 }
 
-/* Forget buffer id, which held no indirect table; its descriptors are free. */
-static inline __attribute__((always_inline)) void *release(struct virtqueue *vq, uint16_t id)
+/* Forget buffer id: its descriptors are free, its indirect table (if any) too. */
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
 {
 	struct vq_packed *p = &vq->packed;
 	struct vq_desc_state *st = &vq->state[id];
 	void *token = st->token;
 
 	vq->num_free += st->ndesc;
+	if (st->table != VQ_NO_TABLE)
+		vq_table_put(vq, st->table);
 	if (vq->in_order) {
 		*st = (struct vq_desc_state){0};
 	} else {
@@ -377,13 +379,6 @@ static inline __attribute__((always_inline)) void *release(struct virtqueue *vq,
 		p->free_id = id;
 	}
 	return token;
-}
-
-static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
-{
-	if (vq->state[id].table != VQ_NO_TABLE)
-		vq_table_put(vq, vq->state[id].table);
-	return release(vq, id);
 }
 
 static void advance_used(struct virtqueue *vq, uint32_t ndesc)
@@ -420,20 +415,13 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/*
- * The next buffer of an in-order batch: all but the last count as wholly
- * written. Fast (see get_step): a buffer with an indirect table is left to
- * the slow path, which finds the batch where this left it.
- */
-static inline __attribute__((always_inline)) enum vq_get_fast
-batch_next(struct virtqueue *vq, void **token, uint32_t *len, const bool fast)
+/* The next buffer of an in-order batch: all but the last count as wholly written. */
+static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_packed *p = &vq->packed;
 	uint16_t id = p->batch_head;
 	uint32_t next = id + vq->state[id].ndesc;
 
-	if (fast && vq->state[id].table != VQ_NO_TABLE)
-		return VQ_GET_SLOW;
 	p->batch_head = (uint16_t)(next >= vq->num ? next - vq->num : next);
 	if (id == vq->batch.last_id) {
 		vq->batch.left = 0;
@@ -441,18 +429,17 @@ batch_next(struct virtqueue *vq, void **token, uint32_t *len, const bool fast)
 	} else {
 		*len = vq->state[id].in_len;
 	}
-	*token = fast ? release(vq, id) : detach(vq, id);
-	return VQ_GET_TAKEN;
+	return detach(vq, id);
 }
 
 /*
  * The ring part of get_buf: the next used buffer, every id and length
  * checked. Adds the descriptors it consumed to *consumed: the caller moves
  * the interrupt event (update_used_event) once, after its last one.
- * Two instances of one text: get_fast (fast: no call anywhere; whatever
- * would call, a bad device or an indirect table, is VQ_GET_SLOW before
- * anything is changed) and get_general (reports the bad device, gives the
- * table back). Both run every check.
+ * Two instances of one text: get_fast (fast: no call anywhere; a bad
+ * device, or an in-order batch to start, is VQ_GET_SLOW before anything
+ * is changed) and get_general (reports the bad device, starts the batch).
+ * Both run every check.
  */
 static inline __attribute__((always_inline)) enum vq_get_fast
 get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast)
@@ -462,8 +449,10 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 	uint16_t flags, id, last = p->last_used;
 	uint32_t l;
 
-	if (vq->batch.left > 0)
-		return batch_next(vq, token, len, fast);
+	if (vq->batch.left > 0) {
+		*token = batch_next(vq, len);
+		return VQ_GET_TAKEN;
+	}
 
 	d = &p->desc[last];
 	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
@@ -515,14 +504,13 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 		advance_used(vq, ndesc);
 		*consumed += ndesc;
 		vq->batch = (struct vq_batch){.left = 1, .last_id = id, .last_len = l};
-		return batch_next(vq, token, len, fast);
+		*token = batch_next(vq, len);
+		return VQ_GET_TAKEN;
 	}
-	if (fast && vq->state[id].table != VQ_NO_TABLE)
-		return VQ_GET_SLOW;
 	advance_used(vq, vq->state[id].ndesc);
 	*consumed += vq->state[id].ndesc;
 	*len = l;
-	*token = fast ? release(vq, id) : detach(vq, id);
+	*token = detach(vq, id);
 	return VQ_GET_TAKEN;
 }
 
@@ -547,7 +535,7 @@ void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
 	return vq_get_ring(vq, len, get_general, update_used_event);
 }
 
-/* get_buf past the fast path: an indirect table, an in-order batch starting, a bad device. */
+/* get_buf past the fast path: an in-order batch starting, a bad device. */
 VQ_HOT(packed_used)
 static __attribute__((noinline)) void *get_buf_slow(struct virtqueue *vq, uint32_t *len)
 {

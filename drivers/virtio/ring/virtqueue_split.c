@@ -314,11 +314,8 @@ VQ_HOT(split) void vq_split_add_chain(struct virtqueue *vq, const struct vq_chai
 	make_available(vq, head);
 }
 
-/*
- * Return the chain at head, which held no indirect table, to the free list
- * and forget the buffer.
- */
-static inline __attribute__((always_inline)) void *release(struct virtqueue *vq, uint16_t head)
+/* Return the chain at head to the free list and forget the buffer. */
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t head)
 {
 	struct vq_split *s = &vq->split;
 	struct vq_desc_state *st = &vq->state[head];
@@ -337,16 +334,10 @@ static inline __attribute__((always_inline)) void *release(struct virtqueue *vq,
 		s->free_head = head;
 	}
 	vq->num_free += st->ndesc;
+	if (st->table != VQ_NO_TABLE)
+		vq_table_put(vq, st->table);
 	*st = (struct vq_desc_state){0};
 	return token;
-}
-
-/* The same for any buffer: its indirect table, if any, goes back too. */
-static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t head)
-{
-	if (vq->state[head].table != VQ_NO_TABLE)
-		vq_table_put(vq, vq->state[head].table);
-	return release(vq, head);
 }
 
 static uint16_t used_idx(struct virtqueue *vq)
@@ -376,34 +367,26 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 	}
 }
 
-/*
- * The next buffer of an in-order batch: all but the last count as wholly
- * written. Fast (see get_step): a buffer with an indirect table is left to
- * the slow path, which finds the batch where this left it.
- */
-static inline __attribute__((always_inline)) enum vq_get_fast
-batch_next(struct virtqueue *vq, void **token, uint32_t *len, const bool fast)
+/* The next buffer of an in-order batch: all but the last count as wholly written. */
+static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *vq, uint32_t *len)
 {
 	struct vq_split *s = &vq->split;
 	uint16_t id = s->avail_shadow[mask(vq, (uint16_t)(s->last_used - vq->batch.left))];
 
-	if (fast && vq->state[id].table != VQ_NO_TABLE)
-		return VQ_GET_SLOW;
 	vq->batch.left--;
 	*len = vq->batch.left ? vq->state[id].in_len : vq->batch.last_len;
-	*token = fast ? release(vq, id) : detach(vq, id);
-	return VQ_GET_TAKEN;
+	return detach(vq, id);
 }
 
 /*
  * The ring part of get_buf: the next used buffer, every id and length
  * checked. Adds the used entries it consumed to *consumed: the caller moves
  * the interrupt event (update_used_event) once, after its last one.
- * Two instances of one text: get_fast (fast: no call anywhere; whatever
- * would call, a bad device or an indirect table, is VQ_GET_SLOW before the
- * buffer is taken: used_seen and the copied entries it may have filled are
- * what get_general would fill the same) and get_general (reports the bad
- * device, gives the table back). Both run every check.
+ * Two instances of one text: get_fast (fast: no call anywhere; a bad
+ * device, or an in-order batch to start, is VQ_GET_SLOW before the buffer
+ * is taken: used_seen and the copied entries it may have filled are what
+ * get_general would fill the same) and get_general (reports the bad
+ * device, starts the batch). Both run every check.
  */
 static inline __attribute__((always_inline)) enum vq_get_fast
 get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast)
@@ -412,8 +395,10 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 	uint16_t id;
 	uint32_t l;
 
-	if (vq->batch.left > 0)
-		return batch_next(vq, token, len, fast);
+	if (vq->batch.left > 0) {
+		*token = batch_next(vq, len);
+		return VQ_GET_TAKEN;
+	}
 
 	/*
 	 * Read used->idx (the line the device writes at every batch) only when
@@ -511,14 +496,13 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 		vq->batch = (struct vq_batch){.left = n, .last_id = id, .last_len = l};
 		s->last_used += n;
 		*consumed += n;
-		return batch_next(vq, token, len, fast);
+		*token = batch_next(vq, len);
+		return VQ_GET_TAKEN;
 	}
-	if (fast && vq->state[id].table != VQ_NO_TABLE)
-		return VQ_GET_SLOW;
 	s->last_used++;
 	*consumed += 1;
 	*len = l;
-	*token = fast ? release(vq, id) : detach(vq, id);
+	*token = detach(vq, id);
 	return VQ_GET_TAKEN;
 }
 
@@ -543,7 +527,7 @@ void *vq_split_get(struct virtqueue *vq, uint32_t *len)
 	return vq_get_ring(vq, len, get_general, update_used_event);
 }
 
-/* get_buf past the fast path: an indirect table, an in-order batch starting, a bad device. */
+/* get_buf past the fast path: an in-order batch starting, a bad device. */
 VQ_HOT(split_used)
 static __attribute__((noinline)) void *get_buf_slow(struct virtqueue *vq, uint32_t *len)
 {
