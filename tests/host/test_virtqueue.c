@@ -3044,6 +3044,56 @@ HP(packed, F(RING_PACKED), H_IN_ORDER_NOT_HEAD)
 	}
 
 /*
+ * Split copies several ready used entries a line at a time, and reads a lone
+ * one straight, emptying its copy. One copy of two entries, then more than
+ * 65536 buffers used one at a time (the used index wraps): a copy left
+ * standing would be read again when last_used came round to its base, and
+ * hand out a stale id. Every token and length must come back exact, in
+ * order. (Packed runs the same round trips.)
+ */
+static void test_used_copy_wraps(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *d = &c->d[0];
+	struct vq_sim *s = &d->sim;
+	uint8_t *buf = ctx_alloc(c, 8 * 64);
+	uint64_t added = 0, got = 0;
+	struct vq_sim_buf *b;
+	uint32_t len;
+
+	dev_start(d, 8, c->p->features);
+	for (; added < 3; added++)
+		assert_int_equal(virtqueue_add_buf_single(d->vq, buf + added * 64, 64, VQ_IN,
+							  (void *)(uintptr_t)(added + 1)),
+				 0);
+	for (unsigned i = 0; i < 3; i++)
+		assert_non_null(vq_sim_pop(s));
+	/* Two ready at once: the copy path. */
+	for (unsigned i = 0; i < 2; i++)
+		vq_sim_complete(s, vq_sim_inflight(s, 0), 10 + i);
+	for (; got < 2; got++) {
+		assert_ptr_equal(virtqueue_get_buf(d->vq, &len), (void *)(uintptr_t)(got + 1));
+		assert_int_equal(len, 10 + got);
+	}
+	/* Then one at a time, past the 16-bit wrap of the used index. */
+	while (got < 70000) {
+		assert_int_equal(virtqueue_add_buf_single(d->vq, buf + (added % 8) * 64, 64, VQ_IN,
+							  (void *)(uintptr_t)(added + 1)),
+				 0);
+		added++;
+		assert_non_null(vq_sim_pop(s));
+		b = vq_sim_inflight(s, 0);
+		vq_sim_complete(s, b, (uint32_t)(got % 64));
+		assert_ptr_equal(virtqueue_get_buf(d->vq, &len), (void *)(uintptr_t)(got + 1));
+		assert_int_equal(len, got % 64);
+		assert_null(virtqueue_get_buf(d->vq, &len));
+		got++;
+	}
+	assert_false(virtqueue_is_broken(d->vq));
+	assert_int_equal(virtqueue_stats(d->vq)->used, got);
+}
+
+/*
  * Packed (2.8 "Element Address and Length"): a used descriptor without
  * VRING_DESC_F_WRITE has a reserved length, which the driver ignores; it is
  * not a device error even when it exceeds the buffer's writable part.
@@ -3121,6 +3171,8 @@ int main(void)
 		T(test_get_buf_after_reset, split),
 		T(test_get_buf_after_reset, packed),
 		T(test_packed_len_without_write, packed),
+		T(test_used_copy_wraps, split),
+		T(test_used_copy_wraps, packed),
 		TH(split, H_ID_RANGE),
 		TH(split, H_ID_HUGE),
 		TH(split, H_ID_NOT_HEAD),
