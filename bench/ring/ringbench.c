@@ -74,7 +74,10 @@
  * repetitions of ns/buf / P): the machine is shared, so only ratios taken at
  * the same moment compare. With -r N each row is the median of N repetitions.
  * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P xP calls
- * (order: "any" = IN_ORDER not negotiated, "in" = negotiated).
+ * bufs/sweep (order: "any" = IN_ORDER not negotiated, "in" = negotiated;
+ * bufs/sweep: buffers per device sweep that found any, the mean over the
+ * repetitions: in poll mode the waiting policies below set it, and with it
+ * how many buffers share each line the two sides hand over).
  *
  * Usage: ringbench [-n buffers] [-s size[,size...]] [-b batch[,batch...]]
  *                  [-l split|packed|both] [-m poll|notify|both]
@@ -204,6 +207,7 @@ struct run {
 	struct bell irq_bell;  /* device -> driver */
 	_Alignas(CACHE_LINE) uint64_t kicks;
 	_Alignas(CACHE_LINE) uint64_t interrupts;
+	uint64_t sweeps; /* the device's sweeps that found buffers (stored once, at its end) */
 	_Alignas(CACHE_LINE) int go;
 	_Alignas(CACHE_LINE) int ready;
 };
@@ -493,7 +497,7 @@ static void *device_thread(void *arg)
 	struct split_dev s;
 	struct packed_dev p;
 	bool packed = r->layout == VQ_PACKED;
-	uint64_t done = 0;
+	uint64_t done = 0, sweeps = 0;
 	unsigned uncalled = 0; /* buffers used since the last interrupt check */
 
 	dev_init(r, &s, &p);
@@ -515,6 +519,7 @@ static void *device_thread(void *arg)
 		do {
 			got = packed ? packed_use_bufs(&p) : split_use_bufs(&s);
 			done += got;
+			sweeps += got != 0;
 			uncalled += got;
 			if (r->notify && uncalled >= r->batch) {
 				uncalled = 0;
@@ -542,6 +547,7 @@ static void *device_thread(void *arg)
 				idle(r->idle_pauses);
 		}
 	}
+	r->sweeps = sweeps; /* read after the join */
 	return NULL;
 }
 
@@ -689,6 +695,7 @@ static void solo(struct run *r, uint8_t *bufs)
 				fprintf(stderr, "ringbench: solo: buffers lost\n");
 				exit(1);
 			}
+			r->sweeps++;
 		}
 		return;
 	}
@@ -703,6 +710,7 @@ static void solo(struct run *r, uint8_t *bufs)
 				(unsigned long long)i);
 			exit(1);
 		}
+		r->sweeps++;
 	}
 }
 
@@ -906,7 +914,7 @@ static void row(const struct run *proto, struct row_setup *rs)
 {
 	static struct run r;
 	double ns[MAX_REPS], oneway[MAX_REPS], ratio[MAX_REPS];
-	double kicks = 0, irqs = 0;
+	double kicks = 0, irqs = 0, sweep = 0;
 	unsigned tries = 0;
 
 	for (unsigned k = 0; k < rs->reps; k++) {
@@ -925,15 +933,16 @@ static void row(const struct run *proto, struct row_setup *rs)
 		ratio[k] = oneway[k] > 0 ? ns[k] / oneway[k] : 0;
 		kicks += (double)r.kicks / (double)r.n;
 		irqs += (double)r.interrupts / (double)r.n;
+		sweep += r.sweeps ? (double)r.n / (double)r.sweeps : 0;
 	}
-	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %6.2f %6s\n",
+	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %6.2f %6s %10.2f\n",
 	       proto->layout == VQ_PACKED ? "packed" : "split",
 	       proto->solo     ? "solo"
 	       : proto->notify ? "notify"
 			       : "poll",
 	       proto->batch, median(ns, rs->reps), kicks / rs->reps, irqs / rs->reps, proto->num,
 	       proto->in_order ? "in" : "any", median(oneway, rs->reps), median(ratio, rs->reps),
-	       proto->burst ? "burst" : "single");
+	       proto->burst ? "burst" : "single", sweep / rs->reps);
 	fflush(stdout);
 }
 
@@ -1042,8 +1051,9 @@ int main(int argc, char **argv)
 				.row_pings = row_pings,
 				.cpus = {cpus[0], cpus[1]},
 				.best_p = best_p};
-	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s %6s\n", "layout", "mode", "batch",
-	       "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP", "calls");
+	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s %6s %10s\n", "layout", "mode",
+	       "batch", "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP", "calls",
+	       "bufs/sweep");
 	for (unsigned si = 0; si < nsizes; si++)
 		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++)
 			for (int mode = 0; mode < 2; mode++)
