@@ -400,6 +400,7 @@ static void packed_put_sweep(struct packed_dev *d, const uint16_t *ids, const ui
 	STORE(&first->flags, first_flags);
 }
 
+/* One sweep. Returns: buffers used. */
 static unsigned packed_use_bufs(struct packed_dev *d)
 {
 	uint16_t id = 0, n, ids[DEV_SWEEP];
