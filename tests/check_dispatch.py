@@ -30,7 +30,7 @@ DATA_PATH = {
     "virtqueue_kick_prepare": "kick_prepare",
 }
 # functions that legitimately call a hook supplied by the driver or transport
-HOOK_CALLERS = {"virtqueue_notify", "virtqueue_kick", "vq_kick_for_wrap", "virtqueue_interrupt",
+HOOK_CALLERS = {"virtqueue_notify", "virtqueue_kick", "virtqueue_interrupt",
                 "virtqueue_reset", "virtqueue_resize", "recycle_all",
                 "virtqueue_add_sgs"}
 

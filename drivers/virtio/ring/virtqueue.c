@@ -191,7 +191,6 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 	}
 	b->active = true;
 	vq->building = b;
-	vq->open = true;
 	return 0;
 }
 
@@ -206,7 +205,6 @@ VQ_HOT(core) void virtqueue_abort_buf(struct vq_buf *b)
 		vq_table_put(vq, b->table);
 	b->active = false;
 	vq->building = NULL;
-	vq->open = false;
 }
 
 static int add_sg_fail(struct vq_buf *b, int err)
@@ -269,7 +267,6 @@ VQ_HOT(core) int virtqueue_end_buf(struct vq_buf *b)
 	VQ_CALL(vq, publish, b);
 	b->active = false;
 	vq->building = NULL;
-	vq->open = false;
 	vq->stats.added++;
 	if (b->indirect)
 		vq->stats.indirect++;
@@ -403,13 +400,6 @@ VQ_HOT(core)
 unsigned virtqueue_get_bufs(struct virtqueue *vq, void **tokens, uint32_t *lens, unsigned max)
 {
 	return VQ_CALL(vq, get_bufs, vq, tokens, lens, max);
-}
-
-/* vq_added_n's kick before the avail index can wrap: rare, out of line. */
-int vq_kick_for_wrap(struct virtqueue *vq, int rc)
-{
-	virtqueue_kick(vq);
-	return rc;
 }
 
 /*

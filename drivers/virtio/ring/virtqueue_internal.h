@@ -97,20 +97,8 @@ struct virtqueue {
 	uint32_t num;
 	uint32_t num_free;  /* free ring descriptors */
 	uint32_t num_added; /* split: buffers, packed: descriptors, since the last kick */
-	bool indirect, event_idx, in_order;
-	/*
-	 * What keeps get_buf off the ring (vq_get_buf_clear), read as one
-	 * word: broken; a fault injected (virtqueue_inject_fault: the next
-	 * used entry is taken as bad); a piecewise buffer open (open ==
-	 * (building != NULL)).
-	 */
-	union {
-		struct {
-			bool broken, inject_fault, open;
-			bool stop_unused; /* always false */
-		};
-		uint32_t get_stop;
-	};
+	bool indirect, event_idx, in_order, broken;
+	bool inject_fault; /* virtqueue_inject_fault: the next used entry is taken as bad */
 	const char *broken_reason;
 	const char *name;
 	vq_callback_t callback;
@@ -198,8 +186,6 @@ static inline int vq_add_single_check(const struct virtqueue *vq, uint32_t len, 
 	return 0;
 }
 
-_Static_assert(VQ_OUT == 0 && VQ_IN == 1, "vq_add_bufs_check: dir > VQ_IN is not a direction");
-
 /*
  * add_bufs's checks: broken, busy, then every entry (before any is added),
  * then room: how many of the n to add (the free descriptors bound it; each
@@ -213,7 +199,8 @@ static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_
 	if (vq->building)
 		return -EBUSY;
 	for (unsigned k = 0; k < n; k++)
-		if (!bufs[k].token | ((unsigned)bufs[k].dir > VQ_IN) | (bufs[k].len == 0))
+		if (!bufs[k].token || (bufs[k].dir != VQ_IN && bufs[k].dir != VQ_OUT) ||
+		    bufs[k].len == 0)
 			return -EINVAL;
 	if (n == 0)
 		return 0;
@@ -222,20 +209,16 @@ static inline int vq_add_bufs_check(const struct virtqueue *vq, const struct vq_
 	return (int)MIN_U32(n, vq->num_free);
 }
 
-int vq_kick_for_wrap(struct virtqueue *vq, int rc);
-
 /*
- * n buffers were made available by an add that returns rc: count them, and
- * kick before the unkicked span can wrap: the avail index is 16 bits (before
- * them the span was below 0xffff - num, and n <= num). Returns rc; the kick
- * is a tail call, so the add needs no frame for it.
+ * n buffers were made available: count them, and kick before the unkicked
+ * span can wrap: the avail index is 16 bits (before them the span was below
+ * 0xffff - num, and n <= num).
  */
-static inline int vq_added_n(struct virtqueue *vq, uint32_t n, int rc)
+static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
 {
 	vq->stats.added += n;
 	if (__builtin_expect(vq->num_added >= 0xffff - vq->num, 0))
-		return vq_kick_for_wrap(vq, rc);
-	return rc;
+		virtqueue_kick(vq);
 }
 
 /*
@@ -245,7 +228,7 @@ static inline int vq_added_n(struct virtqueue *vq, uint32_t n, int rc)
  */
 static inline bool vq_get_buf_clear(const struct virtqueue *vq)
 {
-	return !vq->get_stop;
+	return !(vq->broken | vq->inject_fault) && !vq->building;
 }
 
 /* get_buf's end: count the buffer taken, if any, and tell its length if asked. */
@@ -315,10 +298,7 @@ vq_get_buf_one(struct virtqueue *vq, uint32_t *len, vq_get_fast_fn get_fast,
 	case VQ_GET_TAKEN: break;
 	}
 	update_used_event(vq, consumed);
-	vq->stats.used++;
-	if (len)
-		*len = l;
-	return token;
+	return vq_got(vq, token, l, len);
 }
 
 /* get_buf_slow for the layouts: get_general's buffer, the event moved, counted. */
@@ -326,11 +306,9 @@ static inline __attribute__((always_inline)) void *
 vq_get_buf_general(struct virtqueue *vq, uint32_t *len, vq_get_one_fn get_general,
 		   vq_used_event_fn update_used_event)
 {
-	uint32_t l = 0, consumed = 0;
-	void *token = get_general(vq, &l, &consumed);
+	uint32_t l = 0;
+	void *token = vq_get_ring(vq, &l, get_general, update_used_event);
 
-	if (consumed)
-		update_used_event(vq, consumed);
 	return vq_got(vq, token, l, len);
 }
 

@@ -253,7 +253,8 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 	virt_wmb();
 	VQ_WRITE_ONCE(d->flags, cpu_to_le16(flags));
 	vq->num_added++;
-	return vq_added_n(vq, 1, 0);
+	vq_added_n(vq, 1);
+	return 0;
 }
 
 /*
@@ -317,7 +318,8 @@ int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 	/* Every descriptor of the burst before the flags that hand it over. */
 	virt_wmb();
 	VQ_WRITE_ONCE(p->desc[first].flags, cpu_to_le16(head_flags));
-	return vq_added_n(vq, (uint32_t)cnt, cnt);
+	vq_added_n(vq, (uint32_t)cnt);
+	return cnt;
 }
 
 /* A whole checked buffer (add_sgs): straight into the ring or its indirect table. */

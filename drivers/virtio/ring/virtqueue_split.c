@@ -205,7 +205,8 @@ int vq_split_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_d
 						 .table = VQ_NO_TABLE,
 						 .seq = s->avail_idx};
 	make_available(vq, head);
-	return vq_added_n(vq, 1, 0);
+	vq_added_n(vq, 1);
+	return 0;
 }
 
 /*
@@ -256,7 +257,8 @@ VQ_HOT(split) int vq_split_add_bufs(struct virtqueue *vq, const struct vq_single
 	/* Descriptors and ring entries before the index that publishes them. */
 	virt_wmb();
 	VQ_WRITE_ONCE(s->avail->idx, cpu_to_le16(idx));
-	return vq_added_n(vq, (uint32_t)cnt, cnt);
+	vq_added_n(vq, (uint32_t)cnt);
+	return cnt;
 }
 
 /* A whole checked buffer (add_sgs): straight into the table, chained along the free list. */
@@ -338,6 +340,15 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 		vq_table_put(vq, st->table);
 	*st = (struct vq_desc_state){0};
 	return token;
+}
+
+/* The used entry at index idx, each field read once: the device may change it. */
+static inline void read_used(struct virtqueue *vq, uint16_t idx, struct vq_used_copy *out)
+{
+	const struct vring_used_elem *e = &vq->split.used->ring[mask(vq, idx)];
+
+	out->id = le32_to_cpu(VQ_READ_ONCE(e->id));
+	out->len = le32_to_cpu(VQ_READ_ONCE(e->len));
 }
 
 static uint16_t used_idx(struct virtqueue *vq)
@@ -437,22 +448,12 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 		uint16_t n = ahead < VQ_COPY_MAX(s) ? ahead : (uint16_t)VQ_COPY_MAX(s);
 
 		if (n == 1) {
-			const struct vring_used_elem *e = &s->used->ring[mask(vq, s->last_used)];
-
-			/* read once: the device may change it */
-			one.id = le32_to_cpu(VQ_READ_ONCE(e->id));
-			one.len = le32_to_cpu(VQ_READ_ONCE(e->len));
+			read_used(vq, s->last_used, &one);
 			s->copy_n = 0;
 			u = &one;
 		} else {
-			for (uint16_t k = 0; k < n; k++) {
-				const struct vring_used_elem *e =
-					&s->used->ring[mask(vq, (uint16_t)(s->last_used + k))];
-
-				/* read once: the device may change it */
-				s->copy[k].id = le32_to_cpu(VQ_READ_ONCE(e->id));
-				s->copy[k].len = le32_to_cpu(VQ_READ_ONCE(e->len));
-			}
+			for (uint16_t k = 0; k < n; k++)
+				read_used(vq, (uint16_t)(s->last_used + k), &s->copy[k]);
 			s->copy_base = s->last_used;
 			s->copy_n = n;
 			u = &s->copy[0];
