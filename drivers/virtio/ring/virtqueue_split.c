@@ -52,6 +52,8 @@ void vq_split_reset(struct virtqueue *vq)
 	s->free_tail = (uint16_t)(vq->num - 1);
 	s->avail_idx = 0;
 	s->avail_flags = 0;
+	/* The shadow mirrors the avail ring as we wrote it: zeros, like the ring. */
+	memset(s->avail_shadow, 0, vq->num * sizeof(*s->avail_shadow));
 	s->last_used = 0;
 	s->used_seen = 0;
 	s->copy_n = 0;
@@ -131,14 +133,30 @@ void vq_split_rollback(struct vq_buf *b)
 	(void)b;
 }
 
+/*
+ * Head into avail ring slot, written only if the slot does not hold it from
+ * the last lap (the shadow is what we wrote there; the device only reads the
+ * ring). With IN_ORDER and the same number of descriptors per buffer every
+ * lap puts the same heads in the same slots: the ring's lines are then never
+ * written again, so the device reads them from its own cache instead of
+ * taking each line back from the driver once per sweep. A device that wrote
+ * into the ring reads its own writes back; what it returns is checked
+ * against the driver's state, never the ring.
+ */
+static inline void put_avail(uint16_t *shadow, le16 *ring, uint16_t slot, uint16_t head)
+{
+	if (shadow[slot] != head) {
+		shadow[slot] = head;
+		ring[slot] = cpu_to_le16(head);
+	}
+}
+
 /* Put the chain at head in the avail ring and publish the index. */
 static void make_available(struct virtqueue *vq, uint16_t head)
 {
 	struct vq_split *s = &vq->split;
-	uint16_t slot = mask(vq, s->avail_idx);
 
-	s->avail_shadow[slot] = head;
-	s->avail->ring[slot] = cpu_to_le16(head);
+	put_avail(s->avail_shadow, s->avail->ring, mask(vq, s->avail_idx), head);
 	/* Descriptors and ring entry before the index that publishes them. */
 	virt_wmb();
 	s->avail_idx++;
@@ -246,8 +264,7 @@ VQ_HOT(split) int vq_split_add_bufs(struct virtqueue *vq, const struct vq_single
 						     .link = head,
 						     .table = VQ_NO_TABLE,
 						     .seq = idx};
-		shadow[slot] = head;
-		ring[slot] = cpu_to_le16(head);
+		put_avail(shadow, ring, slot, head);
 		head = next;
 	}
 	s->free_head = head;
