@@ -3094,6 +3094,83 @@ static void test_used_copy_wraps(void **state)
 }
 
 /*
+ * Split: an avail ring entry is written only when it changes. With IN_ORDER
+ * every lap of single-descriptor buffers puts head k in slot k again, so
+ * after the first lap the driver leaves the ring's entries alone (they stay
+ * in the device's cache). Marks written over the entries after lap one
+ * survive lap two; a head that differs from the last lap's is written. A
+ * reset zeroes the ring and the driver's copy of it alike.
+ */
+static unsigned int kept_recycled;
+
+static void kept_recycle(struct virtqueue *vq, void *token)
+{
+	(void)vq;
+	(void)token;
+	kept_recycled++;
+}
+
+static void test_avail_entry_kept(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *d = &c->d[0];
+	struct vq_sim *s = &d->sim;
+	uint64_t feat = c->p->features | F(IN_ORDER);
+	uint8_t *buf = ctx_alloc(c, 8 * 64);
+	struct vq_sim_buf *b;
+	uint32_t len;
+	int tok[8];
+
+	dev_start(d, 8, feat);
+	for (unsigned lap = 0; lap < 2; lap++) {
+		for (unsigned k = 0; k < 8; k++)
+			assert_int_equal(
+				virtqueue_add_buf_single(d->vq, buf + k * 64, 64, VQ_IN, &tok[k]),
+				0);
+		for (unsigned k = 0; k < 8; k++)
+			assert_int_equal(le16_to_cpu(s->avail->ring[k]), lap ? 0x7770 + k : k);
+		if (lap) /* the device must read the heads the driver meant */
+			for (unsigned k = 0; k < 8; k++)
+				s->avail->ring[k] = cpu_to_le16((uint16_t)k);
+		for (unsigned k = 0; k < 8; k++) {
+			assert_non_null(b = vq_sim_pop(s));
+			assert_int_equal(b->id, k);
+			vq_sim_complete(s, b, 1);
+		}
+		for (unsigned k = 0; k < 8; k++)
+			assert_ptr_equal(virtqueue_get_buf(d->vq, &len), &tok[k]);
+		for (unsigned k = 0; k < 8; k++) /* marks: still there after the next lap? */
+			s->avail->ring[k] = cpu_to_le16((uint16_t)(0x7770 + k));
+	}
+	/* Two chains of two: heads 0 (as last lap: kept) and 2 (was 1: written). */
+	for (unsigned k = 0; k < 2; k++) {
+		DECLARE_SG(in, 2);
+
+		sg_add(in, buf + k * 128, 64);
+		sg_add(in, buf + k * 128 + 64, 64);
+		assert_int_equal(virtqueue_add_sgs(d->vq, NULL, in, &tok[k]), 0);
+	}
+	assert_int_equal(le16_to_cpu(s->avail->ring[0]), 0x7770);
+	assert_int_equal(le16_to_cpu(s->avail->ring[1]), 2);
+	assert_int_equal(le16_to_cpu(s->avail->ring[2]), 0x7772);
+	/* Reset: the ring is zeroed, and so is what the driver thinks it holds. */
+	kept_recycled = 0;
+	assert_int_equal(virtqueue_reset(d->vq, kept_recycle), 0);
+	assert_int_equal(kept_recycled, 2);
+	vq_sim_attach(s, d->vq, feat);
+	for (unsigned k = 0; k < 8; k++)
+		assert_int_equal(virtqueue_add_buf_single(d->vq, buf + k * 64, 64, VQ_IN, &tok[k]),
+				 0);
+	for (unsigned k = 0; k < 8; k++) {
+		assert_int_equal(le16_to_cpu(s->avail->ring[k]), k);
+		assert_non_null(b = vq_sim_pop(s));
+		assert_int_equal(b->id, k);
+	}
+	assert_false(virtqueue_is_broken(d->vq));
+	dev_stop(d);
+}
+
+/*
  * Packed (2.8 "Element Address and Length"): a used descriptor without
  * VRING_DESC_F_WRITE has a reserved length, which the driver ignores; it is
  * not a device error even when it exceeds the buffer's writable part.
@@ -3172,6 +3249,7 @@ int main(void)
 		T(test_get_buf_after_reset, packed),
 		T(test_packed_len_without_write, packed),
 		T(test_used_copy_wraps, split),
+		T(test_avail_entry_kept, split),
 		T(test_used_copy_wraps, packed),
 		TH(split, H_ID_RANGE),
 		TH(split, H_ID_HUGE),
