@@ -555,12 +555,15 @@ VQ_HOT(packed_used) void *vq_packed_get_buf(struct virtqueue *vq, uint32_t *len)
  * to a line, each line written by the device: ask for the lines after the
  * first at once (VQ_PREFETCH_USED slots at most, none the device was not
  * given), so their transfers overlap instead of each waiting for the one
- * before (packed b8/b32 bursts: 0.91 of the time, bench/ring/PROFILE.md
- * round 6). Not with IN_ORDER: a device may then write one used descriptor
- * per batch, and the lines between are the driver's own. Only ring memory
- * is touched, and only read.
+ * before (ring 256, bursts of 8/32: 0.87/0.76 of the time; PROFILE.md in
+ * bench/ring, round 6). Not with IN_ORDER: a device may then write one used
+ * descriptor per batch, and the lines between are the driver's own. Only
+ * ring memory is touched, and only read. Always inline: GCC counts a
+ * function whose only effect is a prefetch as one without effects, and
+ * may delete calls to it.
  */
-static inline void prefetch_used(const struct virtqueue *vq, unsigned max)
+static inline __attribute__((always_inline)) void prefetch_used(const struct virtqueue *vq,
+								unsigned max)
 {
 	const struct vq_packed *p = &vq->packed;
 	uint32_t out = vq->num - vq->num_free, ahead = MIN_U32(MIN_U32(max, out), VQ_PREFETCH_USED);
