@@ -11,9 +11,13 @@ build of drivers/virtio/ring/virtqueue.c and checks that
     a caller's hook (transport notify, driver callback, recycle),
   - the per-buffer functions sit in .text.vq_hot.core (VQ_HOT), which
     linker.ld keeps on a page of its own (under TCG, code straddling a page
-    boundary costs a trip through QEMU's loop on every call).
+    boundary costs a trip through QEMU's loop on every call),
+  - the prefetches the layouts rely on are in the code (the layout objects
+    beside OBJECT): GCC deletes a call to a function whose only effect is a
+    prefetch, so a prefetch that is not inlined early vanishes silently.
 Usage: check_dispatch.py OBJECT   (exit 0 = pass)
 """
+import os
 import re
 import subprocess
 import sys
@@ -33,10 +37,12 @@ DATA_PATH = {
 HOOK_CALLERS = {"virtqueue_notify", "virtqueue_kick", "virtqueue_interrupt",
                 "virtqueue_reset", "virtqueue_resize", "recycle_all",
                 "virtqueue_add_sgs"}
+# layout object (beside OBJECT) -> functions that must hold a prefetch instruction
+PREFETCHES = {"virtqueue_packed.c.o": ["vq_packed_get_bufs"]}
 
 
-def main():
-    obj = sys.argv[1]
+def disassemble(obj):
+    """Returns ({function: [lines]}, {function: section})."""
     out = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", obj],
                          capture_output=True, text=True, check=True).stdout
     funcs, section, cur = {}, {}, None
@@ -53,6 +59,12 @@ def main():
             section[cur] = sec
         elif cur:
             funcs[cur].append(line)
+    return funcs, section
+
+
+def main():
+    obj = sys.argv[1]
+    funcs, section = disassemble(obj)
     problems = []
     for fn, op in DATA_PATH.items():
         body = "\n".join(funcs.get(fn, []))
@@ -71,12 +83,18 @@ def main():
         ind = [ln.strip() for ln in lines if re.search(r"\b(call|jmp)\s+(notrack\s+)?\*", ln)]
         if ind and base not in HOOK_CALLERS:
             problems.append(f"{fn}: indirect branch: {ind[0]}")
+    for layout_obj, fns in PREFETCHES.items():
+        lfuncs, _ = disassemble(os.path.join(os.path.dirname(obj), layout_obj))
+        for fn in fns:
+            if not any(re.search(r"\bprefetch", ln) for ln in lfuncs.get(fn, [])):
+                problems.append(f"{layout_obj}: {fn} has no prefetch instruction")
     for p in problems:
         print(f"check_dispatch: {p}")
     if problems:
         return 1
     print(f"check_dispatch: {len(DATA_PATH)} data-path functions call both layouts directly; "
-          f"indirect branches only in hook callers; the per-buffer functions in .text.vq_hot.core")
+          f"indirect branches only in hook callers; the per-buffer functions in .text.vq_hot.core; "
+          f"the layouts' prefetches in place")
     return 0
 
 
