@@ -152,7 +152,8 @@ static inline void put_avail(uint16_t *shadow, le16 *ring, uint16_t slot, uint16
 }
 
 /* Put the chain at head in the avail ring and publish the index. */
-static void make_available(struct virtqueue *vq, uint16_t head)
+static inline __attribute__((always_inline)) void make_available(struct virtqueue *vq,
+								 uint16_t head)
 {
 	struct vq_split *s = &vq->split;
 
