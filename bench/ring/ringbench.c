@@ -73,7 +73,15 @@
  * median) and gives ns/buf in units of it (column xP, the median over the
  * repetitions of ns/buf / P): the machine is shared, so only ratios taken at
  * the same moment compare. With -r N each row is the median of N repetitions.
- * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P xP calls
+ * The cores' speed moves too (another guest on the sibling hyperthreads, the
+ * clock): at the same P the one-core floor below (-S) has measured 14 and 25
+ * ns per buffer minutes apart, and the two-thread figures follow it. So each
+ * repetition also measures, right before it, the floor of one fixed case
+ * (packed, any order, single calls, ring 256, best of 3 x 20000 buffers):
+ * column S, the median; with -q F a repetition waits for S within F times the
+ * best S of the run too. Read xP with S: the same ring at a higher S is
+ * slower cores, not a worse ring.
+ * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P S xP calls
  * bufs/sweep (order: "any" = IN_ORDER not negotiated, "in" = negotiated;
  * bufs/sweep: buffers per device sweep that found any, the mean over the
  * repetitions: in poll mode the waiting policies below set it, and with it
@@ -901,32 +909,80 @@ static double quiet_p(uint64_t pings, const int *cpus, double quiet, double *bes
 	return p;
 }
 
+#define FLOOR_BUFS 20000 /* buffers of one floor measurement (about half a millisecond) */
+
+/*
+ * The cores' speed now: the one-core floor (-S, see solo()) of one fixed
+ * case, packed, any order, single calls, ring 256, on the driver's CPU;
+ * the best of 3 short runs (an interrupt in one does not count).
+ */
+static double floor_now(int cpu)
+{
+	static struct run r;
+	double best = 0;
+
+	for (int k = 0; k < 3; k++) {
+		double ns;
+
+		r = (struct run){.layout = VQ_PACKED,
+				 .batch = 1,
+				 .num = 256,
+				 .n = FLOOR_BUFS,
+				 .add_run = 1,
+				 .solo = true,
+				 .dev_cpu = -1};
+		ns = run_one(&r, cpu);
+		if (best == 0 || ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+/* floor_now(), and with quiet (-q F) > 0 the wait of quiet_p() for it. */
+static double quiet_floor(int cpu, double quiet, double *best)
+{
+	double f = 0;
+
+	for (unsigned t = 0; t <= MAX_TRIES; t++) {
+		f = floor_now(cpu);
+		if (f < *best || *best == 0)
+			*best = f;
+		if (quiet <= 0 || f <= quiet * *best)
+			break;
+		usleep(10000);
+	}
+	return f;
+}
+
 /* How every row is measured: the command line's settings. */
 struct row_setup {
 	unsigned reps;
 	double quiet, wait;
 	uint64_t row_pings;
 	int cpus[2];
-	double best_p; /* the quietest P seen so far */
+	double best_p;	   /* the quietest P seen so far */
+	double best_floor; /* the fastest S seen so far */
 };
 
 /* One table row: rs->reps runs of proto (median), each with P measured right before it. */
 static void row(const struct run *proto, struct row_setup *rs)
 {
 	static struct run r;
-	double ns[MAX_REPS], oneway[MAX_REPS], ratio[MAX_REPS];
+	double ns[MAX_REPS], oneway[MAX_REPS], ratio[MAX_REPS], floor[MAX_REPS];
 	double kicks = 0, irqs = 0, sweep = 0;
 	unsigned tries = 0;
 
 	for (unsigned k = 0; k < rs->reps; k++) {
-		/* P at this moment, right before the run. */
+		/* The cores' speed and P at this moment, right before the run. */
+		floor[k] = quiet_floor(rs->cpus[0], rs->quiet, &rs->best_floor);
 		oneway[k] = quiet_p(rs->row_pings, rs->cpus, rs->quiet, &rs->best_p);
 		r = *proto;
 		r.idle_pauses = idle_pauses(rs->wait, oneway[k]);
 		ns[k] = run_one(&r, rs->cpus[0]);
 		/* A busy moment during the run: take it again. */
 		if (rs->quiet && tries < MAX_TRIES &&
-		    quiet_p(rs->row_pings, rs->cpus, 0, &rs->best_p) > rs->quiet * rs->best_p) {
+		    (quiet_p(rs->row_pings, rs->cpus, 0, &rs->best_p) > rs->quiet * rs->best_p ||
+		     quiet_floor(rs->cpus[0], 0, &rs->best_floor) > rs->quiet * rs->best_floor)) {
 			tries++;
 			k--;
 			continue;
@@ -936,21 +992,21 @@ static void row(const struct run *proto, struct row_setup *rs)
 		irqs += (double)r.interrupts / (double)r.n;
 		sweep += r.sweeps ? (double)r.n / (double)r.sweeps : 0;
 	}
-	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %6.2f %6s %10.2f\n",
+	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %5.1f %6.2f %6s %10.2f\n",
 	       proto->layout == VQ_PACKED ? "packed" : "split",
 	       proto->solo     ? "solo"
 	       : proto->notify ? "notify"
 			       : "poll",
 	       proto->batch, median(ns, rs->reps), kicks / rs->reps, irqs / rs->reps, proto->num,
-	       proto->in_order ? "in" : "any", median(oneway, rs->reps), median(ratio, rs->reps),
-	       proto->burst ? "burst" : "single", sweep / rs->reps);
+	       proto->in_order ? "in" : "any", median(oneway, rs->reps), median(floor, rs->reps),
+	       median(ratio, rs->reps), proto->burst ? "burst" : "single", sweep / rs->reps);
 	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t n = 2000000, pings = 1000000, row_pings;
-	double quiet = 0, best_p = 0, wait = 4;
+	double quiet = 0, best_p = 0, best_floor, wait = 4;
 	unsigned sizes[8] = {64, 256, 1024}, nsizes = 3, reps = 1;
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
@@ -1046,14 +1102,19 @@ int main(int argc, char **argv)
 		       rt, rt / 2);
 		best_p = rt / 2;
 	}
+	best_floor = floor_now(cpus[0]);
+	printf("one-core floor (reference, column S): %.1f ns per buffer (packed, any order, "
+	       "single calls, ring 256, driver and device on CPU %d)\n",
+	       best_floor, cpus[0]);
 	rs = (struct row_setup){.reps = reps,
 				.quiet = quiet,
 				.wait = wait,
 				.row_pings = row_pings,
 				.cpus = {cpus[0], cpus[1]},
-				.best_p = best_p};
-	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %6s %6s %10s\n", "layout", "mode",
-	       "batch", "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "xP", "calls",
+				.best_p = best_p,
+				.best_floor = best_floor};
+	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %5s %6s %6s %10s\n", "layout", "mode",
+	       "batch", "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "S", "xP", "calls",
 	       "bufs/sweep");
 	for (unsigned si = 0; si < nsizes; si++)
 		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++)
