@@ -59,6 +59,11 @@
  *           interrupt after virtqueue_enable_cb() returned true; the device
  *           checks the driver's used event after every `batch` buffers (and
  *           before it waits) and waits for a kick after re-arming its avail event.
+ *           Having caught up, it re-arms at once and takes whatever one more
+ *           look finds, as vhost does by default; -P: it first waits as the
+ *           poll-mode device does (-w, -L: for a line's worth), as vhost-net
+ *           does with busy polling (busyloop_timeout), so notify and poll
+ *           rows differ by the notifications, not by the device's policy.
  *
  * A notification (kick or interrupt) is an atomic increment of a doorbell
  * word on its own cache line; a side that must wait spins on the other's
@@ -205,7 +210,8 @@ struct run {
 	unsigned add_run; /* buffers the driver adds in a row (1, or batch with -B or in bursts) */
 	bool burst;	  /* calls "burst": virtqueue_add_bufs / virtqueue_get_bufs */
 	unsigned line_wait;
-	bool used_each;	      /* -U each: packed device writes used descriptors one by one */
+	bool used_each; /* -U each: packed device writes used descriptors one by one */
+	bool busy_poll; /* -P: notify mode, the device waits as in poll mode before it re-arms */
 	unsigned idle_pauses; /* poll mode: pauses a side waits when it has nothing to do */
 	struct virtqueue *vq;
 	struct vq_ring_addrs addrs;
@@ -541,6 +547,15 @@ static void *device_thread(void *arg)
 		}
 		if (done == r->n)
 			break;
+		if (r->notify && r->busy_poll && r->line_wait) {
+			/* -P: look a while for a line's worth before re-arming (vhost's busy poll). */
+			if (packed)
+				packed_wait_line(&p, r->idle_pauses, r->line_wait);
+			else
+				split_wait_line(&s, r->idle_pauses, r->line_wait);
+			if (packed ? packed_avail(&p) : LOAD(&s.avail->idx) != s.last_avail)
+				continue;
+		}
 		if (r->notify) {
 			uint64_t seen = LOAD(&r->kick_bell.count);
 
@@ -845,7 +860,7 @@ static void usage(void)
 			"                 [-l split|packed|both] [-m poll|notify|both]\n"
 			"                 [-o any|in|both] [-r repetitions] [-p pingpongs] [-q F] "
 			"[-w F] [-L N] [-B]\n"
-			"                 [-c single|burst|both] [-U sweep|each] [-S]\n");
+			"                 [-c single|burst|both] [-U sweep|each] [-S] [-P]\n");
 	exit(2);
 }
 
@@ -1011,13 +1026,14 @@ int main(int argc, char **argv)
 	unsigned batches[8] = {1, 32}, nbatches = 2;
 	bool layouts[2] = {true, true}, modes[2] = {true, true}, orders[2] = {true, true};
 	bool n_given = false, batch_adds = false, solo_mode = false, used_each = false;
+	bool busy_poll = false;
 	bool calls[2] = {true, true}, calls_given = false; /* [0] single, [1] burst */
 	struct row_setup rs;
 	unsigned line_wait = 4;
 	int cpus[2] = {-1, -1}, ncpu = 0, opt;
 	cpu_set_t set;
 
-	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sc:U:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:b:l:m:o:r:p:q:w:BL:Sc:U:Ph")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = strtoull(optarg, NULL, 0);
@@ -1037,6 +1053,7 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'S': solo_mode = true; break;
+		case 'P': busy_poll = true; break;
 		case 'U':
 			if (strcmp(optarg, "each") && strcmp(optarg, "sweep"))
 				usage();
@@ -1135,6 +1152,7 @@ int main(int argc, char **argv)
 										   : 1,
 								.line_wait = line_wait,
 								.used_each = used_each,
+								.busy_poll = busy_poll,
 								.solo = solo_mode,
 								.dev_cpu = cpus[1],
 							};
