@@ -136,10 +136,11 @@ void vq_split_rollback(struct vq_buf *b)
 /*
  * Head into avail ring slot, written only if the slot does not hold it from
  * the last lap (the shadow is what we wrote there; the device only reads the
- * ring). With IN_ORDER and the same number of descriptors per buffer every
- * lap puts the same heads in the same slots: the ring's lines are then never
- * written again, so the device reads them from its own cache instead of
- * taking each line back from the driver once per sweep. A device that wrote
+ * ring). With IN_ORDER (and the same number of descriptors per buffer), or
+ * a device that completes in order, every lap puts the same heads in the
+ * same slots: the ring's lines are then never written again, so the device
+ * reads them from its own cache instead of taking each line back from the
+ * driver once per sweep. A device that wrote
  * into the ring reads its own writes back; what it returns is checked
  * against the driver's state, never the ring.
  */
