@@ -902,40 +902,48 @@ static double median(double *v, unsigned n)
 #define MAX_TRIES 200 /* -q: busy moments a row waits out before it takes what it gets */
 
 /*
- * One-way P now. With quiet (-q F) > 0, wait (10 ms at a time, at most
- * MAX_TRIES times) for a moment where P is within F times the best P seen in
- * this run: the machine is shared, and a core taken away in the middle of a
- * run measures the scheduler, not the ring.
+ * With quiet (-q F) > 0, wait (10 ms at a time, at most MAX_TRIES times)
+ * for a moment where measure() (P, or the floor S) is within F times the
+ * best seen in this run: the machine is shared, and a core taken away or
+ * slowed in the middle of a run measures the host, not the ring. Returns
+ * the last measurement; *best keeps the smallest.
  */
-static double quiet_p(uint64_t pings, const int *cpus, double quiet, double *best)
+static double quiet_wait(double (*measure)(int cpu0, int cpu1, uint64_t pings), int cpu0, int cpu1,
+			 uint64_t pings, double quiet, double *best)
 {
-	double p = 0;
+	double m = 0;
 
-	if (!pings || one_cpu)
-		return 0;
 	for (unsigned t = 0; t <= MAX_TRIES; t++) {
-		p = pingpong(pings, cpus[0], cpus[1]) / 2;
-		if (p < *best || *best == 0)
-			*best = p;
-		if (quiet <= 0 || p <= quiet * *best)
+		m = measure(cpu0, cpu1, pings);
+		if (m < *best || *best == 0)
+			*best = m;
+		if (quiet <= 0 || m <= quiet * *best)
 			break;
 		usleep(10000);
 	}
-	return p;
+	return m;
+}
+
+/* One-way P now (0 without two CPUs or pings to measure it with). */
+static double oneway_now(int cpu0, int cpu1, uint64_t pings)
+{
+	return pings && !one_cpu ? pingpong(pings, cpu0, cpu1) / 2 : 0;
 }
 
 #define FLOOR_BUFS 20000 /* buffers of one floor measurement (about half a millisecond) */
 
 /*
- * The cores' speed now: the one-core floor (-S, see solo()) of one fixed
- * case, packed, any order, single calls, ring 256, on the driver's CPU;
- * the best of 3 short runs (an interrupt in one does not count).
+ * The cores' speed now (S): the one-core floor (-S, see solo()) of one
+ * fixed case, packed, any order, single calls, ring 256, on the driver's
+ * CPU (cpu0); the best of 3 short runs (an interrupt in one does not count).
  */
-static double floor_now(int cpu)
+static double floor_now(int cpu0, int cpu1, uint64_t pings)
 {
 	static struct run r;
 	double best = 0;
 
+	(void)cpu1;
+	(void)pings;
 	for (int k = 0; k < 3; k++) {
 		double ns;
 
@@ -946,27 +954,11 @@ static double floor_now(int cpu)
 				 .add_run = 1,
 				 .solo = true,
 				 .dev_cpu = -1};
-		ns = run_one(&r, cpu);
+		ns = run_one(&r, cpu0);
 		if (best == 0 || ns < best)
 			best = ns;
 	}
 	return best;
-}
-
-/* floor_now(), and with quiet (-q F) > 0 the wait of quiet_p() for it. */
-static double quiet_floor(int cpu, double quiet, double *best)
-{
-	double f = 0;
-
-	for (unsigned t = 0; t <= MAX_TRIES; t++) {
-		f = floor_now(cpu);
-		if (f < *best || *best == 0)
-			*best = f;
-		if (quiet <= 0 || f <= quiet * *best)
-			break;
-		usleep(10000);
-	}
-	return f;
 }
 
 /* How every row is measured: the command line's settings. */
@@ -989,15 +981,17 @@ static void row(const struct run *proto, struct row_setup *rs)
 
 	for (unsigned k = 0; k < rs->reps; k++) {
 		/* The cores' speed and P at this moment, right before the run. */
-		floor[k] = quiet_floor(rs->cpus[0], rs->quiet, &rs->best_floor);
-		oneway[k] = quiet_p(rs->row_pings, rs->cpus, rs->quiet, &rs->best_p);
+		floor[k] = quiet_wait(floor_now, rs->cpus[0], rs->cpus[1], 0, rs->quiet,
+				      &rs->best_floor);
+		oneway[k] = quiet_wait(oneway_now, rs->cpus[0], rs->cpus[1], rs->row_pings,
+				       rs->quiet, &rs->best_p);
 		r = *proto;
 		r.idle_pauses = idle_pauses(rs->wait, oneway[k]);
 		ns[k] = run_one(&r, rs->cpus[0]);
 		/* A busy moment during the run: take it again. */
 		if (rs->quiet && tries < MAX_TRIES &&
-		    (quiet_p(rs->row_pings, rs->cpus, 0, &rs->best_p) > rs->quiet * rs->best_p ||
-		     quiet_floor(rs->cpus[0], 0, &rs->best_floor) > rs->quiet * rs->best_floor)) {
+		    (oneway_now(rs->cpus[0], rs->cpus[1], rs->row_pings) > rs->quiet * rs->best_p ||
+		     floor_now(rs->cpus[0], rs->cpus[1], 0) > rs->quiet * rs->best_floor)) {
 			tries++;
 			k--;
 			continue;
@@ -1119,7 +1113,7 @@ int main(int argc, char **argv)
 		       rt, rt / 2);
 		best_p = rt / 2;
 	}
-	best_floor = floor_now(cpus[0]);
+	best_floor = floor_now(cpus[0], cpus[1], 0);
 	printf("one-core floor (reference, column S): %.1f ns per buffer (packed, any order, "
 	       "single calls, ring 256, driver and device on CPU %d)\n",
 	       best_floor, cpus[0]);

@@ -27,11 +27,11 @@
  * driver's private memory after it).
  */
 #define VQ_CACHE_LINE 64
-/* Packed descriptors per cache line (2.8.13: 16 bytes each). */
-#define VQ_DESCS_PER_LINE (VQ_CACHE_LINE / 16)
+/* Packed descriptors per cache line (2.8.13; the struct's size is asserted there). */
+#define VQ_DESCS_PER_LINE (VQ_CACHE_LINE / sizeof(struct vring_packed_desc))
 /* get_bufs prefetches the used lines of at most this many buffers ahead. */
 #define VQ_PREFETCH_USED 32u
-#define VQ_LINE_UP(x) (((x) + VQ_CACHE_LINE - 1) & ~(size_t)(VQ_CACHE_LINE - 1))
+#define VQ_LINE_UP(x)	 (((x) + VQ_CACHE_LINE - 1) & ~(size_t)(VQ_CACHE_LINE - 1))
 
 #define VQ_COPY_MAX(l) (sizeof((l)->copy) / sizeof((l)->copy[0]))
 
