@@ -86,8 +86,15 @@
  * column S, the median; with -q F a repetition waits for S within F times the
  * best S of the run too. Read xP with S: the same ring at a higher S is
  * slower cores, not a worse ring.
+ * P says what a line transfer costs, not what the ring could cost with this
+ * device at this moment; so each repetition also runs, right before it, a
+ * minimal packed driver (min_driver(): only what the ring asks, no state of
+ * its own) against the same device, ring size and waiting policy, in poll
+ * mode: column M, its ns per buffer (best of 3 x 50000 buffers), and xM,
+ * the row's ns/buf over M. M is the layout's floor with two threads; xM is
+ * what our code costs on top of it, and moves much less than xP with the host.
  * Columns: layout mode batch ns/buf kicks/buf irqs/buf size order P S xP calls
- * bufs/sweep (order: "any" = IN_ORDER not negotiated, "in" = negotiated;
+ * bufs/sweep M xM (order: "any" = IN_ORDER not negotiated, "in" = negotiated;
  * bufs/sweep: buffers per device sweep that found any, the mean over the
  * repetitions: in poll mode the waiting policies below set it, and with it
  * how many buffers share each line the two sides hand over).
@@ -203,7 +210,8 @@ struct run {
 	enum vq_layout layout;
 	bool notify;
 	bool in_order;
-	bool solo; /* -S: no device thread (see solo()) */
+	bool solo;    /* -S: no device thread (see solo()) */
+	bool minimal; /* column M: min_driver() instead of the virtqueue */
 	unsigned batch;
 	uint32_t num;
 	uint64_t n;
@@ -738,6 +746,66 @@ static void solo(struct run *r, uint8_t *bufs)
 	}
 }
 
+/*
+ * Column M: the packed layout's floor with this device, at this moment. A
+ * driver that does only what the ring itself asks (2.8.1, 2.8.5-2.8.6, 2.8.21)
+ * in the loop of driver() (poll mode, any order, single calls): per buffer it
+ * writes the address, length and id (the slot: the bench device, in any
+ * order, still returns buffers in ring order), then the flags (a release
+ * store); it reads the next used descriptor's flags (an acquire load), then
+ * its id and length, and checks both (the id is the slot it expects, the
+ * length fits the buffer). It keeps no free-id list, no per-buffer state, no
+ * token, no statistics, no broken/building/event state, and trusts nothing
+ * else to be checked. What our ring costs above it is the cost of our code;
+ * what it costs is the protocol's and the machine's.
+ */
+static void min_driver(struct run *r, uint8_t *bufs)
+{
+	struct vring_packed_desc *desc = (void *)(uintptr_t)r->addrs.desc;
+	uint64_t started = 0, completed = 0;
+	uint16_t avail = 0, used = 0, avail_wrap = 1, used_wrap = 1;
+
+	while (completed < r->n) {
+		bool progress = false;
+
+		if (started - completed < r->num && started < r->n) {
+			struct vring_packed_desc *d = &desc[avail];
+
+			d->addr = (uint64_t)(uintptr_t)buf_at(r, bufs, started);
+			d->len = BUF_SIZE;
+			d->id = avail;
+			STORE(&d->flags,
+			      (uint16_t)((avail_wrap ? F_AVAIL : F_USED) | VRING_DESC_F_WRITE));
+			if (++avail == r->num) {
+				avail = 0;
+				avail_wrap ^= 1;
+			}
+			started++;
+			progress = true;
+		}
+		{
+			const struct vring_packed_desc *d = &desc[used];
+			uint16_t f = LOAD(&d->flags);
+
+			if (!!(f & F_AVAIL) == used_wrap && !!(f & F_USED) == used_wrap) {
+				if (d->id != used || d->len > BUF_SIZE) {
+					fprintf(stderr, "ringbench: minimal driver: bad used "
+							"descriptor\n");
+					exit(1);
+				}
+				if (++used == r->num) {
+					used = 0;
+					used_wrap ^= 1;
+				}
+				completed++;
+				progress = true;
+			}
+		}
+		if (!progress)
+			idle(r->idle_pauses);
+	}
+}
+
 static double run_one(struct run *r, int drv_cpu)
 {
 	struct vq_config cfg = {
@@ -788,7 +856,10 @@ static double run_one(struct run *r, int drv_cpu)
 		relax();
 	t0 = now_ns();
 	STORE(&r->go, 1);
-	driver(r, bufs);
+	if (r->minimal)
+		min_driver(r, bufs);
+	else
+		driver(r, bufs);
 	t1 = now_ns();
 	pthread_join(dev, NULL);
 	virtqueue_destroy(r->vq);
@@ -961,6 +1032,38 @@ static double floor_now(int cpu0, int cpu1, uint64_t pings)
 	return best;
 }
 
+#define MIN_BUFS 50000 /* buffers of one column-M measurement (about a millisecond) */
+
+/*
+ * Column M now: min_driver() against the bench device on the two CPUs, ring
+ * num, poll mode with the row's waiting policy; the best of 3 short runs.
+ */
+static double min_now(const int cpus[2], uint32_t num, unsigned pauses, unsigned line_wait)
+{
+	static struct run r;
+	double best = 0;
+
+	if (cpus[1] < 0)
+		return 0;
+	for (int k = 0; k < 3; k++) {
+		double ns;
+
+		r = (struct run){.layout = VQ_PACKED,
+				 .batch = 1,
+				 .num = num,
+				 .n = MIN_BUFS,
+				 .add_run = 1,
+				 .minimal = true,
+				 .line_wait = line_wait,
+				 .idle_pauses = pauses,
+				 .dev_cpu = cpus[1]};
+		ns = run_one(&r, cpus[0]);
+		if (best == 0 || ns < best)
+			best = ns;
+	}
+	return best;
+}
+
 /* How every row is measured: the command line's settings. */
 struct row_setup {
 	unsigned reps;
@@ -976,6 +1079,7 @@ static void row(const struct run *proto, struct row_setup *rs)
 {
 	static struct run r;
 	double ns[MAX_REPS], oneway[MAX_REPS], ratio[MAX_REPS], floor[MAX_REPS];
+	double mins[MAX_REPS], xmin[MAX_REPS];
 	double kicks = 0, irqs = 0, sweep = 0;
 	unsigned tries = 0;
 
@@ -985,6 +1089,9 @@ static void row(const struct run *proto, struct row_setup *rs)
 				      &rs->best_floor);
 		oneway[k] = quiet_wait(oneway_now, rs->cpus[0], rs->cpus[1], rs->row_pings,
 				       rs->quiet, &rs->best_p);
+		mins[k] = proto->solo ? 0
+				      : min_now(rs->cpus, proto->num,
+						idle_pauses(rs->wait, oneway[k]), proto->line_wait);
 		r = *proto;
 		r.idle_pauses = idle_pauses(rs->wait, oneway[k]);
 		ns[k] = run_one(&r, rs->cpus[0]);
@@ -997,18 +1104,21 @@ static void row(const struct run *proto, struct row_setup *rs)
 			continue;
 		}
 		ratio[k] = oneway[k] > 0 ? ns[k] / oneway[k] : 0;
+		xmin[k] = mins[k] > 0 ? ns[k] / mins[k] : 0;
 		kicks += (double)r.kicks / (double)r.n;
 		irqs += (double)r.interrupts / (double)r.n;
 		sweep += r.sweeps ? (double)r.n / (double)r.sweeps : 0;
 	}
-	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %5.1f %6.2f %6s %10.2f\n",
+	printf("%-7s %-7s %5u %9.1f %10.4f %10.4f %5u %5s %6.1f %5.1f %6.2f %6s %10.2f %5.1f "
+	       "%5.2f\n",
 	       proto->layout == VQ_PACKED ? "packed" : "split",
 	       proto->solo     ? "solo"
 	       : proto->notify ? "notify"
 			       : "poll",
 	       proto->batch, median(ns, rs->reps), kicks / rs->reps, irqs / rs->reps, proto->num,
 	       proto->in_order ? "in" : "any", median(oneway, rs->reps), median(floor, rs->reps),
-	       median(ratio, rs->reps), proto->burst ? "burst" : "single", sweep / rs->reps);
+	       median(ratio, rs->reps), proto->burst ? "burst" : "single", sweep / rs->reps,
+	       median(mins, rs->reps), median(xmin, rs->reps));
 	fflush(stdout);
 }
 
@@ -1124,9 +1234,9 @@ int main(int argc, char **argv)
 				.cpus = {cpus[0], cpus[1]},
 				.best_p = best_p,
 				.best_floor = best_floor};
-	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %5s %6s %6s %10s\n", "layout", "mode",
-	       "batch", "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "S", "xP", "calls",
-	       "bufs/sweep");
+	printf("\n%-7s %-7s %5s %9s %10s %10s %5s %5s %6s %5s %6s %6s %10s %5s %5s\n", "layout",
+	       "mode", "batch", "ns/buf", "kicks/buf", "irqs/buf", "size", "order", "P", "S", "xP",
+	       "calls", "bufs/sweep", "M", "xM");
 	for (unsigned si = 0; si < nsizes; si++)
 		for (int l = VQ_SPLIT; l <= VQ_PACKED; l++)
 			for (int mode = 0; mode < 2; mode++)
