@@ -41,13 +41,19 @@ struct vq_used_copy {
 	uint32_t len;
 };
 
-/* The driver's record of one outstanding buffer, by head (split) or buffer id (packed). */
+/*
+ * The driver's record of one outstanding buffer, by head (split) or buffer id
+ * (packed). Only token says whether it is outstanding: the other fields of a
+ * free record are never read (packed leaves them stale, and reads link only
+ * while the id is free). in_len, ndesc and table are one 8-byte word, so
+ * that the per-buffer paths write a record in few stores.
+ */
 struct vq_desc_state {
 	void *token;	 /* NULL: not outstanding */
 	uint32_t in_len; /* device-writable bytes posted: a used length must not exceed it */
 	uint16_t ndesc;	 /* ring descriptors the buffer holds */
-	uint16_t link;	 /* split: last descriptor of the chain; packed: free-id list link */
 	uint16_t table;	 /* indirect table index, or VQ_NO_TABLE */
+	uint16_t link;	 /* split: last descriptor of the chain; packed: free-id list link */
 	uint16_t seq;	 /* split: the avail index it was published at */
 };
 

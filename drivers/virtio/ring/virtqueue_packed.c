@@ -241,8 +241,11 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 	d->addr = cpu_to_le64(virtio_dma_addr(buf, len));
 	d->len = cpu_to_le32(len);
 	d->id = cpu_to_le16(id);
-	vq->state[id] = (struct vq_desc_state){
-		.token = token, .in_len = dir == VQ_IN ? len : 0, .ndesc = 1, .table = VQ_NO_TABLE};
+	/* Field by field: link is the free list's (this id is off it), seq split's. */
+	vq->state[id].token = token;
+	vq->state[id].in_len = dir == VQ_IN ? len : 0;
+	vq->state[id].ndesc = 1;
+	vq->state[id].table = VQ_NO_TABLE;
 	if (++head == vq->num) {
 		head = 0;
 		p->avail_wrap ^= 1;
@@ -374,10 +377,10 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 	vq->num_free += st->ndesc;
 	if (st->table != VQ_NO_TABLE)
 		vq_table_put(vq, st->table);
-	if (vq->in_order) {
-		*st = (struct vq_desc_state){0};
-	} else {
-		*st = (struct vq_desc_state){.link = p->free_id};
+	/* Free: no token (the rest is not read again until an add rewrites it). */
+	st->token = NULL;
+	if (!vq->in_order) {
+		st->link = p->free_id;
 		p->free_id = id;
 	}
 	return token;
@@ -405,11 +408,13 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_packed *p = &vq->packed;
 
-	if (vq->event_delay > consumed) {
-		vq->event_delay -= consumed;
-		return;
+	if (vq->event_delay) {
+		if (vq->event_delay > consumed) {
+			vq->event_delay -= consumed;
+			return;
+		}
+		vq->event_delay = 0; /* a store per buffer only while there is one */
 	}
-	vq->event_delay = 0;
 	if (p->event_flags == VRING_PACKED_EVENT_FLAG_DESC) {
 		VQ_WRITE_ONCE(p->driver->off_wrap,
 			      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));

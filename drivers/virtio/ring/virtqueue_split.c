@@ -386,11 +386,13 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_split *s = &vq->split;
 
-	if (vq->event_delay > consumed) {
-		vq->event_delay -= consumed;
-		return;
+	if (vq->event_delay) {
+		if (vq->event_delay > consumed) {
+			vq->event_delay -= consumed;
+			return;
+		}
+		vq->event_delay = 0; /* a store per buffer only while there is one */
 	}
-	vq->event_delay = 0;
 	if (vq->event_idx && !(s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)) {
 		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
 		virt_mb();
