@@ -190,7 +190,7 @@ int virtqueue_start_buf(struct virtqueue *vq, struct vq_buf *b, void *token, uns
 		return rc;
 	}
 	b->active = true;
-	vq->building = b;
+	vq_set_building(vq, b);
 	return 0;
 }
 
@@ -204,7 +204,7 @@ VQ_HOT(core) void virtqueue_abort_buf(struct vq_buf *b)
 	if (b->indirect)
 		vq_table_put(vq, b->table);
 	b->active = false;
-	vq->building = NULL;
+	vq_set_building(vq, NULL);
 }
 
 static int add_sg_fail(struct vq_buf *b, int err)
@@ -266,7 +266,7 @@ VQ_HOT(core) int virtqueue_end_buf(struct vq_buf *b)
 		return add_sg_fail(b, -EINVAL);
 	VQ_CALL(vq, publish, b);
 	b->active = false;
-	vq->building = NULL;
+	vq_set_building(vq, NULL);
 	vq->stats.added++;
 	if (b->indirect)
 		vq->stats.indirect++;

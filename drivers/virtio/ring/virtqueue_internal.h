@@ -97,6 +97,9 @@ struct vq_packed {
 	uint16_t avail_wrap;			/* driver ring wrap counter (2.8.1) */
 	uint16_t last_used;			/* ring slot of the next used descriptor */
 	uint16_t used_wrap;			/* device ring wrap counter as we track it */
+	/* The wrap counters as flag bits, set with them (set_avail_wrap, set_used_wrap): */
+	uint16_t avail_bits;  /* AVAIL/USED bits that make a descriptor available now */
+	uint16_t used_bits;   /* AVAIL/USED bits of a used descriptor in this lap */
 	uint16_t free_id;     /* without IN_ORDER: head of the free buffer-id list */
 	uint16_t event_flags; /* our driver->flags */
 };
@@ -107,8 +110,20 @@ struct virtqueue {
 	uint32_t num;
 	uint32_t num_free;  /* free ring descriptors */
 	uint32_t num_added; /* split: buffers, packed: descriptors, since the last kick */
-	bool indirect, event_idx, in_order, broken;
-	bool inject_fault; /* virtqueue_inject_fault: the next used entry is taken as bad */
+	bool indirect, event_idx, in_order;
+	/*
+	 * What makes the per-buffer paths leave their fast path, one word that
+	 * they test once (vq_held): broken; a fault injected; a piecewise
+	 * buffer open (busy mirrors building != NULL: vq_set_building()).
+	 */
+	union {
+		struct {
+			bool broken;
+			bool inject_fault; /* virtqueue_inject_fault: the next used entry is bad */
+			bool busy;
+		};
+		uint32_t held;
+	};
 	const char *broken_reason;
 	const char *name;
 	vq_callback_t callback;
@@ -140,6 +155,8 @@ struct virtqueue {
 		struct vq_packed packed;
 	};
 };
+_Static_assert(sizeof(bool) == 1 && sizeof(((struct virtqueue *)0)->held) >= 3,
+	       "held covers broken, inject_fault and busy");
 
 static inline uint32_t MIN_U32(uint32_t a, uint32_t b)
 {
@@ -183,10 +200,12 @@ unsigned vq_get_bufs_refused(struct virtqueue *vq, void **tokens, uint32_t *lens
 static inline int vq_add_single_check(const struct virtqueue *vq, uint32_t len, enum vq_dir dir,
 				      const void *token)
 {
-	if (vq->broken)
-		return -EIO;
-	if (vq->building)
-		return -EBUSY;
+	if (__builtin_expect(vq->held != 0, 0)) { /* an injected fault alone: add as usual */
+		if (vq->broken)
+			return -EIO;
+		if (vq->building)
+			return -EBUSY;
+	}
 	if (!token)
 		return -EINVAL;
 	if (vq->num_free == 0)
@@ -238,7 +257,14 @@ static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
  */
 static inline bool vq_get_buf_clear(const struct virtqueue *vq)
 {
-	return !(vq->broken | vq->inject_fault) && !vq->building;
+	return vq->held == 0;
+}
+
+/* Open (b) or close (NULL) the piecewise buffer: building and its mirror busy together. */
+static inline void vq_set_building(struct virtqueue *vq, struct vq_buf *b)
+{
+	vq->building = b;
+	vq->busy = b != NULL;
 }
 
 /* get_buf's end: count the buffer taken, if any, and tell its length if asked. */

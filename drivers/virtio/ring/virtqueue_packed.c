@@ -39,6 +39,22 @@ static inline bool desc_is_used(uint16_t flags, uint16_t wrap)
 	return (flags & (F_AVAIL | F_USED)) == (wrap ? F_AVAIL | F_USED : 0);
 }
 
+/*
+ * The wrap counters change here only, with their flag bits: the per-buffer
+ * paths read the bits (a compare, an or) instead of deriving them each time.
+ */
+static inline void set_avail_wrap(struct vq_packed *p, uint16_t wrap)
+{
+	p->avail_wrap = wrap;
+	p->avail_bits = avail_bits(wrap);
+}
+
+static inline void set_used_wrap(struct vq_packed *p, uint16_t wrap)
+{
+	p->used_wrap = wrap;
+	p->used_bits = (uint16_t)(wrap ? F_AVAIL | F_USED : 0);
+}
+
 bool vq_packed_valid_num(uint32_t num)
 {
 	return num >= 1 && num <= VRING_PACKED_MAX;
@@ -70,9 +86,9 @@ void vq_packed_reset(struct virtqueue *vq)
 		vq->state[i].link = (uint16_t)(i + 1); /* free buffer ids, in order */
 	p->free_id = 0;
 	p->next_avail = 0;
-	p->avail_wrap = 1; /* 2.8.1: both wrap counters start at 1 */
+	set_avail_wrap(p, 1); /* 2.8.1: both wrap counters start at 1 */
 	p->last_used = 0;
-	p->used_wrap = 1;
+	set_used_wrap(p, 1);
 	p->batch_head = 0;
 	p->event_flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	vq->num_free = vq->num;
@@ -181,7 +197,7 @@ static void make_available(struct virtqueue *vq, uint16_t id, const struct chain
 
 	vq->state[id] = st;
 	p->next_avail = at->slot;
-	p->avail_wrap = at->wrap;
+	set_avail_wrap(p, at->wrap);
 	vq->num_free -= st.ndesc;
 	vq->num_added += st.ndesc;
 	/* Everything else about the chain before the flags that hand it over. */
@@ -237,7 +253,7 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 		id = p->free_id;
 		p->free_id = vq->state[id].link;
 	}
-	flags = avail_bits(p->avail_wrap) | (dir == VQ_IN ? VRING_DESC_F_WRITE : 0);
+	flags = p->avail_bits | (dir == VQ_IN ? VRING_DESC_F_WRITE : 0);
 	d->addr = cpu_to_le64(virtio_dma_addr(buf, len));
 	d->len = cpu_to_le32(len);
 	d->id = cpu_to_le16(id);
@@ -248,7 +264,7 @@ int vq_packed_add_single(struct virtqueue *vq, void *buf, uint32_t len, enum vq_
 	vq->state[id].table = VQ_NO_TABLE;
 	if (++head == vq->num) {
 		head = 0;
-		p->avail_wrap ^= 1;
+		set_avail_wrap(p, p->avail_wrap ^ 1);
 	}
 	p->next_avail = head;
 	vq->num_free--;
@@ -299,10 +315,10 @@ int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 		d->addr = cpu_to_le64(virtio_dma_addr(b->addr, b->len));
 		d->len = cpu_to_le32(b->len);
 		d->id = cpu_to_le16(id);
-		state[id] = (struct vq_desc_state){.token = b->token,
-						   .in_len = write ? b->len : 0,
-						   .ndesc = 1,
-						   .table = VQ_NO_TABLE};
+		state[id].token = b->token; /* as add_single writes it */
+		state[id].in_len = write ? b->len : 0;
+		state[id].ndesc = 1;
+		state[id].table = VQ_NO_TABLE;
 		if (k == 0)
 			head_flags = flags;
 		else
@@ -315,7 +331,7 @@ int vq_packed_add_bufs(struct virtqueue *vq, const struct vq_single *bufs, unsig
 	}
 	p->free_id = free_id;
 	p->next_avail = slot;
-	p->avail_wrap = wrap;
+	set_avail_wrap(p, wrap);
 	vq->num_free -= (uint32_t)cnt;
 	vq->num_added += (uint32_t)cnt;
 	/* Every descriptor of the burst before the flags that hand it over. */
@@ -393,21 +409,25 @@ static void advance_used(struct virtqueue *vq, uint32_t ndesc)
 
 	if (next >= vq->num) {
 		next -= vq->num;
-		p->used_wrap ^= 1;
+		set_used_wrap(p, p->used_wrap ^ 1);
 	}
 	p->last_used = (uint16_t)next;
 }
 
 /*
- * After consuming `consumed` buffers (split) or descriptors (packed), move
- * the interrupt event to where we are, unless enable_cb_delayed placed it
- * further ahead and we have not reached it yet: pulling it back behind
- * the device would lose the interrupt the driver is waiting for.
+ * After consuming `consumed` descriptors, move the interrupt event (flags
+ * DESC: EVENT_IDX, callbacks on) to where we are, unless enable_cb_delayed
+ * placed it further ahead and we have not reached it yet: pulling it back
+ * behind the device would lose the interrupt the driver is waiting for.
+ * Only enable_cb_delayed sets a delay, with the flags at DESC, and
+ * disable_cb clears it: with other flags there is nothing to do.
  */
 static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_packed *p = &vq->packed;
 
+	if (p->event_flags != VRING_PACKED_EVENT_FLAG_DESC)
+		return;
 	if (vq->event_delay) {
 		if (vq->event_delay > consumed) {
 			vq->event_delay -= consumed;
@@ -415,11 +435,9 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 		}
 		vq->event_delay = 0; /* a store per buffer only while there is one */
 	}
-	if (p->event_flags == VRING_PACKED_EVENT_FLAG_DESC) {
-		VQ_WRITE_ONCE(p->driver->off_wrap,
-			      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));
-		virt_mb();
-	}
+	VQ_WRITE_ONCE(p->driver->off_wrap,
+		      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));
+	virt_mb();
 }
 
 /* The next buffer of an in-order batch: all but the last count as wholly written. */
@@ -463,7 +481,7 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 
 	d = &p->desc[last];
 	flags = le16_to_cpu(VQ_READ_ONCE(d->flags));
-	if (!desc_is_used(flags, p->used_wrap))
+	if ((flags & (F_AVAIL | F_USED)) != p->used_bits) /* desc_is_used() */
 		return VQ_GET_NONE;
 	/* Read id and length only after seeing the flags that cover them. */
 	virt_rmb();

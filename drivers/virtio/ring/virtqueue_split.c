@@ -357,7 +357,7 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 	vq->num_free += st->ndesc;
 	if (st->table != VQ_NO_TABLE)
 		vq_table_put(vq, st->table);
-	*st = (struct vq_desc_state){0};
+	st->token = NULL; /* free (the rest is not read again until an add rewrites it) */
 	return token;
 }
 
@@ -375,17 +375,20 @@ static uint16_t used_idx(struct virtqueue *vq)
 	return le16_to_cpu(VQ_READ_ONCE(vq->split.used->idx));
 }
 
-/* After consuming, ask for an interrupt at the next entry (EVENT_IDX, callbacks on). */
 /*
- * After consuming `consumed` buffers (split) or descriptors (packed), move
- * the interrupt event to where we are, unless enable_cb_delayed placed it
- * further ahead and we have not reached it yet: pulling it back behind
- * the device would lose the interrupt the driver is waiting for.
+ * After consuming `consumed` buffers, move the interrupt event (EVENT_IDX,
+ * callbacks on) to where we are, unless enable_cb_delayed placed it further
+ * ahead and we have not reached it yet: pulling it back behind the device
+ * would lose the interrupt the driver is waiting for. Only
+ * enable_cb_delayed sets a delay, with EVENT_IDX and callbacks on, and
+ * disable_cb clears it: with callbacks off there is nothing to do.
  */
 static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 {
 	struct vq_split *s = &vq->split;
 
+	if (!vq->event_idx || (s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT))
+		return;
 	if (vq->event_delay) {
 		if (vq->event_delay > consumed) {
 			vq->event_delay -= consumed;
@@ -393,10 +396,8 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 		}
 		vq->event_delay = 0; /* a store per buffer only while there is one */
 	}
-	if (vq->event_idx && !(s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT)) {
-		VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
-		virt_mb();
-	}
+	VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
+	virt_mb();
 }
 
 /* The next buffer of an in-order batch: all but the last count as wholly written. */
