@@ -3094,6 +3094,69 @@ static void test_used_copy_wraps(void **state)
 }
 
 /*
+ * What sends the per-buffer calls off their fast path is one word (broken,
+ * an injected fault, an open piecewise buffer): each sets it and clears it,
+ * and each is told apart where it matters. add_buf_single: an open buffer
+ * -EBUSY, an injected fault alone adds as usual, broken -EIO; get_buf:
+ * nothing while a buffer is open, the buffer once it is aborted or published.
+ */
+static void test_held(void **state)
+{
+	struct ctx *c = *state;
+	struct dev *d = &c->d[0];
+	struct vq_sim *s = &d->sim;
+	uint8_t *buf = ctx_alloc(c, 8 * 64);
+	struct vq_sim_buf *b;
+	struct sg_entry ent[1];
+	struct sg_ring r;
+	struct vq_buf pb;
+	uint32_t len;
+	int tok[8];
+
+	dev_start(d, 8, c->p->features);
+	assert_int_equal(virtqueue_add_buf_single(d->vq, buf, 64, VQ_IN, &tok[0]), 0);
+	virtqueue_kick(d->vq);
+	assert_non_null(b = vq_sim_pop(s));
+	vq_sim_complete(s, b, 7);
+	/* open: add -EBUSY and get nothing; aborted: both work again */
+	assert_int_equal(virtqueue_start_buf(d->vq, &pb, &tok[1], 1, 1), 0);
+	assert_int_equal(virtqueue_add_buf_single(d->vq, buf + 64, 64, VQ_IN, &tok[2]), -EBUSY);
+	assert_null(virtqueue_get_buf(d->vq, &len));
+	virtqueue_abort_buf(&pb);
+	assert_ptr_equal(virtqueue_get_buf(d->vq, &len), &tok[0]);
+	assert_int_equal(len, 7);
+	/* published: closed as well */
+	assert_int_equal(virtqueue_start_buf(d->vq, &pb, &tok[1], 1, 1), 0);
+	sg_init(&r, ent, 1);
+	sg_add(&r, buf + 64, 64);
+	assert_int_equal(virtqueue_add_sg(&pb, &r, 1, VQ_IN), 0);
+	assert_int_equal(virtqueue_end_buf(&pb), 0);
+	assert_int_equal(virtqueue_add_buf_single(d->vq, buf + 128, 64, VQ_IN, &tok[2]), 0);
+	virtqueue_kick(d->vq);
+	for (unsigned k = 1; k <= 2; k++) {
+		assert_non_null(b = vq_sim_pop(s));
+		vq_sim_complete(s, b, k);
+	}
+	assert_ptr_equal(virtqueue_get_buf(d->vq, &len), &tok[1]);
+	assert_int_equal(len, 1);
+	assert_ptr_equal(virtqueue_get_buf(d->vq, &len), &tok[2]);
+	assert_int_equal(len, 2);
+	/* an injected fault alone: the add goes through; the next used entry breaks */
+	virtqueue_inject_fault(d->vq);
+	assert_int_equal(virtqueue_add_buf_single(d->vq, buf + 192, 64, VQ_IN, &tok[3]), 0);
+	virtqueue_kick(d->vq);
+	assert_non_null(b = vq_sim_pop(s));
+	vq_sim_complete(s, b, 3);
+	assert_false(virtqueue_is_broken(d->vq));
+	assert_null(virtqueue_get_buf(d->vq, &len));
+	assert_true(virtqueue_is_broken(d->vq));
+	/* broken: -EIO, and nothing is taken */
+	assert_int_equal(virtqueue_add_buf_single(d->vq, buf + 256, 64, VQ_IN, &tok[4]), -EIO);
+	assert_null(virtqueue_get_buf(d->vq, &len));
+	dev_stop(d);
+}
+
+/*
  * Split: an avail ring entry is written only when it changes. With IN_ORDER
  * every lap of single-descriptor buffers puts head k in slot k again, so
  * after the first lap the driver leaves the ring's entries alone (they stay
@@ -3250,6 +3313,8 @@ int main(void)
 		T(test_packed_len_without_write, packed),
 		T(test_used_copy_wraps, split),
 		T(test_avail_entry_kept, split),
+		T(test_held, split),
+		T(test_held, packed),
 		T(test_used_copy_wraps, packed),
 		TH(split, H_ID_RANGE),
 		TH(split, H_ID_HUGE),

@@ -121,6 +121,7 @@ struct virtqueue {
 			bool broken;
 			bool inject_fault; /* virtqueue_inject_fault: the next used entry is bad */
 			bool busy;
+			bool held_zero; /* never set: held is the other three */
 		};
 		uint32_t held;
 	};
@@ -155,8 +156,8 @@ struct virtqueue {
 		struct vq_packed packed;
 	};
 };
-_Static_assert(sizeof(bool) == 1 && sizeof(((struct virtqueue *)0)->held) >= 3,
-	       "held covers broken, inject_fault and busy");
+_Static_assert(sizeof(bool) == 1 && sizeof(((struct virtqueue *)0)->held) == 4,
+	       "held covers broken, inject_fault, busy and held_zero exactly");
 
 static inline uint32_t MIN_U32(uint32_t a, uint32_t b)
 {
