@@ -383,8 +383,13 @@ VQ_HOT(packed) void vq_packed_add_chain(struct virtqueue *vq, const struct vq_ch
 					      .table = c->table});
 }
 
-/* Forget buffer id: its descriptors are free, its indirect table (if any) too. */
-static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id)
+/*
+ * Forget buffer id: its descriptors are free, its indirect table (if any)
+ * too. in_order is vq->in_order (a constant where the caller's instance is
+ * one order's).
+ */
+static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, uint16_t id,
+							  const bool in_order)
 {
 	struct vq_packed *p = &vq->packed;
 	struct vq_desc_state *st = &vq->state[id];
@@ -395,7 +400,7 @@ static inline __attribute__((always_inline)) void *detach(struct virtqueue *vq, 
 		vq_table_put(vq, st->table);
 	/* Free: no token (the rest is not read again until an add rewrites it). */
 	st->token = NULL;
-	if (!vq->in_order) {
+	if (!in_order) {
 		st->link = p->free_id;
 		p->free_id = id;
 	}
@@ -454,27 +459,29 @@ static inline __attribute__((always_inline)) void *batch_next(struct virtqueue *
 	} else {
 		*len = vq->state[id].in_len;
 	}
-	return detach(vq, id);
+	return detach(vq, id, true);
 }
 
 /*
  * The ring part of get_buf: the next used buffer, every id and length
  * checked. Adds the descriptors it consumed to *consumed: the caller moves
  * the interrupt event (update_used_event) once, after its last one.
- * Two instances of one text: get_fast (fast: no call anywhere; a bad
- * device, or an in-order batch to start, is VQ_GET_SLOW before anything
- * is changed) and get_general (reports the bad device, starts the batch).
- * Both run every check.
+ * Instances of one text: get_fast (fast: no call anywhere; a bad device,
+ * or an in-order batch to start, is VQ_GET_SLOW before anything is
+ * changed), one per order (in_order a constant: an any-order queue has no
+ * batch to look for), and get_general (reports the bad device, starts the
+ * batch; in_order read from the queue). All run every check.
  */
 static inline __attribute__((always_inline)) enum vq_get_fast
-get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast)
+get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, const bool fast,
+	 const bool in_order)
 {
 	struct vq_packed *p = &vq->packed;
 	const struct vring_packed_desc *d;
 	uint16_t flags, id, last = p->last_used;
 	uint32_t l;
 
-	if (vq->batch.left > 0) {
+	if (in_order && vq->batch.left > 0) {
 		*token = batch_next(vq, len);
 		return VQ_GET_TAKEN;
 	}
@@ -509,7 +516,7 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 		vq_bad_device(vq, "used length larger than the buffer's writable part");
 		return VQ_GET_NONE;
 	}
-	if (vq->in_order && id != last) {
+	if (in_order && id != last) {
 		if (fast)
 			return VQ_GET_SLOW; /* a batch starts: rare enough to leave */
 		/*
@@ -535,14 +542,17 @@ get_step(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed, 
 	advance_used(vq, vq->state[id].ndesc);
 	*consumed += vq->state[id].ndesc;
 	*len = l;
-	*token = detach(vq, id);
+	*token = detach(vq, id, in_order);
 	return VQ_GET_TAKEN;
 }
 
 static inline __attribute__((always_inline)) enum vq_get_fast
 get_fast(struct virtqueue *vq, void **token, uint32_t *len, uint32_t *consumed)
 {
-	return get_step(vq, token, len, consumed, true);
+	/* The order decided once per buffer, not at each of its uses. */
+	if (vq->in_order)
+		return get_step(vq, token, len, consumed, true, true);
+	return get_step(vq, token, len, consumed, true, false);
 }
 
 /* get_step's general instance: the buffer, or NULL (none used, or a bad device). */
@@ -552,7 +562,8 @@ static __attribute__((noinline)) void *get_general(struct virtqueue *vq, uint32_
 {
 	void *token;
 
-	return get_step(vq, &token, len, consumed, false) == VQ_GET_TAKEN ? token : NULL;
+	return get_step(vq, &token, len, consumed, false, vq->in_order) == VQ_GET_TAKEN ? token
+											: NULL;
 }
 
 void *vq_packed_get(struct virtqueue *vq, uint32_t *len)
@@ -711,7 +722,7 @@ void *vq_packed_detach_unused(struct virtqueue *vq)
 {
 	for (uint32_t i = 0; i < vq->num; i++)
 		if (vq->state[i].token)
-			return detach(vq, (uint16_t)i);
+			return detach(vq, (uint16_t)i, vq->in_order);
 	return NULL;
 }
 
