@@ -113,8 +113,11 @@ struct virtqueue {
 	bool indirect, event_idx, in_order;
 	/*
 	 * What makes the per-buffer paths leave their fast path, one word that
-	 * they test once (vq_held): broken; a fault injected; a piecewise
-	 * buffer open (busy mirrors building != NULL: vq_set_building()).
+	 * they test once (vq_get_buf_clear, vq_add_single_check): broken; a
+	 * fault injected; a piecewise buffer open (busy mirrors building !=
+	 * NULL: vq_set_building()). Derivable, and once dropped for it (round
+	 * 5 saw no two-thread gain); kept because at batch 1 every instruction
+	 * per buffer is time (bench/ring/PROFILE.md, round 7): 8 fewer here.
 	 */
 	union {
 		struct {
@@ -259,6 +262,23 @@ static inline void vq_added_n(struct virtqueue *vq, uint32_t n)
 static inline bool vq_get_buf_clear(const struct virtqueue *vq)
 {
 	return vq->held == 0;
+}
+
+/*
+ * enable_cb_delayed's delay, after consuming `consumed` buffers (split) or
+ * descriptors (packed): true while it lasts (the interrupt event stays
+ * where it was placed). The delay is stored only while there is one.
+ */
+static inline bool vq_event_delayed(struct virtqueue *vq, uint32_t consumed)
+{
+	if (!vq->event_delay)
+		return false;
+	if (vq->event_delay > consumed) {
+		vq->event_delay -= consumed;
+		return true;
+	}
+	vq->event_delay = 0;
+	return false;
 }
 
 /* Open (b) or close (NULL) the piecewise buffer: building and its mirror busy together. */

@@ -433,13 +433,8 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 
 	if (p->event_flags != VRING_PACKED_EVENT_FLAG_DESC)
 		return;
-	if (vq->event_delay) {
-		if (vq->event_delay > consumed) {
-			vq->event_delay -= consumed;
-			return;
-		}
-		vq->event_delay = 0; /* a store per buffer only while there is one */
-	}
+	if (vq_event_delayed(vq, consumed))
+		return;
 	VQ_WRITE_ONCE(p->driver->off_wrap,
 		      cpu_to_le16(p->last_used | (p->used_wrap ? WRAP_BIT : 0)));
 	virt_mb();

@@ -389,13 +389,8 @@ static void update_used_event(struct virtqueue *vq, uint32_t consumed)
 
 	if (!vq->event_idx || (s->avail_flags & VRING_AVAIL_F_NO_INTERRUPT))
 		return;
-	if (vq->event_delay) {
-		if (vq->event_delay > consumed) {
-			vq->event_delay -= consumed;
-			return;
-		}
-		vq->event_delay = 0; /* a store per buffer only while there is one */
-	}
+	if (vq_event_delayed(vq, consumed))
+		return;
 	VQ_WRITE_ONCE(*vring_used_event(s->avail, vq->num), cpu_to_le16(s->last_used));
 	virt_mb();
 }
